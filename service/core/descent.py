@@ -1,0 +1,416 @@
+"""Gradient descent on the mean squared error of a line, in O(n) + O(sqrt(epochs)) work.
+
+The article's descent on cost(m, b) = (1/n) sum_i (y_i - (m x_i + b))^2 takes steps
+along the negative gradient
+
+    dcost/dm = (2/n) sum_i -x_i (y_i - (m x_i + b)),   dcost/db = (2/n) sum_i -(y_i - (m x_i + b)).
+
+Both are affine in (m, b) with coefficients that are moments of the data
+(`service.core.moments`), so after one O(n) pass every rule is a fixed linear map
+s_{k+1} = A s_k on the error from the optimum (`service.core.iteration`), and
+
+    s_k = A^k s_0   for every epoch k.
+
+Epochs are cut into blocks of B ~ sqrt(epochs): the powers A^0..A^B (by doubling) and
+the block starts s_{jB} = (A^B)^j s_0 (by doubling too) take O(log epochs) NumPy calls
+and O(sqrt(epochs)) flops; any epoch is then one 4x4 product A^r s_{jB}. The final point
+and a history gather only the epochs they need; a tolerance stop scans gradient norms
+block by block as one matrix product per chunk; divergence (an iterate or the cost
+overflowing) is located exactly by walking only the blocks whose bound allows overflow.
+Items of a batch are stacked along a leading axis and descended together.
+
+Reported quantities, from the error u = (m - m*, c - c*) mapped to original units:
+
+    m = m* + u_m,  b = b* + u_c - mean_x u_m,
+    cost = min_cost + vx (m - m_ls)^2 + u_c^2   (min_cost summed from the residuals),
+
+so the cost never cancels and never goes negative.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from service.core.errors import DataError, DivergedError, FitError
+from service.core.iteration import (
+    STATE_DIM,
+    gradient_matrices,
+    iteration_matrices,
+    max_stable_learning_rates,
+)
+from service.core.moments import Moments, compute_moments
+from service.core.options import FitOptions
+from service.core.result import FitResult, History, Optimum
+
+__all__ = ["fit", "fit_batch", "fit_moments", "history_epochs"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+OVERFLOW_GUARD = 1e300
+"""A cost bound above this may overflow inside a block: walk that block epoch by epoch."""
+SCAN_CHUNK = 1 << 21
+"""Epoch evaluations per vectorized tolerance-scan step (bounds temporary memory)."""
+FAR_FROM_OPTIMUM = 1e-3
+"""Warn when more than this fraction of the initial excess objective remains."""
+
+
+def fit(x: ArrayLike, y: ArrayLike, options: FitOptions | None = None) -> FitResult:
+    """Fit y = m x + b to the points by gradient descent; see `fit_moments`."""
+    return fit_moments(compute_moments(x, y), options or FitOptions())
+
+
+def fit_moments(moments: Moments, options: FitOptions | None = None) -> FitResult:
+    """Fit a line to data given by its moments.
+
+    Raises
+    ------
+    ParameterError
+        A hyperparameter is out of range.
+    DataError
+        y is constant and `standardize` is on.
+    DivergedError
+        An iterate or the cost became non-finite; carries the epoch and the bound.
+    """
+    (outcome,) = fit_batch([(moments, options or FitOptions())])
+    if isinstance(outcome, FitError):
+        raise outcome
+    return outcome
+
+
+def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | FitError]:
+    """Fit many lines at once, vectorized across items; errors are returned in place."""
+    outcomes: list[FitResult | FitError | None] = [None] * len(items)
+    valid: list[int] = []
+    for i, (moments, options) in enumerate(items):
+        try:
+            options.validate()
+            if options.standardize and not moments.syy > 0:
+                raise DataError(
+                    "y is constant, so it cannot be standardized (set standardize to false)",
+                    field="y",
+                )
+        except FitError as error:
+            outcomes[i] = error
+        else:
+            valid.append(i)
+    # Items of similar length share one block size; groups are few (about log2 of the spread).
+    groups: dict[int, list[int]] = {}
+    for i in valid:
+        groups.setdefault(_block_size(items[i][1].epochs).bit_length(), []).append(i)
+    for members in groups.values():
+        for i, outcome in zip(members, _descend([items[i] for i in members]), strict=True):
+            outcomes[i] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
+    """The recorded epochs: strictly increasing over [0, epochs_run], both ends included.
+
+    "linear": min(points, epochs_run + 1) epochs as evenly spaced as whole epochs allow;
+    "log": 0, then up to points - 1 epochs geometrically spaced over [1, epochs_run],
+    rounded (neighbours that round to the same epoch merge).
+    """
+    if epochs_run == 0:
+        return np.zeros(1, dtype=np.int64)
+    if spacing == "linear":
+        count = min(points, epochs_run + 1)
+        return np.rint(np.linspace(0, epochs_run, count)).astype(np.int64)
+    if points == 2:
+        return np.array([0, epochs_run], dtype=np.int64)
+    geometric = np.unique(np.rint(np.geomspace(1, epochs_run, points - 1)).astype(np.int64))
+    return np.concatenate((np.zeros(1, dtype=np.int64), geometric))
+
+
+def _block_size(epochs: int) -> int:
+    return max(8, math.isqrt(epochs + 1))
+
+
+def _powers(a: FloatArray, count: int) -> FloatArray:
+    """a^0 .. a^(count-1) for each item, by doubling: shape (N, count, d, d)."""
+    n, d, _ = a.shape
+    out = np.empty((n, count, d, d))
+    out[:, 0] = np.eye(d)
+    filled, doubled = 1, a
+    while filled < count:
+        take = min(filled, count - filled)
+        out[:, filled : filled + take] = doubled[:, None] @ out[:, :take]
+        filled += take
+        if filled < count:
+            doubled = doubled @ doubled
+    return out
+
+
+@dataclass
+class _Batch:
+    """Per-item quantities of a group, as arrays along the leading axis."""
+
+    lr: FloatArray
+    epochs: IntArray
+    # descent space
+    w: FloatArray
+    mx_d: FloatArray
+    # original units
+    m_star: FloatArray
+    b_star: FloatArray
+    slope_gap: FloatArray  # m* - m_ls
+    mean_x: FloatArray
+    vx: FloatArray
+    min_cost: FloatArray
+    scale: FloatArray  # (N, 2): descent-space u -> original-space u
+    bound: FloatArray
+
+    def observe(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """m, b and MSE at descent-space errors u (..., 2) of items idx (broadcast on ...)."""
+        um = u[..., 0] * self.scale[idx, 0]
+        uc = u[..., 1] * self.scale[idx, 1]
+        m = self.m_star[idx] + um
+        b = self.b_star[idx] + (uc - self.mean_x[idx] * um)
+        gap = um + self.slope_gap[idx]
+        cost = self.min_cost[idx] + self.vx[idx] * (gap * gap) + uc * uc
+        return m, b, cost
+
+    def gradient_norm(self, idx: IntArray, u: FloatArray) -> FloatArray:
+        """Euclidean norm of the descended objective's gradient, in descent space."""
+        gm = 2 * (self.w[idx] * u[..., 0] + self.mx_d[idx] * u[..., 1])
+        result: FloatArray = np.hypot(gm, 2 * u[..., 1])
+        return result
+
+
+def _setup(items: Sequence[tuple[Moments, FitOptions]]) -> tuple[_Batch, FloatArray, FloatArray]:
+    """Descent-space coefficients, the optimum and the initial state of every item."""
+
+    def column(values: Sequence[float]) -> FloatArray:
+        return np.asarray(values, dtype=np.float64)
+
+    mom = [m for m, _ in items]
+    opt = [o for _, o in items]
+    n = column([m.n for m in mom])
+    mean_x, mean_y = column([m.mean_x for m in mom]), column([m.mean_y for m in mom])
+    sxx, sxy, syy = column([m.sxx for m in mom]), column([m.sxy for m in mom]), column([m.syy for m in mom])
+    l2 = column([o.l2 for o in opt])
+    standardize = np.array([o.standardize for o in opt])
+    m0, b0 = column([o.initial_m for o in opt]), column([o.initial_b for o in opt])
+
+    vx = sxx / n
+    sx = np.sqrt(vx)
+    sy = np.sqrt(np.where(standardize, syy / n, 1.0))
+    # In z-space mean x is 0 and vx is 1; sxy / sqrt(sxx syy) is the correlation.
+    vx_d = np.where(standardize, 1.0, vx)
+    mx_d = np.where(standardize, 0.0, mean_x)
+    cov_d = np.where(standardize, sxy / np.sqrt(sxx * np.where(standardize, syy, 1.0)), sxy / n)
+    w = vx_d + l2
+    scale_m = np.where(standardize, sy / sx, 1.0)
+    scale_c = np.where(standardize, sy, 1.0)
+    m_star = scale_m * (cov_d / w)
+    m_ls = sxy / sxx
+    b_star = mean_y - m_star * mean_x
+    u0 = np.zeros((len(items), STATE_DIM))
+    u0[:, 0] = (m0 - m_star) / scale_m
+    u0[:, 1] = (b0 + m0 * mean_x - mean_y) / scale_c
+
+    seq = np.array([o.update == "sequential" for o in opt])
+    mom_opt = np.array([o.optimizer == "momentum" for o in opt])
+    nes_opt = np.array([o.optimizer == "nesterov" for o in opt])
+    mu = column([o.momentum if o.optimizer != "gd" else 0.0 for o in opt])
+    lr = column([o.learning_rate for o in opt])
+    batch = _Batch(
+        lr=lr,
+        epochs=np.array([o.epochs for o in opt], dtype=np.int64),
+        w=w,
+        mx_d=mx_d,
+        m_star=m_star,
+        b_star=b_star,
+        slope_gap=m_star - m_ls,
+        mean_x=mean_x,
+        vx=vx,
+        min_cost=column([m.min_cost for m in mom]),
+        scale=np.stack((scale_m, scale_c), axis=1),
+        bound=max_stable_learning_rates(w, mx_d, mu, seq, mom_opt, nes_opt),
+    )
+    a = iteration_matrices(w, mx_d, lr, mu, seq, mom_opt, nes_opt)
+    return batch, a, u0
+
+
+def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | FitError]:
+    batch, a, s0 = _setup(items)
+    count = len(items)
+    block = _block_size(int(batch.epochs.max()))
+    blocks = int(batch.epochs.max()) // block + 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        powers = _powers(a, block + 1)  # A^0 .. A^B
+        starts = (_powers(powers[:, block], blocks) @ s0[:, None, :, None])[..., 0]  # s_{jB}
+        walk = _Walk(batch, powers, starts, block)
+
+        epochs_run = batch.epochs.copy()
+        stopped = np.zeros(count, dtype=bool)
+        tolerant = [i for i, (_, o) in enumerate(items) if o.tolerance is not None]
+        if tolerant:
+            idx = np.array(tolerant, dtype=np.int64)
+            tol = np.array([items[i][1].tolerance for i in tolerant], dtype=np.float64)
+            first = walk.first_below(idx, tol)
+            stopped[idx] = first >= 0
+            epochs_run[idx] = np.where(first >= 0, first, epochs_run[idx])
+
+        diverged_at = walk.first_nonfinite(epochs_run)
+        final = walk.states(np.arange(count), epochs_run)[:, :2]
+        m, b, cost = batch.observe(np.arange(count), final)
+        grad = batch.gradient_norm(np.arange(count), final)
+        u_start = s0[:, :2]
+        excess_start = batch.w * u_start[:, 0] ** 2 + u_start[:, 1] ** 2
+        excess_end = batch.w * final[:, 0] ** 2 + final[:, 1] ** 2
+
+    out: list[FitResult | FitError] = []
+    for i, (moments, options) in enumerate(items):
+        bound = float(batch.bound[i])
+        if diverged_at[i] >= 0:
+            out.append(
+                DivergedError(
+                    epoch=int(diverged_at[i]),
+                    learning_rate=options.learning_rate,
+                    max_stable_learning_rate=bound,
+                )
+            )
+            continue
+        history = None
+        if options.history_points:
+            k = history_epochs(int(epochs_run[i]), options.history_points, options.history_spacing)
+            item = np.full(k.size, i, dtype=np.int64)
+            hm, hb, hc = batch.observe(item, walk.states(item, k)[:, :2])
+            history = History(epoch=k, m=hm, b=hb, cost=hc)
+        gap = float(batch.slope_gap[i])
+        optimum = Optimum(
+            m=float(batch.m_star[i]),
+            b=float(batch.b_star[i]),
+            cost=moments.min_cost + float(batch.vx[i]) * gap * gap,
+        )
+        out.append(
+            FitResult(
+                m=float(m[i]),
+                b=float(b[i]),
+                cost=float(cost[i]),
+                epochs_run=int(epochs_run[i]),
+                stop_reason="tolerance" if stopped[i] else "epochs",
+                gradient_norm=float(grad[i]),
+                n=moments.n,
+                optimum=optimum,
+                max_stable_learning_rate=bound,
+                warnings=_warnings(
+                    options,
+                    bound,
+                    stopped=bool(stopped[i]),
+                    remaining=float(excess_end[i] / excess_start[i]) if excess_start[i] > 0 else 0.0,
+                ),
+                history=history,
+            )
+        )
+    return out
+
+
+def _warnings(options: FitOptions, bound: float, *, stopped: bool, remaining: float) -> tuple[str, ...]:
+    notes: list[str] = []
+    if options.learning_rate >= bound:
+        notes.append(
+            f"learning_rate {options.learning_rate:g} is at or above the largest stable learning "
+            f"rate {bound:.6g} for this data and update rule: the iterates grow instead of "
+            "converging"
+        )
+    elif remaining > FAR_FROM_OPTIMUM:
+        notes.append(
+            f"the run stopped far from the optimum: {remaining:.3g} of the initial excess cost "
+            "remains; raise epochs or the learning rate (see max_stable_learning_rate), or use "
+            "standardize"
+        )
+    if options.tolerance is not None and not stopped:
+        notes.append(
+            f"the gradient norm did not reach the tolerance {options.tolerance:g} within "
+            f"{options.epochs} epochs"
+        )
+    return tuple(notes)
+
+
+class _Walk:
+    """Evaluates s_k = A^r s_{jB} (k = jB + r) for any item and epoch of a group."""
+
+    def __init__(self, batch: _Batch, powers: FloatArray, starts: FloatArray, block: int) -> None:
+        self.batch = batch
+        self.powers = powers  # (N, B + 1, d, d)
+        self.starts = starts  # (N, J, d), repaired in place where doubling overflowed
+        self.block = block
+
+    def states(self, idx: IntArray, k: IntArray) -> FloatArray:
+        """s_k for items idx at epochs k (same shapes): shape (len, d)."""
+        j, r = np.divmod(k, self.block)
+        result: FloatArray = (self.powers[idx, r] @ self.starts[idx, j][..., None])[..., 0]
+        return result
+
+    def first_below(self, idx: IntArray, tol: FloatArray) -> IntArray:
+        """First epoch k <= epochs whose gradient norm is <= tol, or -1, for items idx."""
+        b = self.block
+        # Gradient at every in-block offset r as one linear map of the block start.
+        grad_maps = gradient_matrices(self.batch.w[idx], self.batch.mx_d[idx])[:, None] @ self.powers[
+            idx, :b
+        ]  # (n, B, 2, d)
+        flat = grad_maps.transpose(0, 3, 1, 2).reshape(idx.size, STATE_DIM, b * 2)
+        limit = self.batch.epochs[idx]
+        first = np.full(idx.size, -1, dtype=np.int64)
+        rows = max(1, SCAN_CHUNK // (b * max(1, idx.size)))
+        j_total = int(limit.max()) // b + 1
+        for j0 in range(0, j_total, rows):
+            pending = np.flatnonzero(first < 0)
+            if pending.size == 0:
+                break
+            j1 = min(j_total, j0 + rows)
+            g = (self.starts[idx[pending], j0:j1] @ flat[pending]).reshape(pending.size, j1 - j0, b, 2)
+            norm = np.hypot(g[..., 0], g[..., 1]).reshape(pending.size, -1)
+            epoch = np.arange(j0 * b, j1 * b)
+            hit = (norm <= tol[pending, None]) & (epoch[None, :] <= limit[pending, None])
+            found = hit.any(axis=1)
+            first[pending[found]] = epoch[hit[found].argmax(axis=1)]
+        return first
+
+    def first_nonfinite(self, epochs_run: IntArray) -> IntArray:
+        """First epoch <= epochs_run where m, b or the cost is not finite, or -1, per item.
+
+        A block can overflow only if its start times the largest in-block power can:
+        only blocks whose bound passes OVERFLOW_GUARD are walked epoch by epoch.
+        """
+        batch, b = self.batch, self.block
+        count = epochs_run.size
+        everything = np.arange(count)
+        power_norm = np.sqrt((self.powers[:, :, :2, :] ** 2).sum(axis=(2, 3))).max(axis=1)
+        reach = np.sqrt((self.starts**2).sum(axis=2)) * power_norm[:, None]  # (N, J)
+        big = reach[:, :, None] * batch.scale[:, None, :]
+        gap = big[..., 0] + np.abs(batch.slope_gap)[:, None]
+        bound = batch.min_cost[:, None] + batch.vx[:, None] * gap * gap + big[..., 1] ** 2
+        bound = bound + (np.abs(batch.m_star) + np.abs(batch.b_star))[:, None]
+        risky = ~(bound <= OVERFLOW_GUARD)
+        j_last = epochs_run // b
+        risky &= np.arange(risky.shape[1])[None, :] <= j_last[:, None]
+        result = np.full(count, -1, dtype=np.int64)
+        for i in everything[risky.any(axis=1)]:
+            result[i] = self._walk_item(int(i), int(risky[i].argmax()), int(epochs_run[i]))
+        return result
+
+    def _walk_item(self, i: int, j: int, last: int) -> int:
+        """Epoch by epoch from block j-1 on; block starts recomputed from their predecessor."""
+        b, idx = self.block, np.full(self.block + 1, i, dtype=np.int64)
+        j = max(0, j - 1)
+        while j * b <= last:
+            start = self.starts[i, j]
+            u = (self.powers[i] @ start[:, None])[:, :2, 0]  # epochs jB .. jB + B
+            m, bb, cost = self.batch.observe(idx, u)
+            bad = ~(np.isfinite(m) & np.isfinite(bb) & np.isfinite(cost))
+            epochs = np.arange(j * b, j * b + b + 1)
+            bad &= epochs <= last
+            if bad.any():
+                return int(epochs[bad.argmax()])
+            if j + 1 < self.starts.shape[1]:
+                self.starts[i, j + 1] = self.powers[i, b] @ start
+            j += 1
+        return -1

@@ -1,0 +1,138 @@
+"""Each update rule as a linear map on the error from the optimum, and its stability bound.
+
+Notation (in the space where the descent runs, i.e. z-space under `standardize`):
+vx = sxx / n, mx = mean of x, w = vx + l2, and the descended objective
+f(m, b) = MSE(m, b) + l2 * m^2 with minimizer (m*, b*). Measure the error in the
+coordinates u = (m - m*, c - c*) with c = b + m * mx (the line's height at mean x;
+c* = mean y). Then, with no cancellation even when mx is huge,
+
+    gradient   g = G u,   G = 2 [[w, mx], [0, 1]]          (d/dm, d/db of f)
+    f - f*       = w u_m^2 + u_c^2
+
+and a step theta -> theta - lr * g moves u by -lr * T g, T = [[1, 0], [mx, 1]], so
+K = T G = 2 [[w, mx], [mx w, 1 + mx^2]] plays the role of the Hessian. The rules:
+
+    simultaneous gd   u' = (I - lr K) u
+    sequential gd     u' = L2 L1 u  (m first, then b at the new m):
+                      L1 = [[1 - 2 lr w, -2 lr mx], [-2 lr mx w, 1 - 2 lr mx^2]],
+                      L2 = [[1, 0], [0, 1 - 2 lr]]
+    momentum          v' = mu v - lr K u,             u' = u + v'
+    nesterov          v' = mu v - lr K (u + mu v),     u' = u + v'
+
+so every rule is s' = A s on the state s = (u, v) in R^4 (v = 0 for gd), and
+s_k = A^k s_0 exactly. The rule converges iff the spectral radius of A is < 1; with
+lambda the largest eigenvalue of the Hessian H = 2 [[w + mx^2, mx], [mx, 1]] (similar
+to K), that holds for
+
+    simultaneous gd   lr < 2 / lambda
+    momentum          lr < 2 (1 + mu) / lambda
+    nesterov          lr < 2 (1 + mu) / ((1 + 2 mu) lambda)
+    sequential gd     lr below the smallest positive root where the 2x2 map's trace T and
+                      determinant D leave the Jury region |D| < 1, |T| < 1 + D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["STATE_DIM", "gradient_matrices", "iteration_matrices", "max_stable_learning_rates"]
+
+STATE_DIM = 4
+"""State (u_m, u_c, v_m, v_c); plain gd keeps v at 0."""
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+def gradient_matrices(w: FloatArray, mx: FloatArray) -> FloatArray:
+    """G with g = G u for each item: shape (N, 2, STATE_DIM), zero on the velocity."""
+    g = np.zeros((w.size, 2, STATE_DIM))
+    g[:, 0, 0] = 2 * w
+    g[:, 0, 1] = 2 * mx
+    g[:, 1, 1] = 2.0
+    return g
+
+
+def iteration_matrices(
+    w: FloatArray,
+    mx: FloatArray,
+    lr: FloatArray,
+    mu: FloatArray,
+    sequential: BoolArray,
+    momentum: BoolArray,
+    nesterov: BoolArray,
+) -> FloatArray:
+    """A with s_{k+1} = A s_k for each item: shape (N, STATE_DIM, STATE_DIM)."""
+    n = w.size
+    k = np.empty((n, 2, 2))
+    k[:, 0, 0] = 2 * w
+    k[:, 0, 1] = 2 * mx
+    k[:, 1, 0] = 2 * mx * w
+    k[:, 1, 1] = 2 * (1 + mx * mx)
+    step = np.eye(2) - lr[:, None, None] * k  # I - lr K
+
+    a = np.zeros((n, STATE_DIM, STATE_DIM))
+    a[:, :2, :2] = step
+
+    seq = np.flatnonzero(sequential)
+    if seq.size:
+        two_lr, w_s, mx_s = 2 * lr[seq], w[seq], mx[seq]
+        l1 = np.empty((seq.size, 2, 2))
+        l1[:, 0, 0] = 1 - two_lr * w_s
+        l1[:, 0, 1] = -two_lr * mx_s
+        l1[:, 1, 0] = -two_lr * mx_s * w_s
+        l1[:, 1, 1] = 1 - two_lr * mx_s * mx_s
+        l1[:, 1, :] *= (1 - two_lr)[:, None]  # L2 scales the c row
+        a[seq, :2, :2] = l1
+
+    heavy = np.flatnonzero(momentum | nesterov)
+    if heavy.size:
+        mu_h = mu[heavy][:, None, None]
+        minus_lr_k = -lr[heavy][:, None, None] * k[heavy]
+        a[heavy, 2:, :2] = minus_lr_k
+        eye = np.broadcast_to(np.eye(2), (heavy.size, 2, 2))
+        nest = nesterov[heavy][:, None, None]
+        # momentum: v-columns are mu I in both rows; nesterov: mu (I - lr K) in both rows.
+        v_cols = np.where(nest, mu_h * step[heavy], mu_h * eye)
+        a[heavy, :2, 2:] = v_cols
+        a[heavy, 2:, 2:] = v_cols
+    return a
+
+
+def max_stable_learning_rates(
+    w: FloatArray,
+    mx: FloatArray,
+    mu: FloatArray,
+    sequential: BoolArray,
+    momentum: BoolArray,
+    nesterov: BoolArray,
+) -> FloatArray:
+    """The smallest learning rate at which each item's rule stops converging."""
+    h11, h22, h12 = 2 * (w + mx * mx), np.full_like(w, 2.0), 2 * mx
+    lam = 0.5 * (h11 + h22) + np.hypot(0.5 * (h11 - h22), h12)
+    bound = 2 / lam
+    bound = np.where(momentum, 2 * (1 + mu) / lam, bound)
+    bound = np.where(nesterov, 2 * (1 + mu) / ((1 + 2 * mu) * lam), bound)
+    seq = np.flatnonzero(sequential)
+    if seq.size:
+        bound[seq] = _sequential_bound(h11[seq], h22[seq], h12[seq])
+    return bound
+
+
+def _sequential_bound(h11: FloatArray, h22: FloatArray, h12: FloatArray) -> FloatArray:
+    """Smallest lr > 0 on the boundary of the Jury region of L2 L1 (in theta coordinates).
+
+    With s = h11 + h22, q = h11 h22: D = 1 - lr s + lr^2 q, T = 2 - lr s + lr^2 h12^2.
+    Boundaries: D = 1 at lr = s / q; T = -(1 + D) where (h12^2 + q) lr^2 - 2 s lr + 4 = 0;
+    D = -1 where q lr^2 - s lr + 2 = 0. Each quadratic's smaller root is taken in the
+    cancellation-free form 2c / (-b + sqrt(b^2 - 4ac)).
+    """
+    s, q = h11 + h22, h11 * h22
+    candidates = [s / q]
+    for qa, qb, qc in ((h12 * h12 + q, -2 * s, np.full_like(s, 4.0)), (q, -s, np.full_like(s, 2.0))):
+        disc = qb * qb - 4 * qa * qc
+        root = np.where(disc >= 0, 2 * qc / (-qb + np.sqrt(np.maximum(disc, 0.0))), np.inf)
+        candidates.append(root)
+    result: FloatArray = np.min(np.stack(candidates), axis=0)
+    return result

@@ -1,0 +1,52 @@
+"""What a fit returns: the fitted line, how the run ended, and its optional history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["FitResult", "History", "Optimum", "StopReason"]
+
+StopReason = Literal["epochs", "tolerance"]
+
+
+@dataclass(frozen=True, slots=True)
+class Optimum:
+    """The exact minimizer of the descended objective, in original units, and its MSE."""
+
+    m: float
+    b: float
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """The descent at the recorded epochs (strictly increasing, from 0 to `epochs_run`).
+
+    `cost` is the plain MSE on the data, in original units, like `m` and `b`.
+    """
+
+    epoch: NDArray[np.int64]
+    m: NDArray[np.float64]
+    b: NDArray[np.float64]
+    cost: NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """The outcome of one descent (see the request/response contract for each field)."""
+
+    m: float
+    b: float
+    cost: float
+    epochs_run: int
+    stop_reason: StopReason
+    gradient_norm: float
+    n: int
+    optimum: Optimum
+    max_stable_learning_rate: float
+    warnings: tuple[str, ...]
+    history: History | None

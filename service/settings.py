@@ -1,0 +1,72 @@
+"""Service settings: every knob is an environment variable with the prefix ``GDS_``.
+
+Nothing is read at import time. `get_settings()` builds (and caches) the settings from the
+environment for the real server; tests build ``Settings(...)`` directly and hand it to
+``create_app``, without touching ``os.environ`` (initialiser arguments win over the environment).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+MIB = 1024 * 1024
+
+
+def _split_commas(value: Any) -> Any:
+    """Parse ``"a, b,,c"`` into ``["a", "b", "c"]``; lists pass through unchanged."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The settings in force; each field is the environment variable ``GDS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GDS_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
+    workers: int = Field(1, ge=1, description="Number of worker processes.")
+    max_points: int = Field(
+        1_000_000, ge=2, description="Most points in one request (a batch counts all its fits)."
+    )
+    max_epochs: int = Field(10_000_000, ge=1, description="Largest `epochs` a request may ask.")
+    max_history_points: int = Field(
+        10_000, ge=2, description="Largest `history_points` a request may ask."
+    )
+    max_batch: int = Field(1000, ge=1, description="Most fits in one POST /fit/batch.")
+    max_body_bytes: int = Field(64 * MIB, ge=0, description="Largest request body in bytes (413).")
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        "info", description="Log level of the server and the service."
+    )
+    log_format: Literal["json", "text"] = Field("text", description="Log line format.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer keys; when set, /fit and /fit/batch need one.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed by CORS; empty sends no CORS headers.",
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings from the environment, read once on first call."""
+    return Settings()
