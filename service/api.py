@@ -1,0 +1,168 @@
+"""The routes: thin handlers that check limits, call the core, and map its result.
+
+Fits are plain ``def`` routes: the descent is CPU work, so it runs in the threadpool and the
+service scales with worker processes (``GDS_WORKERS``). Core errors propagate to the handlers
+of `service.errors`; the batch route maps its per-item errors itself, in the same module's terms.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service import __version__, core
+from service.errors import batch_item_error, error_detail, validation_error
+from service.middleware import core_timer
+from service.schemas import (
+    BatchFitRequest,
+    BatchFitResponse,
+    BatchItemError,
+    FitRequest,
+    FitResponse,
+    Health,
+    Info,
+    Limits,
+    Readiness,
+    batch_limit_errors,
+    limit_errors,
+)
+from service.settings import Settings
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Needed only when the server sets GDS_API_KEYS: `Authorization: Bearer <key>`.",
+)
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was built with (`create_app`), not the environment's."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def app_limits(request: Request) -> Limits:
+    """The limits in force on this app."""
+    limits: Limits = request.app.state.limits
+    return limits
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+LimitsDep = Annotated[Limits, Depends(app_limits)]
+
+
+def require_api_key(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse with 401 unless auth is off or the bearer token is one of the keys."""
+    if not settings.api_keys:
+        return
+    token = credentials.credentials.encode() if credentials is not None else b""
+    # Compare against every key, so the time taken does not tell which one nearly matched.
+    matched = False
+    for key in settings.api_keys:
+        matched |= hmac.compare_digest(token, key.encode())
+    if not matched:
+        raise HTTPException(
+            status_code=401,
+            detail="missing or invalid API key: send Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "GDS_API_KEYS is set and no valid bearer key was sent."},
+    413: {"description": "The body is larger than `max_body_bytes`."},
+    422: {
+        "description": (
+            "Validation failed, or the descent diverged (`type` `diverged`, `loc` "
+            '`["body", "learning_rate"]`, `ctx` with `epoch` and `max_stable_learning_rate`).'
+        )
+    },
+}
+
+
+@router.post(
+    "/fit",
+    operation_id="fit",
+    response_model=FitResponse,
+    responses=_ERROR_RESPONSES,
+    dependencies=[Depends(require_api_key)],
+    tags=["fit"],
+)
+def fit(body: FitRequest, request: Request, limits: LimitsDep) -> FitResponse:
+    """Fit y = m*x + b to the points by gradient descent on the mean squared error."""
+    if errors := limit_errors(body, limits, ("body",)):
+        raise validation_error(errors)
+    with core_timer(request):
+        result = core.fit_moments(body.to_moments(), body.to_options())
+    return FitResponse.from_core(result)
+
+
+@router.post(
+    "/fit/batch",
+    operation_id="fit_batch",
+    response_model=BatchFitResponse,
+    responses=_ERROR_RESPONSES,
+    dependencies=[Depends(require_api_key)],
+    tags=["fit"],
+)
+def fit_batch(body: BatchFitRequest, request: Request, limits: LimitsDep) -> BatchFitResponse:
+    """Fit several data sets at once, vectorized; a diverged fit answers an error in its place."""
+    if errors := batch_limit_errors(body, limits):
+        raise validation_error(errors)
+    items: list[tuple[core.Moments, core.FitOptions]] = []
+    with core_timer(request):
+        for i, item in enumerate(body.fits):
+            try:
+                items.append((item.to_moments(), item.to_options()))
+            except core.FitError as error:
+                errors.append(error_detail(error, ("body", "fits", i)))
+        if errors:
+            raise validation_error(errors)
+        outcomes = core.fit_batch(items)
+    results: list[FitResponse | BatchItemError] = []
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, core.DivergedError):
+            results.append(BatchItemError.model_validate(batch_item_error(outcome)))
+        elif isinstance(outcome, core.FitError):
+            errors.append(error_detail(outcome, ("body", "fits", i)))
+        else:
+            results.append(FitResponse.from_core(outcome))
+    if errors:
+        raise validation_error(errors)
+    return BatchFitResponse(results=results)
+
+
+@router.get("/healthz", operation_id="healthz", response_model=Health, tags=["operations"])
+def healthz() -> Health:
+    """Liveness: 200 while the process lives."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "The server is shutting down."}},
+    tags=["operations"],
+)
+def readyz(request: Request, response: Response) -> Readiness:
+    """Readiness: 200 once started, 503 before that and while shutting down."""
+    if getattr(request.app.state, "ready", False):
+        return Readiness(status="ready")
+    response.status_code = 503
+    return Readiness(status="not ready")
+
+
+@router.get("/info", operation_id="info", response_model=Info, tags=["operations"])
+def info(limits: LimitsDep) -> Info:
+    """The service's version and the limits in force."""
+    return Info(name="gd-fit-service", version=__version__, limits=limits)

@@ -1,0 +1,124 @@
+"""The one place where errors become HTTP answers.
+
+Mapping::
+
+    core.FitError                 422 {"detail": [{"type": kind, "loc": ["body", field], ...}]}
+    ├── core.DataError            type "data_error"
+    ├── core.ParameterError       type "parameter_error"
+    └── core.DivergedError        type "diverged", loc ["body", "learning_rate"],
+                                  ctx {"epoch", "max_stable_learning_rate"}
+    RequestValidationError        422 FastAPI's standard detail list (large inputs not echoed)
+    any other Exception           500 {"detail": "internal error", "request_id": ...}, logged
+
+In a batch, a diverged item becomes ``{"error": {"type", "msg", "ctx"}}`` in place of its
+result (`batch_item_error`); any other core error of an item fails the whole request with
+``loc`` ``["body", "fits", i, field]`` (`validation_error`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service import core
+from service.middleware import REQUEST_ID_HEADER, request_id_of
+
+__all__ = [
+    "batch_item_error",
+    "error_detail",
+    "install_error_handlers",
+    "validation_error",
+]
+
+logger = logging.getLogger("service.errors")
+
+MAX_ECHOED_ITEMS = 32
+"""Inputs that are arrays or objects longer than this are not echoed back in a 422."""
+
+
+def error_detail(error: core.FitError, loc: Sequence[str | int] = ("body",)) -> dict[str, Any]:
+    """One item of a 422 ``detail`` list for a core error, at ``[*loc, error.field]``."""
+    detail: dict[str, Any] = {
+        "type": error.kind,
+        "loc": [*loc, error.field],
+        "msg": error.message,
+    }
+    if error.context:
+        detail["ctx"] = error.context
+    return detail
+
+
+def batch_item_error(error: core.FitError) -> dict[str, Any]:
+    """The ``{"error": {"type", "msg", "ctx"}}`` entry of a batch item that has no result."""
+    return {"error": {"type": error.kind, "msg": error.message, "ctx": error.context}}
+
+
+def validation_error(errors: Iterable[dict[str, Any]]) -> RequestValidationError:
+    """A 422 carrying `errors` (FastAPI detail items), answered like any validation failure."""
+    return RequestValidationError(list(errors))
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities spelled as strings, since JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    return value
+
+
+def _echoable(detail: Any) -> Any:
+    """A detail item that is valid JSON, without ``input`` when it is a large array or object.
+
+    The rejected input may itself be NaN or Infinity (Python's JSON parser accepts them).
+    """
+    if not isinstance(detail, dict):
+        return detail
+    if isinstance(detail.get("input"), list | dict) and len(detail["input"]) > MAX_ECHOED_ITEMS:
+        detail = {key: value for key, value in detail.items() if key != "input"}
+    return _json_safe(jsonable_encoder(detail))
+
+
+async def _fit_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, core.FitError)
+    return JSONResponse(status_code=422, content={"detail": [error_detail(exc)]})
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        status_code=422, content={"detail": [_echoable(item) for item in exc.errors()]}
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request_id_of(request.scope)
+    logger.error(
+        "unhandled error in %s %s (request id %s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+        extra={"request_id": request_id},
+    )
+    return JSONResponse(
+        status_code=500,
+        content={"detail": "internal error", "request_id": request_id},
+        headers={REQUEST_ID_HEADER: request_id},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above on `app` (Starlette finds them along the MRO)."""
+    app.add_exception_handler(core.FitError, _fit_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(Exception, _internal_error)

@@ -1,0 +1,836 @@
+"""The wire models of the service: the only place request and response shapes are defined.
+
+Pydantic validates everything it can declaratively: strict JSON numbers (no strings, no
+booleans, no NaN or Infinity), bounds, enumerations and `extra="forbid"`. The rules that tie
+fields together are field validators that read the fields declared before them, so that every
+bad field is reported in one answer, each at its own location:
+
+- `y`: same length as `x`;
+- `x`: at least two distinct values;
+- `update`: `"sequential"` only with `optimizer` `"gd"`;
+- `standardize`: y (or `moments.syy`) must vary;
+- `history_points`: 0 or at least 2;
+- data: exactly one of `x`/`y` and `moments` (a wrap validator, since it is about absence).
+
+The limits that depend on the server's settings (`max_points`, `max_epochs`,
+`max_history_points`, `max_batch`) are checked by `limit_errors` after parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal
+
+import numpy as np
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
+from service import core
+
+__all__ = [
+    "ARTICLE_X",
+    "ARTICLE_Y",
+    "BatchFitRequest",
+    "BatchFitResponse",
+    "BatchItemError",
+    "FitErrorBody",
+    "FitRequest",
+    "FitResponse",
+    "Health",
+    "History",
+    "Info",
+    "Limits",
+    "Moments",
+    "Optimum",
+    "Readiness",
+    "batch_limit_errors",
+    "limit_errors",
+]
+
+# The article's data set, as in its code: 100 points around y = x, seeded and rounded.
+#   rng = np.random.default_rng(42)
+#   x = np.round(np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100), 4)
+#   y = np.round(np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100), 4)
+# The numbers are written out so the documented example never depends on NumPy's generator.
+ARTICLE_X: Final[list[float]] = [
+    -0.9238,
+    -1.2398,
+    -0.772,
+    -0.7043,
+    -1.407,
+    -1.2245,
+    -0.8468,
+    -0.9376,
+    -0.8426,
+    -1.0314,
+    -0.5781,
+    -0.5833,
+    -0.7411,
+    -0.4556,
+    -0.6003,
+    -0.9118,
+    -0.5846,
+    -0.8963,
+    -0.4168,
+    -0.6286,
+    -0.6422,
+    -0.746,
+    -0.2499,
+    -0.574,
+    -0.6222,
+    -0.583,
+    -0.3417,
+    -0.3632,
+    -0.3312,
+    -0.3064,
+    0.1415,
+    -0.4753,
+    -0.4816,
+    -0.5368,
+    -0.1591,
+    -0.0107,
+    -0.3012,
+    -0.4626,
+    -0.4384,
+    -0.0495,
+    -0.0061,
+    -0.0359,
+    -0.3179,
+    -0.0733,
+    -0.0819,
+    -0.0362,
+    0.1472,
+    0.0054,
+    0.1394,
+    0.0068,
+    0.0824,
+    0.1881,
+    -0.3138,
+    -0.0092,
+    -0.0267,
+    -0.0486,
+    0.0625,
+    0.5253,
+    -0.0447,
+    0.434,
+    -0.2086,
+    0.1486,
+    0.2932,
+    0.4193,
+    0.4707,
+    0.5115,
+    0.2462,
+    0.2379,
+    0.5882,
+    0.3461,
+    0.0952,
+    0.151,
+    0.2247,
+    0.599,
+    0.5306,
+    0.6878,
+    0.4285,
+    0.5952,
+    0.7322,
+    0.5186,
+    0.7304,
+    0.4709,
+    0.5658,
+    0.5813,
+    0.398,
+    0.8389,
+    0.62,
+    0.7607,
+    0.898,
+    0.9096,
+    0.9845,
+    0.8138,
+    0.7528,
+    0.8589,
+    0.4772,
+    0.5574,
+    0.6087,
+    0.7103,
+    1.0797,
+    0.7736,
+]
+ARTICLE_Y: Final[list[float]] = [
+    -1.0945,
+    -0.655,
+    -1.0487,
+    -0.755,
+    -1.1526,
+    -0.9503,
+    -1.1163,
+    -0.9433,
+    -0.6283,
+    -1.25,
+    -0.6894,
+    -0.7183,
+    -0.9061,
+    -1.0989,
+    -0.6991,
+    -0.8293,
+    -0.6186,
+    -0.6511,
+    -0.2359,
+    -0.676,
+    -0.8518,
+    -0.5309,
+    -0.5006,
+    -0.1956,
+    -0.3064,
+    -0.4057,
+    -0.1089,
+    -0.7517,
+    -0.5943,
+    -0.6458,
+    -0.4914,
+    -0.7179,
+    -0.1947,
+    -0.3889,
+    -0.6808,
+    -0.5468,
+    -0.1943,
+    -0.043,
+    0.2669,
+    0.5163,
+    -0.0883,
+    -0.4191,
+    -0.6845,
+    -0.0644,
+    -0.3143,
+    -0.1947,
+    -0.2237,
+    -0.0857,
+    0.2362,
+    0.0292,
+    -0.0296,
+    -0.2286,
+    -0.3682,
+    -0.0509,
+    0.0775,
+    0.5531,
+    0.1639,
+    0.3972,
+    0.0469,
+    -0.1043,
+    -0.0292,
+    0.051,
+    0.7846,
+    0.0674,
+    0.5026,
+    0.0874,
+    0.5662,
+    0.4498,
+    0.3346,
+    0.3837,
+    0.2504,
+    0.5459,
+    0.3408,
+    0.1683,
+    0.1755,
+    0.5583,
+    0.9301,
+    0.5956,
+    0.5461,
+    0.6674,
+    0.9427,
+    0.6912,
+    0.5538,
+    0.9533,
+    0.8042,
+    1.1011,
+    0.7832,
+    0.4515,
+    0.4357,
+    1.2107,
+    1.2491,
+    0.7935,
+    0.7628,
+    1.2441,
+    0.6222,
+    0.6955,
+    1.1002,
+    0.8609,
+    0.9785,
+    0.9591,
+]
+
+ARTICLE_EXAMPLE: Final[dict[str, Any]] = {
+    "x": ARTICLE_X,
+    "y": ARTICLE_Y,
+    "learning_rate": 0.01,
+    "epochs": 10_000,
+    "history_points": 5,
+}
+"""The documented request: the article's fit (learning rate 0.01, 10,000 epochs)."""
+
+
+def _constant(values: Sequence[float]) -> bool:
+    """True when all values are equal (stops at the first difference, so O(1) on real data)."""
+    first = values[0]
+    return all(value == first for value in values)
+
+
+class Moments(BaseModel):
+    """The data's sufficient statistics, instead of the raw `x` and `y`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {"n": 100, "mean_x": 0.0, "mean_y": 0.0, "sxx": 36.0, "sxy": 33.5, "syy": 37.2}
+            ]
+        },
+    )
+
+    n: int = Field(ge=2, description="Number of points, at least 2.", examples=[100])
+    mean_x: float = Field(description="Mean of x.", examples=[0.0])
+    mean_y: float = Field(description="Mean of y.", examples=[0.0])
+    sxx: float = Field(gt=0, description="sum (x_i - mean_x)^2, > 0.", examples=[36.0])
+    sxy: float = Field(description="sum (x_i - mean_x)(y_i - mean_y).", examples=[33.5])
+    syy: float = Field(ge=0, description="sum (y_i - mean_y)^2, >= 0.", examples=[37.2])
+
+    def to_core(self) -> core.Moments:
+        """The core's moments (raises `core.DataError` when they are inconsistent)."""
+        return core.Moments.from_sums(
+            self.n, self.mean_x, self.mean_y, self.sxx, self.sxy, self.syy
+        )
+
+
+class FitRequest(BaseModel):
+    """One fit: the data (`x` and `y`, or `moments`) and the descent's hyperparameters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        validate_by_name=True,
+        validate_by_alias=True,
+        json_schema_extra={"examples": [ARTICLE_EXAMPLE]},
+    )
+
+    x: list[float] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("x", "X"),
+        min_length=2,
+        description=(
+            "The points' x values (alias `X`): finite numbers, at least two distinct, at most "
+            "`max_points` (see GET /info). Required unless `moments` is given."
+        ),
+        examples=[[0.0, 1.0, 2.0, 3.0]],
+    )
+    y: list[float] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("y", "Y"),
+        description=(
+            "The points' y values (alias `Y`): finite numbers, as many as `x`. "
+            "Required unless `moments` is given."
+        ),
+        examples=[[1.0, 3.0, 5.0, 7.0]],
+    )
+    moments: Moments | None = Field(
+        default=None,
+        description=(
+            "The data's sufficient statistics instead of `x` and `y`, for data too large for "
+            "one request (computed where the data lives, e.g. with Dask or Spark). The answer "
+            "equals the raw-data answer."
+        ),
+        examples=[None],
+    )
+    learning_rate: float = Field(
+        default=0.001,
+        gt=0,
+        validation_alias=AliasChoices("learning_rate", "lr"),
+        description="Step size (alias `lr`), finite and > 0.",
+        examples=[0.01],
+    )
+    epochs: int = Field(
+        default=10_000,
+        ge=1,
+        description="Number of descent steps, 1 <= epochs <= `max_epochs` (see GET /info).",
+        examples=[10_000],
+    )
+    initial_m: float = Field(default=0.0, description="Starting slope.", examples=[0.0])
+    initial_b: float = Field(default=0.0, description="Starting intercept.", examples=[0.0])
+    optimizer: Literal["gd", "momentum", "nesterov"] = Field(
+        default="gd",
+        description=(
+            "`gd`: plain gradient descent. `momentum`: heavy ball, v_{k+1} = momentum*v_k - "
+            "lr*grad(theta_k), theta_{k+1} = theta_k + v_{k+1}. `nesterov`: the same with the "
+            "gradient taken at theta_k + momentum*v_k."
+        ),
+        examples=["gd"],
+    )
+    update: Literal["simultaneous", "sequential"] = Field(
+        default="simultaneous",
+        description=(
+            "`simultaneous`: both gradients at (m_k, b_k), the textbook rule. `sequential`: "
+            "the article's code exactly, m first, then b's gradient at the new m "
+            "(only with optimizer `gd`)."
+        ),
+        examples=["simultaneous"],
+    )
+    momentum: float = Field(
+        default=0.9,
+        ge=0,
+        lt=1,
+        description="0 <= momentum < 1; used by the momentum optimizers only.",
+        examples=[0.9],
+    )
+    l2: float = Field(
+        default=0.0,
+        ge=0,
+        description="Ridge penalty on the slope: the descent minimizes MSE + l2 * m^2.",
+        examples=[0.0],
+    )
+    standardize: bool = Field(
+        default=False,
+        description=(
+            "Descend on z-scored x and y, then report m, b, cost and history in the original "
+            "units. y must vary."
+        ),
+        examples=[False],
+    )
+    tolerance: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Stop at the first epoch k whose gradient norm is <= tolerance (checked from k = 0); "
+            "null runs all epochs."
+        ),
+        examples=[None],
+    )
+    history_points: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "0 for no history, else 2 <= history_points <= `max_history_points` recorded epochs."
+        ),
+        examples=[5],
+    )
+    history_spacing: Literal["linear", "log"] = Field(
+        default="linear",
+        description="Where the recorded epochs fall: evenly or geometrically spaced.",
+        examples=["linear"],
+    )
+
+    @field_validator("x")
+    @classmethod
+    def _x_varies(cls, x: list[float] | None) -> list[float] | None:
+        if x is not None and _constant(x):
+            raise PydanticCustomError(
+                "constant_x",
+                "x must have at least two distinct values (all {n} are equal to {value})",
+                {"n": len(x), "value": x[0]},
+            )
+        return x
+
+    @field_validator("y")
+    @classmethod
+    def _same_length(cls, y: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        x = info.data.get("x")
+        if x is not None and y is not None and len(x) != len(y):
+            raise PydanticCustomError(
+                "length_mismatch",
+                "x and y must have the same length (got {x_length} and {y_length})",
+                {"x_length": len(x), "y_length": len(y)},
+            )
+        return y
+
+    @field_validator("update")
+    @classmethod
+    def _sequential_needs_gd(cls, update: str, info: ValidationInfo) -> str:
+        optimizer = info.data.get("optimizer")
+        if update == "sequential" and optimizer not in (None, "gd"):
+            raise PydanticCustomError(
+                "sequential_needs_gd",
+                "update 'sequential' works only with optimizer 'gd' (got optimizer '{optimizer}')",
+                {"optimizer": optimizer},
+            )
+        return update
+
+    @field_validator("standardize")
+    @classmethod
+    def _y_varies(cls, standardize: bool, info: ValidationInfo) -> bool:
+        if not standardize:
+            return standardize
+        y = info.data.get("y")
+        moments = info.data.get("moments")
+        if (y and _constant(y)) or (moments is not None and moments.syy == 0):
+            raise PydanticCustomError(
+                "constant_y",
+                "standardize needs y to vary, but all y are equal; set standardize to false",
+            )
+        return standardize
+
+    @field_validator("history_points")
+    @classmethod
+    def _history_points(cls, history_points: int) -> int:
+        if history_points == 1:
+            raise PydanticCustomError(
+                "history_points",
+                "history_points must be 0 (no history) or at least 2 (got 1)",
+                {"allowed": "0 or >= 2"},
+            )
+        return history_points
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_data_source(cls, data: Any, handler: ModelWrapValidatorHandler[FitRequest]) -> Any:
+        """Exactly one of x/y and moments; reported together with every other error."""
+        if not isinstance(data, Mapping):
+            return handler(data)
+        present = {
+            name: any(data.get(key) is not None for key in keys)
+            for name, keys in (("x", ("x", "X")), ("y", ("y", "Y")), ("moments", ("moments",)))
+        }
+        errors = _source_errors(present, data)
+        try:
+            model = handler(data)
+        except ValidationError as error:
+            if not errors:
+                raise
+            raise ValidationError.from_exception_data(
+                error.title, [*map(_reraisable, error.errors()), *errors]
+            ) from None
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return model
+
+    def to_options(self) -> core.FitOptions:
+        """The core's options for this request."""
+        return core.FitOptions(
+            learning_rate=self.learning_rate,
+            epochs=self.epochs,
+            initial_m=self.initial_m,
+            initial_b=self.initial_b,
+            update=self.update,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            l2=self.l2,
+            standardize=self.standardize,
+            tolerance=self.tolerance,
+            history_points=self.history_points,
+            history_spacing=self.history_spacing,
+        )
+
+    def to_moments(self) -> core.Moments:
+        """The core's moments of this request's data (raises `core.DataError` when unfit)."""
+        if self.moments is not None:
+            return self.moments.to_core()
+        assert self.x is not None and self.y is not None  # guaranteed by validation
+        return core.compute_moments(
+            np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64)
+        )
+
+    @property
+    def points(self) -> int:
+        """How many raw points the request carries (0 when it sends moments)."""
+        return len(self.x) if self.x is not None else 0
+
+
+def _source_errors(present: Mapping[str, bool], data: Any) -> list[InitErrorDetails]:
+    """The errors of the rule "exactly one of x/y and moments" (empty when it holds)."""
+    errors: list[InitErrorDetails] = []
+    if present["moments"]:
+        if present["x"] or present["y"]:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "data_conflict", "send either x and y, or moments, not both"
+                    ),
+                    loc=("moments",),
+                    input=data.get("moments"),
+                )
+            )
+        return errors
+    for name, other in (("x", "y"), ("y", "x")):
+        if present[name]:
+            continue
+        msg = (
+            f"{name} is required with {other}"
+            if present[other]
+            else f"{name} is required (or send moments instead of x and y)"
+        )
+        errors.append(
+            InitErrorDetails(type=PydanticCustomError("missing", msg), loc=(name,), input=data)
+        )
+    return errors
+
+
+def _reraisable(error: ErrorDetails) -> InitErrorDetails:
+    """An error of a caught ValidationError, in the form `from_exception_data` takes back."""
+    # Messages are already formatted; escape braces so they are not formatted again.
+    template = error["msg"].replace("{", "{{").replace("}", "}}")
+    return InitErrorDetails(
+        type=PydanticCustomError(error["type"], template, error.get("ctx")),
+        loc=error["loc"],
+        input=error["input"],
+    )
+
+
+class Optimum(BaseModel):
+    """The exact minimizer of the descended objective (closed form) and its MSE."""
+
+    m: float = Field(description="Slope of the minimizer, in original units.", examples=[0.93])
+    b: float = Field(description="Intercept of the minimizer, in original units.", examples=[0.02])
+    cost: float = Field(description="MSE of the minimizer on the data.", examples=[0.11])
+
+    @classmethod
+    def from_core(cls, optimum: core.Optimum) -> Optimum:
+        return cls(m=optimum.m, b=optimum.b, cost=optimum.cost)
+
+
+class History(BaseModel):
+    """The descent at the recorded epochs, in original units."""
+
+    epoch: list[int] = Field(
+        description="Recorded epochs, strictly increasing from 0 to `epochs_run`.",
+        examples=[[0, 2500, 5000, 7500, 10000]],
+    )
+    cost: list[float] = Field(
+        description="MSE on the data at each recorded epoch (no penalty term).",
+        examples=[[0.72, 0.12, 0.11, 0.11, 0.11]],
+    )
+    m: list[float] = Field(
+        description="Slope at each recorded epoch.", examples=[[0.0, 0.91, 0.93, 0.93, 0.93]]
+    )
+    b: list[float] = Field(
+        description="Intercept at each recorded epoch.", examples=[[0.0, 0.02, 0.02, 0.02, 0.02]]
+    )
+
+    @classmethod
+    def from_core(cls, history: core.History) -> History:
+        return cls(
+            epoch=history.epoch.tolist(),
+            cost=history.cost.tolist(),
+            m=history.m.tolist(),
+            b=history.b.tolist(),
+        )
+
+
+class FitResponse(BaseModel):
+    """The fitted line, how the run ended, and its optional history."""
+
+    m: float = Field(description="Fitted slope.", examples=[0.93])
+    b: float = Field(description="Fitted intercept.", examples=[0.02])
+    cost: float = Field(
+        description="MSE of (m, b) on the request's data, whatever the options (no penalty).",
+        examples=[0.11],
+    )
+    epochs_run: int = Field(
+        description="Epochs taken: `epochs`, or the k at which `tolerance` stopped the run.",
+        examples=[10000],
+    )
+    stop_reason: Literal["epochs", "tolerance"] = Field(
+        description="Why the run ended.", examples=["epochs"]
+    )
+    gradient_norm: float = Field(
+        description=(
+            "Norm of the descended objective's gradient at (m, b), in the space where the "
+            "descent runs (what `tolerance` compares)."
+        ),
+        examples=[1.2e-9],
+    )
+    n: int = Field(description="Number of points.", examples=[100])
+    optimum: Optimum = Field(description="The closed-form minimizer, so the gap is visible.")
+    max_stable_learning_rate: float = Field(
+        description=(
+            "Smallest learning rate at which the chosen rule stops converging on this data "
+            "(in z-space with `standardize`)."
+        ),
+        examples=[1.55],
+    )
+    warnings: list[str] = Field(
+        description="Plain-English warnings; empty when none.", examples=[[]]
+    )
+    history: History | None = Field(
+        description="The recorded descent; null unless `history_points` > 0.", examples=[None]
+    )
+
+    @classmethod
+    def from_core(cls, result: core.FitResult) -> FitResponse:
+        """The wire form of the core's result."""
+        return cls(
+            m=result.m,
+            b=result.b,
+            cost=result.cost,
+            epochs_run=result.epochs_run,
+            stop_reason=result.stop_reason,
+            gradient_norm=result.gradient_norm,
+            n=result.n,
+            optimum=Optimum.from_core(result.optimum),
+            max_stable_learning_rate=result.max_stable_learning_rate,
+            warnings=list(result.warnings),
+            history=None if result.history is None else History.from_core(result.history),
+        )
+
+
+class BatchFitRequest(BaseModel):
+    """Several fits answered together, vectorized in one pass of the core."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "fits": [
+                        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rate": 0.05},
+                        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rate": 1.0},
+                    ]
+                }
+            ]
+        },
+    )
+
+    fits: list[FitRequest] = Field(
+        min_length=1,
+        description=(
+            "1 to `max_batch` fits (see GET /info), with at most `max_points` points in all."
+        ),
+    )
+
+
+class FitErrorBody(BaseModel):
+    """Why one fit of a batch has no result."""
+
+    type: str = Field(description="What went wrong.", examples=["diverged"])
+    msg: str = Field(
+        description="A message a person understands.",
+        examples=["the descent diverged at epoch 12: ..."],
+    )
+    ctx: dict[str, Any] = Field(
+        description="Details, e.g. `epoch` and `max_stable_learning_rate`.",
+        examples=[{"epoch": 12, "max_stable_learning_rate": 0.9}],
+    )
+
+
+class BatchItemError(BaseModel):
+    """A batch item that diverged, in place of its result."""
+
+    error: FitErrorBody = Field(description="Why this fit has no result.")
+
+
+class BatchFitResponse(BaseModel):
+    """One entry per requested fit, in order."""
+
+    results: list[FitResponse | BatchItemError] = Field(
+        description='Each fit\'s response, or `{"error": ...}` for a fit that diverged.'
+    )
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"] = Field(description="Always `ok` while the process lives.")
+
+
+class Readiness(BaseModel):
+    """Readiness to take traffic."""
+
+    status: Literal["ready", "not ready"] = Field(
+        description="`ready` once started; `not ready` (with 503) before that and while stopping."
+    )
+
+
+class Limits(BaseModel):
+    """The limits in force on this server (set by GDS_* settings)."""
+
+    max_points: int = Field(description="Most points in one request.", examples=[1_000_000])
+    max_epochs: int = Field(description="Largest `epochs`.", examples=[10_000_000])
+    max_history_points: int = Field(description="Largest `history_points`.", examples=[10_000])
+    max_batch: int = Field(description="Most fits in one batch.", examples=[1000])
+    max_body_bytes: int = Field(description="Largest request body, bytes.", examples=[67108864])
+
+
+class Info(BaseModel):
+    """What this server is and the limits it enforces."""
+
+    name: str = Field(description="Service name.", examples=["gd-fit-service"])
+    version: str = Field(description="Service version.", examples=["0.1.0"])
+    limits: Limits = Field(description="The limits in force.")
+
+
+def limit_errors(
+    fit: FitRequest, limits: Limits, loc: tuple[str | int, ...]
+) -> list[dict[str, Any]]:
+    """The settings-dependent limits `fit` exceeds, as FastAPI validation error items.
+
+    `loc` is the location of the fit in the request, e.g. ``("body",)`` or
+    ``("body", "fits", 3)``.
+    """
+    errors: list[dict[str, Any]] = []
+    if fit.points > limits.max_points:
+        errors.append(
+            {
+                "type": "too_long",
+                "loc": [*loc, "x"],
+                "msg": (
+                    f"x has {fit.points} points; this server accepts at most "
+                    f"{limits.max_points} (max_points)"
+                ),
+                "ctx": {"max_points": limits.max_points, "actual_length": fit.points},
+            }
+        )
+    for field, value, limit, name in (
+        ("epochs", fit.epochs, limits.max_epochs, "max_epochs"),
+        ("history_points", fit.history_points, limits.max_history_points, "max_history_points"),
+    ):
+        if value > limit:
+            errors.append(
+                {
+                    "type": "less_than_equal",
+                    "loc": [*loc, field],
+                    "msg": f"{field} must be at most {limit} on this server ({name}); got {value}",
+                    "input": value,
+                    "ctx": {"le": limit},
+                }
+            )
+    return errors
+
+
+def batch_limit_errors(batch: BatchFitRequest, limits: Limits) -> list[dict[str, Any]]:
+    """The settings-dependent limits `batch` exceeds, as FastAPI validation error items."""
+    errors: list[dict[str, Any]] = []
+    if len(batch.fits) > limits.max_batch:
+        errors.append(
+            {
+                "type": "too_long",
+                "loc": ["body", "fits"],
+                "msg": (
+                    f"fits has {len(batch.fits)} items; this server accepts at most "
+                    f"{limits.max_batch} (max_batch)"
+                ),
+                "ctx": {"max_batch": limits.max_batch, "actual_length": len(batch.fits)},
+            }
+        )
+    total = sum(fit.points for fit in batch.fits)
+    if total > limits.max_points:
+        errors.append(
+            {
+                "type": "too_long",
+                "loc": ["body", "fits"],
+                "msg": (
+                    f"the batch has {total} points in all; this server accepts at most "
+                    f"{limits.max_points} (max_points)"
+                ),
+                "ctx": {"max_points": limits.max_points, "actual_length": total},
+            }
+        )
+    for i, fit in enumerate(batch.fits):
+        errors.extend(limit_errors(fit, limits, ("body", "fits", i)))
+    return errors
