@@ -458,7 +458,7 @@ class FitRequest(BaseModel):
         if update == "sequential" and optimizer not in (None, "gd"):
             raise PydanticCustomError(
                 "sequential_needs_gd",
-                "update 'sequential' works only with optimizer 'gd' (got optimizer '{optimizer}')",
+                "update 'sequential' works only with optimizer 'gd' (got '{optimizer}')",
                 {"optimizer": optimizer},
             )
         return update

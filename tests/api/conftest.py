@@ -1,0 +1,42 @@
+"""In-process API fixtures: the app built from explicit settings, driven by httpx over ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service.app import create_app
+from service.settings import Settings
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` with its lifespan running (so /readyz is ready)."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+def make_client() -> ClientFactory:
+    """``async with make_client(max_points=10) as client``: an app with those settings."""
+
+    def factory(**settings: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return serve(create_app(Settings(**settings)))
+
+    return factory
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with default settings."""
+    async with serve(create_app(Settings())) as client:
+        yield client

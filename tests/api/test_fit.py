@@ -1,0 +1,130 @@
+"""POST /fit: the answer equals the core's, for raw data, aliases and moments."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from service import core
+from service.schemas import ARTICLE_EXAMPLE, ARTICLE_X, ARTICLE_Y, FitResponse
+
+pytestmark = pytest.mark.anyio
+
+
+def expected(x: list[float], y: list[float], **options: Any) -> dict[str, Any]:
+    result = core.fit(np.asarray(x), np.asarray(y), core.FitOptions(**options))
+    return FitResponse.from_core(result).model_dump(mode="json")
+
+
+async def test_fit_article_example_matches_core(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fit", json=ARTICLE_EXAMPLE)
+    assert response.status_code == 200
+    assert response.json() == expected(
+        ARTICLE_X, ARTICLE_Y, learning_rate=0.01, epochs=10_000, history_points=5
+    )
+    body = response.json()
+    assert body["history"]["epoch"] == [0, 2500, 5000, 7500, 10000]
+    assert body["stop_reason"] == "epochs"
+
+
+async def test_fit_known_line(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/fit", json={"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rate": 0.1, "epochs": 5000}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["m"] == pytest.approx(2.0)
+    assert body["b"] == pytest.approx(1.0)
+    assert body["optimum"] == {"m": pytest.approx(2.0), "b": pytest.approx(1.0), "cost": 0.0}
+    assert body["n"] == 4
+    assert body["history"] is None
+    assert body["warnings"] == []
+
+
+async def test_fit_defaults_are_the_articles(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fit", json={"x": ARTICLE_X, "y": ARTICLE_Y})
+    assert response.status_code == 200
+    assert response.json() == expected(ARTICLE_X, ARTICLE_Y)
+    assert response.json()["epochs_run"] == 10_000
+
+
+async def test_fit_aliases_X_Y_lr(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fit", json={"X": ARTICLE_X, "Y": ARTICLE_Y, "lr": 0.01})
+    assert response.status_code == 200
+    assert response.json() == expected(ARTICLE_X, ARTICLE_Y, learning_rate=0.01)
+
+
+async def test_fit_every_option_passes_through(client: httpx.AsyncClient) -> None:
+    options: dict[str, Any] = {
+        "learning_rate": 0.05,
+        "epochs": 300,
+        "initial_m": 0.5,
+        "initial_b": -0.5,
+        "update": "simultaneous",
+        "optimizer": "nesterov",
+        "momentum": 0.5,
+        "l2": 0.1,
+        "standardize": True,
+        "tolerance": 1e-6,
+        "history_points": 7,
+        "history_spacing": "log",
+    }
+    response = await client.post("/fit", json={"x": ARTICLE_X, "y": ARTICLE_Y, **options})
+    assert response.status_code == 200
+    assert response.json() == expected(ARTICLE_X, ARTICLE_Y, **options)
+
+
+async def test_fit_sequential_is_the_articles_rule(client: httpx.AsyncClient) -> None:
+    body = {"x": ARTICLE_X, "y": ARTICLE_Y, "update": "sequential", "epochs": 50}
+    response = await client.post("/fit", json=body)
+    assert response.status_code == 200
+    assert response.json() == expected(ARTICLE_X, ARTICLE_Y, update="sequential", epochs=50)
+
+
+async def test_fit_tolerance_stops_early(client: httpx.AsyncClient) -> None:
+    body = {"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.1, "tolerance": 1e-3}
+    response = await client.post("/fit", json=body)
+    assert response.status_code == 200
+    assert response.json()["stop_reason"] == "tolerance"
+    assert response.json()["epochs_run"] < 10_000
+
+
+async def test_fit_moments_equals_raw_data(client: httpx.AsyncClient) -> None:
+    x, y = np.asarray(ARTICLE_X), np.asarray(ARTICLE_Y)
+    moments = {
+        "n": 100,
+        "mean_x": float(x.mean()),
+        "mean_y": float(y.mean()),
+        "sxx": float(((x - x.mean()) ** 2).sum()),
+        "sxy": float(((x - x.mean()) * (y - y.mean())).sum()),
+        "syy": float(((y - y.mean()) ** 2).sum()),
+    }
+    raw = (await client.post("/fit", json={"x": ARTICLE_X, "y": ARTICLE_Y, "lr": 0.01})).json()
+    response = await client.post("/fit", json={"moments": moments, "lr": 0.01})
+    assert response.status_code == 200
+    body = response.json()
+    for key in ("m", "b", "cost", "epochs_run", "n", "max_stable_learning_rate"):
+        assert body[key] == pytest.approx(raw[key], rel=1e-9, abs=1e-12)
+
+
+async def test_fit_headers_request_id_echoed_and_server_timing(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/fit", json={"x": [0, 1], "y": [0, 1]}, headers={"X-Request-ID": "trace-42"}
+    )
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "trace-42"
+    timing = re.fullmatch(r"fit;dur=(\d+\.\d+)", response.headers["server-timing"])
+    assert timing is not None and float(timing.group(1)) > 0
+
+
+async def test_fit_request_id_generated_when_absent_or_unsafe(client: httpx.AsyncClient) -> None:
+    first = await client.get("/healthz")
+    second = await client.get("/healthz", headers={"X-Request-ID": 'bad id "quoted"'})
+    ids = {first.headers["x-request-id"], second.headers["x-request-id"]}
+    assert len(ids) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert first.headers["server-timing"] == "fit;dur=0.000"

@@ -1,0 +1,581 @@
+"""422s of POST /fit: every field rule, with the whole detail list of the answer.
+
+Each case is (name, request body (JSON, or raw bytes for NaN/Infinity literals), detail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+CASES: list[tuple[str, Any, list[dict[str, Any]]]] = [
+    (
+        "string_number",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rate": "0.1"},
+        [
+            {
+                "type": "float_type",
+                "loc": ["body", "learning_rate"],
+                "msg": "Input should be a valid number",
+                "input": "0.1",
+            }
+        ],
+    ),
+    (
+        "boolean_number",
+        {"x": [True, 1], "y": [0, 1]},
+        [
+            {
+                "type": "float_type",
+                "loc": ["body", "x", 0],
+                "msg": "Input should be a valid number",
+                "input": True,
+            }
+        ],
+    ),
+    (
+        "int_epochs_float",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "epochs": 10.5},
+        [
+            {
+                "type": "int_type",
+                "loc": ["body", "epochs"],
+                "msg": "Input should be a valid integer",
+                "input": 10.5,
+            }
+        ],
+    ),
+    (
+        "nan_literal",
+        b'{"x": [0, NaN], "y": [0, 1]}',
+        [
+            {
+                "type": "finite_number",
+                "loc": ["body", "x", 1],
+                "msg": "Input should be a finite number",
+                "input": "NaN",
+            }
+        ],
+    ),
+    (
+        "infinity_literal",
+        b'{"x": [0, 1], "y": [0, 1], "lr": Infinity}',
+        [
+            {
+                "type": "finite_number",
+                "loc": ["body", "lr"],
+                "msg": "Input should be a finite number",
+                "input": "Infinity",
+            }
+        ],
+    ),
+    (
+        "unknown_field",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rte": 0.1},
+        [
+            {
+                "type": "extra_forbidden",
+                "loc": ["body", "learning_rte"],
+                "msg": "Extra inputs are not permitted",
+                "input": 0.1,
+            }
+        ],
+    ),
+    (
+        "alias_and_name",
+        {"x": [0, 1, 2, 3], "X": [0, 1, 2, 3], "y": [1, 3, 5, 7]},
+        [
+            {
+                "type": "extra_forbidden",
+                "loc": ["body", "X"],
+                "msg": "Extra inputs are not permitted",
+                "input": [0, 1, 2, 3],
+            }
+        ],
+    ),
+    (
+        "length_mismatch",
+        {"x": [1, 2, 3], "y": [1, 2, 3, 4]},
+        [
+            {
+                "type": "length_mismatch",
+                "loc": ["body", "y"],
+                "msg": "x and y must have the same length (got 3 and 4)",
+                "input": [1, 2, 3, 4],
+                "ctx": {"x_length": 3, "y_length": 4},
+            }
+        ],
+    ),
+    (
+        "one_point",
+        {"x": [1], "y": [1]},
+        [
+            {
+                "type": "too_short",
+                "loc": ["body", "x"],
+                "msg": "List should have at least 2 items after validation, not 1",
+                "input": [1],
+                "ctx": {"field_type": "List", "min_length": 2, "actual_length": 1},
+            }
+        ],
+    ),
+    (
+        "constant_x",
+        {"x": [2, 2, 2], "y": [1, 2, 3]},
+        [
+            {
+                "type": "constant_x",
+                "loc": ["body", "x"],
+                "msg": "x must have at least two distinct values (all 3 are equal to 2.0)",
+                "input": [2, 2, 2],
+                "ctx": {"n": 3, "value": 2.0},
+            }
+        ],
+    ),
+    (
+        "lr_zero",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "lr": 0},
+        [
+            {
+                "type": "greater_than",
+                "loc": ["body", "lr"],
+                "msg": "Input should be greater than 0",
+                "input": 0,
+                "ctx": {"gt": 0.0},
+            }
+        ],
+    ),
+    (
+        "epochs_zero",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "epochs": 0},
+        [
+            {
+                "type": "greater_than_equal",
+                "loc": ["body", "epochs"],
+                "msg": "Input should be greater than or equal to 1",
+                "input": 0,
+                "ctx": {"ge": 1},
+            }
+        ],
+    ),
+    (
+        "momentum_one",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "momentum": 1},
+        [
+            {
+                "type": "less_than",
+                "loc": ["body", "momentum"],
+                "msg": "Input should be less than 1",
+                "input": 1,
+                "ctx": {"lt": 1.0},
+            }
+        ],
+    ),
+    (
+        "l2_negative",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "l2": -0.1},
+        [
+            {
+                "type": "greater_than_equal",
+                "loc": ["body", "l2"],
+                "msg": "Input should be greater than or equal to 0",
+                "input": -0.1,
+                "ctx": {"ge": 0.0},
+            }
+        ],
+    ),
+    (
+        "tolerance_negative",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "tolerance": -1},
+        [
+            {
+                "type": "greater_than_equal",
+                "loc": ["body", "tolerance"],
+                "msg": "Input should be greater than or equal to 0",
+                "input": -1,
+                "ctx": {"ge": 0.0},
+            }
+        ],
+    ),
+    (
+        "bad_update",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "update": "parallel"},
+        [
+            {
+                "type": "literal_error",
+                "loc": ["body", "update"],
+                "msg": "Input should be 'simultaneous' or 'sequential'",
+                "input": "parallel",
+                "ctx": {"expected": "'simultaneous' or 'sequential'"},
+            }
+        ],
+    ),
+    (
+        "bad_optimizer",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "optimizer": "adam"},
+        [
+            {
+                "type": "literal_error",
+                "loc": ["body", "optimizer"],
+                "msg": "Input should be 'gd', 'momentum' or 'nesterov'",
+                "input": "adam",
+                "ctx": {"expected": "'gd', 'momentum' or 'nesterov'"},
+            }
+        ],
+    ),
+    (
+        "bad_spacing",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "history_spacing": "cubic"},
+        [
+            {
+                "type": "literal_error",
+                "loc": ["body", "history_spacing"],
+                "msg": "Input should be 'linear' or 'log'",
+                "input": "cubic",
+                "ctx": {"expected": "'linear' or 'log'"},
+            }
+        ],
+    ),
+    (
+        "sequential_momentum",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "update": "sequential", "optimizer": "momentum"},
+        [
+            {
+                "type": "sequential_needs_gd",
+                "loc": ["body", "update"],
+                "msg": "update 'sequential' works only with optimizer 'gd' (got 'momentum')",
+                "input": "sequential",
+                "ctx": {"optimizer": "momentum"},
+            }
+        ],
+    ),
+    (
+        "history_one",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "history_points": 1},
+        [
+            {
+                "type": "history_points",
+                "loc": ["body", "history_points"],
+                "msg": "history_points must be 0 (no history) or at least 2 (got 1)",
+                "input": 1,
+                "ctx": {"allowed": "0 or >= 2"},
+            }
+        ],
+    ),
+    (
+        "history_negative",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "history_points": -1},
+        [
+            {
+                "type": "greater_than_equal",
+                "loc": ["body", "history_points"],
+                "msg": "Input should be greater than or equal to 0",
+                "input": -1,
+                "ctx": {"ge": 0},
+            }
+        ],
+    ),
+    (
+        "constant_y_standardize",
+        {"x": [0, 1, 2, 3], "y": [5, 5, 5, 5], "standardize": True},
+        [
+            {
+                "type": "constant_y",
+                "loc": ["body", "standardize"],
+                "msg": "standardize needs y to vary, but all y are equal; set standardize to false",
+                "input": True,
+            }
+        ],
+    ),
+    (
+        "standardize_string",
+        {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "standardize": "True"},
+        [
+            {
+                "type": "bool_type",
+                "loc": ["body", "standardize"],
+                "msg": "Input should be a valid boolean",
+                "input": "True",
+            }
+        ],
+    ),
+    (
+        "no_data",
+        {"lr": 0.1},
+        [
+            {
+                "type": "missing",
+                "loc": ["body", "x"],
+                "msg": "x is required (or send moments instead of x and y)",
+                "input": {"lr": 0.1},
+            },
+            {
+                "type": "missing",
+                "loc": ["body", "y"],
+                "msg": "y is required (or send moments instead of x and y)",
+                "input": {"lr": 0.1},
+            },
+        ],
+    ),
+    (
+        "x_only",
+        {"x": [0, 1, 2, 3]},
+        [
+            {
+                "type": "missing",
+                "loc": ["body", "y"],
+                "msg": "y is required with x",
+                "input": {"x": [0, 1, 2, 3]},
+            }
+        ],
+    ),
+    (
+        "y_only",
+        {"y": [1, 3, 5, 7]},
+        [
+            {
+                "type": "missing",
+                "loc": ["body", "x"],
+                "msg": "x is required with y",
+                "input": {"y": [1, 3, 5, 7]},
+            }
+        ],
+    ),
+    (
+        "both_sources",
+        {
+            "x": [0, 1, 2, 3],
+            "y": [1, 3, 5, 7],
+            "moments": {"n": 4, "mean_x": 1.5, "mean_y": 4, "sxx": 5, "sxy": 10, "syy": 20},
+        },
+        [
+            {
+                "type": "data_conflict",
+                "loc": ["body", "moments"],
+                "msg": "send either x and y, or moments, not both",
+                "input": {"n": 4, "mean_x": 1.5, "mean_y": 4, "sxx": 5, "sxy": 10, "syy": 20},
+            }
+        ],
+    ),
+    (
+        "moments_bad",
+        {"moments": {"n": 1, "mean_x": 0, "mean_y": 0, "sxx": 0, "sxy": 0, "syy": -1, "extra": 1}},
+        [
+            {
+                "type": "greater_than_equal",
+                "loc": ["body", "moments", "n"],
+                "msg": "Input should be greater than or equal to 2",
+                "input": 1,
+                "ctx": {"ge": 2},
+            },
+            {
+                "type": "greater_than",
+                "loc": ["body", "moments", "sxx"],
+                "msg": "Input should be greater than 0",
+                "input": 0,
+                "ctx": {"gt": 0.0},
+            },
+            {
+                "type": "greater_than_equal",
+                "loc": ["body", "moments", "syy"],
+                "msg": "Input should be greater than or equal to 0",
+                "input": -1,
+                "ctx": {"ge": 0.0},
+            },
+            {
+                "type": "extra_forbidden",
+                "loc": ["body", "moments", "extra"],
+                "msg": "Extra inputs are not permitted",
+                "input": 1,
+            },
+        ],
+    ),
+    (
+        "moments_constant_y_standardize",
+        {
+            "moments": {"n": 4, "mean_x": 1.5, "mean_y": 4, "sxx": 5, "sxy": 0, "syy": 0},
+            "standardize": True,
+        },
+        [
+            {
+                "type": "constant_y",
+                "loc": ["body", "standardize"],
+                "msg": "standardize needs y to vary, but all y are equal; set standardize to false",
+                "input": True,
+            }
+        ],
+    ),
+    (
+        "many_at_once",
+        {
+            "x": [1, 2, 3],
+            "y": [1, 2],
+            "lr": -1,
+            "epochs": "5",
+            "optimizer": "momentum",
+            "update": "sequential",
+            "history_points": 1,
+            "typo": 0,
+        },
+        [
+            {
+                "type": "length_mismatch",
+                "loc": ["body", "y"],
+                "msg": "x and y must have the same length (got 3 and 2)",
+                "input": [1, 2],
+                "ctx": {"x_length": 3, "y_length": 2},
+            },
+            {
+                "type": "greater_than",
+                "loc": ["body", "lr"],
+                "msg": "Input should be greater than 0",
+                "input": -1,
+                "ctx": {"gt": 0.0},
+            },
+            {
+                "type": "int_type",
+                "loc": ["body", "epochs"],
+                "msg": "Input should be a valid integer",
+                "input": "5",
+            },
+            {
+                "type": "sequential_needs_gd",
+                "loc": ["body", "update"],
+                "msg": "update 'sequential' works only with optimizer 'gd' (got 'momentum')",
+                "input": "sequential",
+                "ctx": {"optimizer": "momentum"},
+            },
+            {
+                "type": "history_points",
+                "loc": ["body", "history_points"],
+                "msg": "history_points must be 0 (no history) or at least 2 (got 1)",
+                "input": 1,
+                "ctx": {"allowed": "0 or >= 2"},
+            },
+            {
+                "type": "extra_forbidden",
+                "loc": ["body", "typo"],
+                "msg": "Extra inputs are not permitted",
+                "input": 0,
+            },
+        ],
+    ),
+    (
+        "body_not_object",
+        [1, 2, 3],
+        [
+            {
+                "type": "model_attributes_type",
+                "loc": ["body"],
+                "msg": "Input should be a valid dictionary or object to extract fields from",
+                "input": [1, 2, 3],
+            }
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "detail"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_fit_rejects_with_422(
+    client: httpx.AsyncClient, body: Any, detail: list[dict[str, Any]]
+) -> None:
+    if isinstance(body, bytes):
+        response = await client.post(
+            "/fit", content=body, headers={"Content-Type": "application/json"}
+        )
+    else:
+        response = await client.post("/fit", json=body)
+    assert response.status_code == 422
+    assert response.json() == {"detail": detail}
+
+
+async def test_fit_malformed_json_is_json_invalid(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/fit", content=b'{"x": [1, 2', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "json_invalid",
+                "loc": ["body", 11],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": "Expecting ',' delimiter"},
+            }
+        ]
+    }
+
+
+async def test_fit_large_inputs_are_not_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fit", json={"x": list(range(100)), "y": list(range(99))})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "length_mismatch",
+                "loc": ["body", "y"],
+                "msg": "x and y must have the same length (got 100 and 99)",
+                "ctx": {"x_length": 100, "y_length": 99},
+            }
+        ]
+    }
+
+
+async def test_fit_limits_from_settings(make_client: ClientFactory) -> None:
+    async with make_client(max_points=3, max_epochs=100, max_history_points=5) as client:
+        body = {"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 101, "history_points": 6}
+        response = await client.post("/fit", json=body)
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "too_long",
+                "loc": ["body", "x"],
+                "msg": "x has 4 points; this server accepts at most 3 (max_points)",
+                "ctx": {"max_points": 3, "actual_length": 4},
+            },
+            {
+                "type": "less_than_equal",
+                "loc": ["body", "epochs"],
+                "msg": "epochs must be at most 100 on this server (max_epochs); got 101",
+                "input": 101,
+                "ctx": {"le": 100},
+            },
+            {
+                "type": "less_than_equal",
+                "loc": ["body", "history_points"],
+                "msg": (
+                    "history_points must be at most 5 on this server (max_history_points); got 6"
+                ),
+                "input": 6,
+                "ctx": {"le": 5},
+            },
+        ]
+    }
+
+
+async def test_fit_at_the_limits_is_accepted(make_client: ClientFactory) -> None:
+    async with make_client(max_points=4, max_epochs=100, max_history_points=5) as client:
+        body = {"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 100, "history_points": 5}
+        response = await client.post("/fit", json=body)
+    assert response.status_code == 200
+    assert len(response.json()["history"]["epoch"]) == 5
+
+
+async def test_fit_moments_inconsistent_is_core_data_error(client: httpx.AsyncClient) -> None:
+    moments = {"n": 4, "mean_x": 0, "mean_y": 0, "sxx": 1, "sxy": 5, "syy": 1}
+    response = await client.post("/fit", json={"moments": moments})
+    assert response.status_code == 422
+    (item,) = response.json()["detail"]
+    assert item["type"] == "data_error"
+    assert item["loc"] == ["body", "moments"]
+    assert "Cauchy-Schwarz" in item["msg"]
