@@ -825,7 +825,7 @@ def batch_limit_errors(batch: BatchFitRequest, limits: Limits) -> list[dict[str,
                 "type": "too_long",
                 "loc": ["body", "fits"],
                 "msg": (
-                    f"the batch has {total} points in all; this server accepts at most "
+                    f"fits hold {total} points in all; this server accepts at most "
                     f"{limits.max_points} (max_points)"
                 ),
                 "ctx": {"max_points": limits.max_points, "actual_length": total},

@@ -1,0 +1,150 @@
+"""POST /fit/batch: results in order, diverged items in place, 422 for any bad item."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from service import core
+from service.schemas import FitResponse
+
+pytestmark = pytest.mark.anyio
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}
+
+
+def expected(fit: dict[str, Any]) -> dict[str, Any]:
+    options = {k: v for k, v in fit.items() if k not in ("x", "y")}
+    result = core.fit(np.asarray(fit["x"]), np.asarray(fit["y"]), core.FitOptions(**options))
+    return FitResponse.from_core(result).model_dump(mode="json")
+
+
+async def test_batch_results_in_order_with_diverged_item(client: httpx.AsyncClient) -> None:
+    fits: list[dict[str, Any]] = [
+        {**LINE, "learning_rate": 0.05, "epochs": 500},
+        {**LINE, "learning_rate": 5.0},
+        {"x": [1, 2, 4], "y": [2, 2, 5], "learning_rate": 0.01, "history_points": 3},
+    ]
+    response = await client.post("/fit/batch", json={"fits": fits})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0] == expected(fits[0])
+    assert results[2] == expected(fits[2])
+    error = results[1]["error"]
+    assert set(error) == {"type", "msg", "ctx"}
+    assert error["type"] == "diverged"
+    assert set(error["ctx"]) == {"epoch", "max_stable_learning_rate"}
+    assert f"epoch {error['ctx']['epoch']}" in error["msg"]
+
+
+async def test_batch_is_one_vectorized_core_call(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = core.fit_batch
+
+    def counting(items: Sequence[tuple[core.Moments, core.FitOptions]]) -> Any:
+        calls.append(len(items))
+        return real(items)
+
+    def forbidden(*args: object) -> Any:
+        raise AssertionError("a batch must not loop over fit")
+
+    monkeypatch.setattr(core, "fit_batch", counting)
+    monkeypatch.setattr(core, "fit", forbidden)
+    monkeypatch.setattr(core, "fit_moments", forbidden)
+    response = await client.post("/fit/batch", json={"fits": [LINE] * 25})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 25
+    assert calls == [25]
+
+
+async def test_batch_item_errors_have_their_index(client: httpx.AsyncClient) -> None:
+    fits = [LINE, {"x": [1, 2, 3], "y": [1, 2]}, LINE, {**LINE, "lr": -1, "typo": 1}]
+    response = await client.post("/fit/batch", json={"fits": fits})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "length_mismatch",
+                "loc": ["body", "fits", 1, "y"],
+                "msg": "x and y must have the same length (got 3 and 2)",
+                "input": [1, 2],
+                "ctx": {"x_length": 3, "y_length": 2},
+            },
+            {
+                "type": "greater_than",
+                "loc": ["body", "fits", 3, "lr"],
+                "msg": "Input should be greater than 0",
+                "input": -1,
+                "ctx": {"gt": 0.0},
+            },
+            {
+                "type": "extra_forbidden",
+                "loc": ["body", "fits", 3, "typo"],
+                "msg": "Extra inputs are not permitted",
+                "input": 1,
+            },
+        ]
+    }
+
+
+async def test_batch_core_data_error_fails_the_request(client: httpx.AsyncClient) -> None:
+    bad = {"moments": {"n": 4, "mean_x": 0, "mean_y": 0, "sxx": 1, "sxy": 5, "syy": 1}}
+    response = await client.post("/fit/batch", json={"fits": [LINE, bad]})
+    assert response.status_code == 422
+    (item,) = response.json()["detail"]
+    assert item["loc"] == ["body", "fits", 1, "moments"]
+    assert item["type"] == "data_error"
+
+
+async def test_batch_empty_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fit/batch", json={"fits": []})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "too_short",
+                "loc": ["body", "fits"],
+                "msg": "List should have at least 1 item after validation, not 0",
+                "input": [],
+                "ctx": {"field_type": "List", "min_length": 1, "actual_length": 0},
+            }
+        ]
+    }
+
+
+async def test_batch_limits(make_client: ClientFactory) -> None:
+    async with make_client(max_batch=2, max_points=10, max_epochs=50) as client:
+        fits = [{**LINE, "epochs": 50}, {**LINE, "epochs": 50}, {**LINE, "epochs": 51}]
+        response = await client.post("/fit/batch", json={"fits": fits})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "too_long",
+                "loc": ["body", "fits"],
+                "msg": "fits has 3 items; this server accepts at most 2 (max_batch)",
+                "ctx": {"max_batch": 2, "actual_length": 3},
+            },
+            {
+                "type": "too_long",
+                "loc": ["body", "fits"],
+                "msg": "fits hold 12 points in all; this server accepts at most 10 (max_points)",
+                "ctx": {"max_points": 10, "actual_length": 12},
+            },
+            {
+                "type": "less_than_equal",
+                "loc": ["body", "fits", 2, "epochs"],
+                "msg": "epochs must be at most 50 on this server (max_epochs); got 51",
+                "input": 51,
+                "ctx": {"le": 50},
+            },
+        ]
+    }
