@@ -4,17 +4,11 @@ NumPy arrays and floats in, a frozen result object or a `FitError` out; nothing 
 knows about HTTP, Pydantic or settings.
 """
 
-from service.core.descent import (
-    FitOptions,
-    FitResult,
-    History,
-    Optimum,
-    fit,
-    fit_batch,
-    fit_moments,
-)
+from service.core.descent import fit, fit_batch, fit_moments
 from service.core.errors import DataError, DivergedError, FitError, ParameterError
-from service.core.moments import Moments, compute_moments
+from service.core.moments import Moments, compute_moments, segment_moments
+from service.core.options import FitOptions
+from service.core.result import FitResult, History, Optimum
 
 __all__ = [
     "DataError",
@@ -30,4 +24,5 @@ __all__ = [
     "fit",
     "fit_batch",
     "fit_moments",
+    "segment_moments",
 ]

@@ -192,7 +192,11 @@ def _setup(items: Sequence[tuple[Moments, FitOptions]]) -> tuple[_Batch, FloatAr
     opt = [o for _, o in items]
     n = column([m.n for m in mom])
     mean_x, mean_y = column([m.mean_x for m in mom]), column([m.mean_y for m in mom])
-    sxx, sxy, syy = column([m.sxx for m in mom]), column([m.sxy for m in mom]), column([m.syy for m in mom])
+    sxx, sxy, syy = (
+        column([m.sxx for m in mom]),
+        column([m.sxy for m in mom]),
+        column([m.syy for m in mom]),
+    )
     l2 = column([o.l2 for o in opt])
     standardize = np.array([o.standardize for o in opt])
     m0, b0 = column([o.initial_m for o in opt]), column([o.initial_b for o in opt])
@@ -304,7 +308,9 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
                     options,
                     bound,
                     stopped=bool(stopped[i]),
-                    remaining=float(excess_end[i] / excess_start[i]) if excess_start[i] > 0 else 0.0,
+                    remaining=float(excess_end[i] / excess_start[i])
+                    if excess_start[i] > 0
+                    else 0.0,
                 ),
                 history=history,
             )
@@ -312,7 +318,9 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
     return out
 
 
-def _warnings(options: FitOptions, bound: float, *, stopped: bool, remaining: float) -> tuple[str, ...]:
+def _warnings(
+    options: FitOptions, bound: float, *, stopped: bool, remaining: float
+) -> tuple[str, ...]:
     notes: list[str] = []
     if options.learning_rate >= bound:
         notes.append(
@@ -353,9 +361,10 @@ class _Walk:
         """First epoch k <= epochs whose gradient norm is <= tol, or -1, for items idx."""
         b = self.block
         # Gradient at every in-block offset r as one linear map of the block start.
-        grad_maps = gradient_matrices(self.batch.w[idx], self.batch.mx_d[idx])[:, None] @ self.powers[
-            idx, :b
-        ]  # (n, B, 2, d)
+        grad_maps = (
+            gradient_matrices(self.batch.w[idx], self.batch.mx_d[idx])[:, None]
+            @ self.powers[idx, :b]
+        )  # (n, B, 2, d)
         flat = grad_maps.transpose(0, 3, 1, 2).reshape(idx.size, STATE_DIM, b * 2)
         limit = self.batch.epochs[idx]
         first = np.full(idx.size, -1, dtype=np.int64)
@@ -366,7 +375,9 @@ class _Walk:
             if pending.size == 0:
                 break
             j1 = min(j_total, j0 + rows)
-            g = (self.starts[idx[pending], j0:j1] @ flat[pending]).reshape(pending.size, j1 - j0, b, 2)
+            g = (self.starts[idx[pending], j0:j1] @ flat[pending]).reshape(
+                pending.size, j1 - j0, b, 2
+            )
             norm = np.hypot(g[..., 0], g[..., 1]).reshape(pending.size, -1)
             epoch = np.arange(j0 * b, j1 * b)
             hit = (norm <= tol[pending, None]) & (epoch[None, :] <= limit[pending, None])

@@ -55,7 +55,9 @@ class DivergedError(FitError):
 
     kind = "diverged"
 
-    def __init__(self, *, epoch: int, learning_rate: float, max_stable_learning_rate: float) -> None:
+    def __init__(
+        self, *, epoch: int, learning_rate: float, max_stable_learning_rate: float
+    ) -> None:
         super().__init__(
             f"the descent diverged at epoch {epoch}: learning_rate {learning_rate:g} is too "
             f"large for this data; the largest stable learning rate is "

@@ -130,7 +130,10 @@ def _sequential_bound(h11: FloatArray, h22: FloatArray, h12: FloatArray) -> Floa
     """
     s, q = h11 + h22, h11 * h22
     candidates = [s / q]
-    for qa, qb, qc in ((h12 * h12 + q, -2 * s, np.full_like(s, 4.0)), (q, -s, np.full_like(s, 2.0))):
+    for qa, qb, qc in (
+        (h12 * h12 + q, -2 * s, np.full_like(s, 4.0)),
+        (q, -s, np.full_like(s, 2.0)),
+    ):
         disc = qb * qb - 4 * qa * qc
         root = np.where(disc >= 0, 2 * qc / (-qb + np.sqrt(np.maximum(disc, 0.0))), np.inf)
         candidates.append(root)

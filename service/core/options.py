@@ -63,7 +63,9 @@ class FitOptions:
         """Raise `ParameterError` naming the first hyperparameter outside its range."""
         lr = self.learning_rate
         if not (math.isfinite(lr) and lr > 0):
-            raise ParameterError(f"learning_rate must be a finite number > 0 (got {lr!r})", field="learning_rate")
+            raise ParameterError(
+                f"learning_rate must be a finite number > 0 (got {lr!r})", field="learning_rate"
+            )
         if self.epochs < 1:
             raise ParameterError(f"epochs must be at least 1 (got {self.epochs})", field="epochs")
         for name in ("initial_m", "initial_b"):
@@ -79,16 +81,22 @@ class FitOptions:
                 field="update",
             )
         if not (0 <= self.momentum < 1):
-            raise ParameterError(f"momentum must satisfy 0 <= momentum < 1 (got {self.momentum!r})", field="momentum")
+            raise ParameterError(
+                f"momentum must satisfy 0 <= momentum < 1 (got {self.momentum!r})", field="momentum"
+            )
         if not (math.isfinite(self.l2) and self.l2 >= 0):
             raise ParameterError(f"l2 must be a finite number >= 0 (got {self.l2!r})", field="l2")
         tol = self.tolerance
         if tol is not None and not (math.isfinite(tol) and tol >= 0):
-            raise ParameterError(f"tolerance must be a finite number >= 0 (got {tol!r})", field="tolerance")
+            raise ParameterError(
+                f"tolerance must be a finite number >= 0 (got {tol!r})", field="tolerance"
+            )
         if self.history_points < 0 or self.history_points == 1:
             raise ParameterError(
                 f"history_points must be 0 or at least 2 (got {self.history_points})",
                 field="history_points",
             )
         if self.history_spacing not in ("linear", "log"):
-            raise ParameterError(f"unknown history_spacing {self.history_spacing!r}", field="history_spacing")
+            raise ParameterError(
+                f"unknown history_spacing {self.history_spacing!r}", field="history_spacing"
+            )

@@ -1,0 +1,12 @@
+"""Hypothesis runs derandomized: the same examples on every run, so CI is deterministic.
+
+Set HYPOTHESIS_PROFILE=explore for a long randomized search.
+"""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=3000, database=None, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))

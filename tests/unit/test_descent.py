@@ -1,0 +1,561 @@
+"""The descent core against a per-epoch reference, known answers and the article's code."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+
+from service.core import (
+    DataError,
+    DivergedError,
+    FitOptions,
+    ParameterError,
+    compute_moments,
+    fit,
+    fit_batch,
+    fit_moments,
+)
+from service.core import descent as descent_module
+from service.core.descent import history_epochs
+from tests.unit import article, reference
+
+Array = NDArray[np.float64]
+
+
+def article_data(seed: int = 0) -> tuple[Array, Array]:
+    """The article's noisy data set: linspace(-1, 1, 100) plus N(0, 0.25) noise on both axes."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100)
+    y = np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100)
+    return x, y
+
+
+def assert_path_close(
+    actual: Array, expected: Array, rtol: float = 1e-9, scale: float | None = None
+) -> None:
+    """Relative 1e-9 per epoch; near a zero crossing, relative to the path's own scale.
+
+    Float64 carries rounding of order eps times the size of the terms it adds up, so where
+    an iterate crosses zero (or, for b, where b is small beside m * mean_x, its other
+    term) only an error relative to that size is meaningful.
+    """
+    if scale is None:
+        scale = float(np.max(np.abs(expected)))
+    limit = rtol * np.maximum(np.abs(expected), 1e-3 * scale) + 1e-12
+    worst = np.max(np.abs(actual - expected) - limit)
+    assert worst <= 0, f"max excess error {worst:g} over {np.max(np.abs(actual - expected)):g}"
+
+
+# --- known answers -------------------------------------------------------------------------
+
+
+def test_fit_points_on_a_line_converges_to_it() -> None:
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    result = fit(x, 2 * x + 1, FitOptions(learning_rate=0.1, epochs=2000))
+    assert result.m == pytest.approx(2.0, abs=1e-12)
+    assert result.b == pytest.approx(1.0, abs=1e-12)
+    assert 0.0 <= result.cost < 1e-24
+    assert result.optimum.cost == 0.0
+    assert result.stop_reason == "epochs" and result.epochs_run == 2000
+    assert result.warnings == ()
+
+
+def test_fit_two_points_optimum_is_the_line_through_them() -> None:
+    result = fit([1.0, 3.0], [2.0, 6.0], FitOptions(epochs=1))
+    assert (result.optimum.m, result.optimum.b, result.optimum.cost) == pytest.approx(
+        (2.0, 0.0, 0.0)
+    )
+
+
+def test_optimum_matches_numpy_closed_form() -> None:
+    x, y = article_data(3)
+    slope, intercept = np.polyfit(x, y, 1)
+    result = fit(x, y, FitOptions(epochs=1))
+    assert result.optimum.m == pytest.approx(slope, rel=1e-12)
+    assert result.optimum.b == pytest.approx(intercept, rel=1e-12)
+    assert result.optimum.cost == pytest.approx(
+        np.mean((y - slope * x - intercept) ** 2), rel=1e-12
+    )
+
+
+def test_ridge_optimum_is_the_closed_form_ridge_solution() -> None:
+    x, y = article_data(4)
+    l2 = 0.3
+    result = fit(x, y, FitOptions(epochs=1, l2=l2))
+    dx, dy = x - x.mean(), y - y.mean()
+    slope = (dx @ dy) / (dx @ dx + len(x) * l2)
+    assert result.optimum.m == pytest.approx(slope, rel=1e-12)
+    assert result.optimum.b == pytest.approx(y.mean() - slope * x.mean(), rel=1e-12)
+
+
+def test_article_code_on_its_100_point_example() -> None:
+    x, y = article_data()
+    path = article.gradient_descent(x.tolist(), y.tolist(), epochs=10_000, lr=0.001)
+    result = fit(
+        x,
+        y,
+        FitOptions(learning_rate=0.001, epochs=10_000, update="sequential", history_points=10_001),
+    )
+    assert result.history is not None
+    assert_path_close(result.history.m, np.array([m for m, _ in path]))
+    assert_path_close(result.history.b, np.array([b for _, b in path]))
+    assert result.m == pytest.approx(path[-1][0], rel=1e-9)
+    assert result.b == pytest.approx(path[-1][1], rel=1e-9)
+
+
+# --- exactness against the per-epoch reference, driven by hypothesis ---------------------
+
+RULES = [
+    ("simultaneous", "gd"),
+    ("sequential", "gd"),
+    ("simultaneous", "momentum"),
+    ("simultaneous", "nesterov"),
+]
+
+
+@st.composite
+def problems(draw: st.DrawFn, max_offset: float = 1e4) -> dict[str, Any]:
+    n = draw(st.integers(2, 500))
+    seed = draw(st.integers(0, 2**32 - 1))
+    x_scale = 10.0 ** draw(st.floats(-3, 6))
+    y_scale = 10.0 ** draw(st.floats(-3, 6))
+    x_offset = draw(st.floats(-max_offset, max_offset))
+    y_offset = draw(st.floats(-max_offset, max_offset))
+    noise = 10.0 ** draw(st.floats(-3, 0))
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=n)
+    assume(np.ptp(u) > 1e-3)
+    x = x_offset + x_scale * u
+    y = y_offset + y_scale * (draw(st.floats(-2, 2)) * u + noise * rng.normal(size=n))
+    assume(np.ptp(x) > 0 and np.ptp(y) > 0)
+    update, optimizer = draw(st.sampled_from(RULES))
+    return {
+        "x": x,
+        "y": y,
+        "update": update,
+        "optimizer": optimizer,
+        "momentum": draw(st.floats(0.0, 0.95)),
+        "l2_fraction": draw(st.sampled_from([0.0, 0.0, 0.1, 1.0])),
+        "standardize": draw(st.booleans()),
+        "rate_fraction": draw(st.floats(0.05, 0.9)),
+        "epochs": draw(st.integers(1, 150)),
+        "start": draw(st.sampled_from(["origin", "near"])),
+        "start_offsets": (draw(st.floats(-3, 3)), draw(st.floats(-3, 3))),
+    }
+
+
+def options_for(problem: dict[str, Any], **extra: Any) -> FitOptions:
+    """Hyperparameters inside the stable range, scaled to the problem."""
+    x, y = problem["x"], problem["y"]
+    moments = compute_moments(x, y)
+    vx = 1.0 if problem["standardize"] else moments.sxx / moments.n
+    slope = moments.sxy / moments.sxx
+    probe = FitOptions(
+        update=problem["update"],
+        optimizer=problem["optimizer"],
+        momentum=problem["momentum"],
+        l2=problem["l2_fraction"] * vx,
+        standardize=problem["standardize"],
+        epochs=1,
+    )
+    bound = fit_moments(moments, probe).max_stable_learning_rate
+    # The reference rounds by eps * offset / spread per point and the gradient multiplies
+    # that by the start's distance from the data's centre: start near the centre line, or
+    # at the origin only where offsets do not dwarf spreads.
+    dm, dc = problem["start_offsets"]
+    initial_m = (1 + dm) * slope
+    initial_b = (
+        moments.mean_y + dc * math.sqrt(moments.syy / moments.n) - initial_m * moments.mean_x
+    )
+    if problem["start"] == "origin":
+        spread_x, spread_y = np.ptp(x), np.ptp(y)
+        assume(abs(moments.mean_x) <= 10 * spread_x and abs(moments.mean_y) <= 10 * spread_y)
+        initial_m = initial_b = 0.0
+    return FitOptions(
+        learning_rate=problem["rate_fraction"] * bound,
+        epochs=problem["epochs"],
+        initial_m=initial_m,
+        initial_b=initial_b,
+        update=probe.update,
+        optimizer=probe.optimizer,
+        momentum=probe.momentum,
+        l2=probe.l2,
+        standardize=probe.standardize,
+        **extra,
+    )
+
+
+def b_scale(problem: dict[str, Any], path: reference.Path) -> float:
+    """b = (height at mean x) - m * mean x: its rounding scales with both terms."""
+    mean_x = float(np.mean(problem["x"]))
+    return float(max(np.max(np.abs(path.b)), np.max(np.abs(path.m * mean_x))))
+
+
+def reference_path(problem: dict[str, Any], options: FitOptions) -> reference.Path:
+    return reference.descend(
+        problem["x"],
+        problem["y"],
+        learning_rate=options.learning_rate,
+        epochs=options.epochs,
+        initial_m=options.initial_m,
+        initial_b=options.initial_b,
+        update=options.update,
+        optimizer=options.optimizer,
+        momentum=options.momentum,
+        l2=options.l2,
+        standardize=options.standardize,
+    )
+
+
+EXACTNESS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+)
+
+
+@EXACTNESS
+@given(problems())
+def test_every_epoch_matches_the_reference(problem: dict[str, Any]) -> None:
+    options = options_for(problem, history_points=problem["epochs"] + 1)
+    expected = reference_path(problem, options)
+    result = fit(problem["x"], problem["y"], options)
+    assert result.history is not None
+    np.testing.assert_array_equal(result.history.epoch, np.arange(options.epochs + 1))
+    assert_path_close(result.history.m, expected.m)
+    assert_path_close(result.history.b, expected.b, scale=b_scale(problem, expected))
+    # The reference sums squared residuals of raw data: exact only to eps times y's size.
+    y_size = float(np.max(np.abs(problem["y"])) ** 2)
+    assert np.all(
+        np.abs(result.history.cost - expected.cost) <= 1e-9 * expected.cost + 1e-12 * y_size
+    )
+    assert np.all(result.history.cost >= 0)
+    assert (result.m, result.b) == (result.history.m[-1], result.history.b[-1])
+    # The gradient is a difference of terms of the size of the gradient at the origin.
+    at_origin = reference_path(problem, replace(options, initial_m=0.0, initial_b=0.0, epochs=1))
+    floor = 1e-9 * expected.grad_norm.max() + 1e-12 * at_origin.grad_norm[0]
+    assert result.gradient_norm == pytest.approx(expected.grad_norm[-1], rel=1e-7, abs=floor)
+
+
+@EXACTNESS
+@given(problems(), st.sampled_from(["linear", "log"]), st.integers(2, 40))
+def test_history_samples_the_reference_path(
+    problem: dict[str, Any], spacing: str, points: int
+) -> None:
+    options = options_for(problem, history_points=points, history_spacing=spacing)
+    expected = reference_path(problem, options)
+    result = fit(problem["x"], problem["y"], options)
+    assert result.history is not None
+    epochs = result.history.epoch
+    np.testing.assert_array_equal(epochs, history_epochs(options.epochs, points, spacing))
+    assert_path_close(result.history.m, expected.m[epochs])
+    assert_path_close(result.history.b, expected.b[epochs], scale=b_scale(problem, expected))
+
+
+@EXACTNESS
+@given(problems(), st.floats(0.001, 0.9))
+def test_tolerance_stops_where_the_reference_first_reaches_it(
+    problem: dict[str, Any], level: float
+) -> None:
+    probe = options_for(problem)
+    norms = reference_path(problem, probe).grad_norm
+    tolerance = float(norms.min() + level * (norms.max() - norms.min()))
+    # A norm within rounding of the threshold could fall either way in any float64 code;
+    # so could norms that are all rounding noise (a start at the optimum).
+    at_origin = reference_path(problem, replace(probe, initial_m=0.0, initial_b=0.0, epochs=1))
+    assume(tolerance > 1e-9 * at_origin.grad_norm[0])
+    assume(np.all(np.abs(norms - tolerance) > 1e-7 * tolerance))
+    result = fit(
+        problem["x"], problem["y"], options_for(problem, tolerance=tolerance, history_points=2)
+    )
+    below = np.flatnonzero(norms <= tolerance)
+    assert result.stop_reason == "tolerance"
+    assert result.epochs_run == below[0]
+    assert result.gradient_norm <= tolerance
+    assert result.history is not None and result.history.epoch[-1] == result.epochs_run
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-1e9, 1e9), st.floats(1e-2, 1e2), st.integers(0, 2**32 - 1))
+def test_large_offsets_through_standardize_reach_the_closed_form(
+    offset: float, spread: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = offset + spread * rng.uniform(0, 1, 200)
+    y = 3 * (x - offset) - 7 + rng.normal(0, 0.1, 200)
+    dx, dy = x - x.mean(), y - y.mean()
+    slope = (dx @ dy) / (dx @ dx)
+    intercept = y.mean() - slope * x.mean()
+    result = fit(x, y, FitOptions(standardize=True, learning_rate=0.5, epochs=200))
+    assert result.m == pytest.approx(slope, rel=1e-9)
+    assert result.b == pytest.approx(intercept, rel=1e-9, abs=1e-9 * abs(slope * x.mean()))
+    assert result.cost == pytest.approx(np.mean((dy - slope * dx) ** 2), rel=1e-9)
+    assert result.warnings == ()
+
+
+def test_offset_data_fits_as_well_as_centred_data() -> None:
+    x, y = article_data()
+    near = fit(x, y, FitOptions(standardize=True, epochs=100, learning_rate=0.5))
+    far = fit(x + 1e9, y, FitOptions(standardize=True, epochs=100, learning_rate=0.5))
+    assert far.m == pytest.approx(near.m, rel=1e-6)
+    assert far.cost == pytest.approx(near.cost, rel=1e-6)
+
+
+# --- stability, divergence, warnings --------------------------------------------------------
+
+
+def spectral_radius(matrix: Array) -> float:
+    return float(np.max(np.abs(np.linalg.eigvals(matrix))))
+
+
+def theta_iteration_matrix(x: Array, y: Array, options: FitOptions) -> Array:
+    """The rule's matrix on (m, b) or (m, b, v_m, v_b), independently of the core.
+
+    For gd, the columns are one reference step from each unit vector minus the step from 0
+    (the step is affine); for the momentum rules, SPEC's formulas written as a block matrix.
+    """
+    if options.optimizer != "gd":
+        return _heavy_matrix(x, options)
+
+    def step(m0: float, b0: float) -> Array:
+        path = reference.descend(
+            x,
+            y,
+            learning_rate=options.learning_rate,
+            epochs=1,
+            initial_m=m0,
+            initial_b=b0,
+            update=options.update,
+            l2=options.l2,
+        )
+        return np.array([path.m[1], path.b[1]])
+
+    offset = step(0.0, 0.0)
+    return np.column_stack([step(1.0, 0.0) - offset, step(0.0, 1.0) - offset])
+
+
+def _heavy_matrix(x: Array, options: FitOptions) -> Array:
+    hessian = 2 * np.array([[np.mean(x * x) + options.l2, x.mean()], [x.mean(), 1.0]])
+    lr, mu, eye = options.learning_rate, options.momentum, np.eye(2)
+    step = eye - lr * hessian
+    v_cols = mu * step if options.optimizer == "nesterov" else mu * eye
+    return np.block([[step, v_cols], [-lr * hessian, v_cols]])
+
+
+@pytest.mark.parametrize(("update", "optimizer"), RULES)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_max_stable_learning_rate_is_where_the_spectral_radius_reaches_one(
+    update: str, optimizer: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(seed, 1.5, 50)
+    y = 2 * x + rng.normal(size=50)
+    base = FitOptions(update=update, optimizer=optimizer, momentum=0.6, l2=0.2 * seed, epochs=1)  # type: ignore[arg-type]
+    bound = fit(x, y, base).max_stable_learning_rate
+    below = FitOptions(**{**_fields(base), "learning_rate": bound * (1 - 1e-7)})
+    above = FitOptions(**{**_fields(base), "learning_rate": bound * (1 + 1e-7)})
+    assert spectral_radius(theta_iteration_matrix(x, y, below)) < 1
+    assert spectral_radius(theta_iteration_matrix(x, y, above)) > 1
+    assert spectral_radius(theta_iteration_matrix(x, y, below)) == pytest.approx(1, abs=1e-6)
+
+
+def _fields(options: FitOptions) -> dict[str, Any]:
+    return {name: getattr(options, name) for name in FitOptions.__dataclass_fields__}
+
+
+def test_simultaneous_bound_is_two_over_the_largest_hessian_eigenvalue() -> None:
+    x, y = article_data()
+    hessian = 2 * np.array([[np.mean(x * x), x.mean()], [x.mean(), 1.0]])
+    result = fit(x, y, FitOptions(epochs=1))
+    assert result.max_stable_learning_rate == pytest.approx(
+        2 / np.linalg.eigvalsh(hessian)[-1], rel=1e-12
+    )
+    standardized = fit(x, y, FitOptions(epochs=1, standardize=True, l2=0.5))
+    assert standardized.max_stable_learning_rate == pytest.approx(
+        2 / 3, rel=1e-12
+    )  # z-space H = 2 diag(1.5, 1)
+
+
+@pytest.mark.parametrize(("update", "optimizer"), RULES)
+def test_divergence_reports_the_first_non_finite_epoch(update: str, optimizer: str) -> None:
+    x, y = article_data()
+    probe = FitOptions(update=update, optimizer=optimizer, epochs=1)  # type: ignore[arg-type]
+    bound = fit(x, y, probe).max_stable_learning_rate
+    lr = 1.5 * bound
+    with pytest.raises(DivergedError) as caught:
+        fit(x, y, FitOptions(**{**_fields(probe), "learning_rate": lr, "epochs": 100_000}))
+    error = caught.value
+    with np.errstate(over="ignore", invalid="ignore"):
+        path = reference.descend(
+            x, y, learning_rate=lr, epochs=error.epoch + 2, update=update, optimizer=optimizer
+        )
+        finite = np.isfinite(path.m) & np.isfinite(path.b) & np.isfinite(path.cost)
+    first_bad = int(np.argmin(finite))
+    assert abs(error.epoch - first_bad) <= 1
+    assert error.max_stable_learning_rate == pytest.approx(bound)
+    assert error.context == {
+        "epoch": error.epoch,
+        "max_stable_learning_rate": error.max_stable_learning_rate,
+    }
+    assert str(error.epoch) in error.message and error.field == "learning_rate"
+
+
+def test_unstable_rate_that_does_not_overflow_warns() -> None:
+    x, y = article_data()
+    bound = fit(x, y, FitOptions(epochs=1)).max_stable_learning_rate
+    result = fit(x, y, FitOptions(learning_rate=1.01 * bound, epochs=50))
+    assert math.isfinite(result.cost)
+    assert any("above the largest stable learning rate" in w for w in result.warnings)
+
+
+def test_short_run_warns_it_stopped_far_from_the_optimum() -> None:
+    x, y = article_data()
+    result = fit(x, y, FitOptions(learning_rate=1e-4, epochs=10))
+    assert any("far from the optimum" in w for w in result.warnings)
+
+
+def test_unreached_tolerance_is_reported() -> None:
+    x, y = article_data()
+    result = fit(x, y, FitOptions(epochs=5, tolerance=1e-12))
+    assert result.stop_reason == "epochs"
+    assert any("did not reach the tolerance" in w for w in result.warnings)
+
+
+def test_tolerance_met_at_the_start_stops_at_epoch_zero() -> None:
+    x = np.array([0.0, 1.0, 2.0])
+    result = fit(x, 2 * x, FitOptions(initial_m=2.0, tolerance=0.0, history_points=5))
+    assert (result.epochs_run, result.stop_reason, result.m, result.b) == (0, "tolerance", 2.0, 0.0)
+    assert result.history is not None and result.history.epoch.tolist() == [0]
+
+
+# --- bad data and parameters ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "field", "words"),
+    [
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "y", "same length (got 3 and 2)"),
+        ([1.0], [1.0], "x", "at least 2 points"),
+        ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0], "x", "two distinct values"),
+        ([1e200, -1e200, 3e200], [1.0, 2.0, 3.0], "x", "overflow"),
+        ([1.0, 2.0, 3.0], [1e200, -1e200, 0.0], "y", "overflow"),
+        ([1.0, float("nan")], [1.0, 2.0], "x", "finite"),
+        ([1.0, 2.0], [1.0, float("inf")], "y", "finite"),
+        ([1e-200, 2e-200], [1.0, 2.0], "x", "underflows"),
+    ],
+)
+def test_unfittable_data_is_a_clear_domain_error(
+    x: list[float], y: list[float], field: str, words: str
+) -> None:
+    with pytest.raises(DataError, match=re.escape(words)) as caught:
+        fit(x, y)
+    assert caught.value.field == field
+    assert words in caught.value.message
+
+
+def test_constant_y_with_standardize_is_a_domain_error() -> None:
+    with pytest.raises(DataError, match="y is constant") as caught:
+        fit([1.0, 2.0, 3.0], [5.0, 5.0, 5.0], FitOptions(standardize=True))
+    assert caught.value.field == "y"
+    assert fit([1.0, 2.0, 3.0], [5.0, 5.0, 5.0], FitOptions(learning_rate=0.1)).b == pytest.approx(
+        5.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+        ({"epochs": 0}, "epochs"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"l2": -1.0}, "l2"),
+        ({"tolerance": -1.0}, "tolerance"),
+        ({"history_points": 1}, "history_points"),
+        ({"initial_m": float("nan")}, "initial_m"),
+        ({"update": "sequential", "optimizer": "momentum"}, "update"),
+    ],
+)
+def test_out_of_range_parameter_is_a_domain_error(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ParameterError) as caught:
+        fit([1.0, 2.0], [1.0, 2.0], FitOptions(**changes))
+    assert caught.value.field == field
+
+
+# --- history spacing ---------------------------------------------------------------------------
+
+
+@given(st.integers(0, 10**7), st.integers(2, 10_000), st.sampled_from(["linear", "log"]))
+def test_history_epochs_follow_the_contract(epochs_run: int, points: int, spacing: str) -> None:
+    epochs = history_epochs(epochs_run, points, spacing)
+    assert epochs[0] == 0 and epochs[-1] == epochs_run
+    assert np.all(np.diff(epochs) > 0)
+    if spacing == "linear":
+        assert epochs.size == min(points, epochs_run + 1)
+        if epochs.size > 2:
+            gaps = np.diff(epochs)
+            assert gaps.max() - gaps.min() <= 1
+    else:
+        assert epochs.size <= points
+
+
+# --- batch, moments input, cost of the work ---------------------------------------------------
+
+
+def test_batch_equals_single_fits_and_keeps_errors_in_place() -> None:
+    x, y = article_data()
+    moments = compute_moments(x, y)
+    items = [
+        FitOptions(),
+        FitOptions(optimizer="momentum", tolerance=1e-6, history_points=7, history_spacing="log"),
+        FitOptions(learning_rate=5.0, epochs=1000),
+        FitOptions(update="sequential", epochs=3_000_000),
+        FitOptions(standardize=True, l2=0.1, epochs=17, history_points=18),
+    ]
+    results = fit_batch([(moments, options) for options in items])
+    assert isinstance(results[2], DivergedError)
+    for options, outcome in zip(items, results, strict=True):
+        if isinstance(outcome, DivergedError):
+            continue
+        single = fit_moments(moments, options)
+        assert not isinstance(outcome, Exception)
+        assert outcome.m == pytest.approx(single.m, rel=1e-12)
+        assert outcome.b == pytest.approx(single.b, rel=1e-12)
+        assert outcome.cost == pytest.approx(single.cost, rel=1e-12)
+        assert outcome.epochs_run == single.epochs_run
+        if single.history is not None:
+            assert outcome.history is not None
+            np.testing.assert_allclose(outcome.history.m, single.history.m, rtol=1e-12)
+
+
+def test_moments_input_gives_the_raw_data_answer() -> None:
+    x, y = article_data()
+    raw = compute_moments(x, y)
+    from service.core import Moments
+
+    given_moments = Moments.from_sums(raw.n, raw.mean_x, raw.mean_y, raw.sxx, raw.sxy, raw.syy)
+    options = FitOptions(history_points=50, history_spacing="log", optimizer="nesterov")
+    a, b = fit_moments(raw, options), fit_moments(given_moments, options)
+    assert a.history is not None and b.history is not None
+    np.testing.assert_allclose(b.history.cost, a.history.cost, rtol=1e-9)
+    assert (b.m, b.b, b.cost) == pytest.approx((a.m, a.b, a.cost), rel=1e-9)
+
+
+def test_work_grows_with_the_square_root_of_the_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    original = descent_module._powers
+
+    def counting(a: Array, count: int) -> Array:
+        sizes.append(count)
+        return original(a, count)
+
+    monkeypatch.setattr(descent_module, "_powers", counting)
+    x, y = article_data()
+    fit(x, y, FitOptions(epochs=10_000_000))
+    assert max(sizes) <= 3200  # about sqrt(1e7) matrices, not one per epoch
