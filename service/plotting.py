@@ -36,12 +36,20 @@ import importlib
 import io
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from numpy.typing import NDArray
 
+from service import core
+from service.api import LimitsDep, require_api_key
 from service.core import FitOptions, FitResult, Moments
+from service.errors import validation_error
+from service.middleware import core_timer
+from service.schemas import FitRequest, limit_errors
 
 __all__ = [
     "FIGURE_PIXELS",
@@ -51,6 +59,8 @@ __all__ = [
     "choose_format",
     "plot_options",
     "render_fit",
+    "router",
+    "static_files",
 ]
 
 ImageFormat = Literal["png", "svg"]
@@ -69,10 +79,16 @@ FIGURE_DPI = 100
 FIGURE_PIXELS = (1200, 400)
 # (width, height) of the PNG: FIGURE_INCHES * FIGURE_DPI.
 
-CONTOUR_GRID = 120
+CONTOUR_GRID = 60
 # Points per side of the grid on which the cost's contour lines are computed.
 
-CONTOUR_LEVELS = 14
+CONTOUR_LEVELS = 10
+
+GAP_FLOOR = 1e-12
+# The gap to the optimum's cost is drawn only above this fraction of the largest cost.
+
+RED, BLUE, ORANGE = "#d62728", "#1f77b4", "#ff7f0e"
+# The article's colours: red points, blue line; orange for the gap to the optimum.
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The playground's HTML, CSS and JavaScript, packaged with the service.
@@ -88,16 +104,33 @@ class PlottingUnavailableError(RuntimeError):
         self.message = INSTALL_HINT
 
 
-def _matplotlib() -> tuple[Any, Any, Any, Any]:
-    """Import and return (Figure, LogNorm, FuncFormatter, NullLocator), or raise
-    `PlottingUnavailableError`."""
+class _Matplotlib(NamedTuple):
+    """The few matplotlib classes the figure uses, imported on first use."""
+
+    Figure: Any
+    LogNorm: Any
+    FuncFormatter: Any
+    NullLocator: Any
+    MaxNLocator: Any
+    LogLocator: Any
+
+
+def _matplotlib() -> _Matplotlib:
+    """Import matplotlib's object-oriented API, or raise `PlottingUnavailableError`."""
     try:
         figure = importlib.import_module("matplotlib.figure")
         colors = importlib.import_module("matplotlib.colors")
         ticker = importlib.import_module("matplotlib.ticker")
     except ImportError as exc:
         raise PlottingUnavailableError() from exc
-    return figure.Figure, colors.LogNorm, ticker.FuncFormatter, ticker.NullLocator
+    return _Matplotlib(
+        figure.Figure,
+        colors.LogNorm,
+        ticker.FuncFormatter,
+        ticker.NullLocator,
+        ticker.MaxNLocator,
+        ticker.LogLocator,
+    )
 
 
 def ensure_available() -> None:
@@ -107,9 +140,7 @@ def ensure_available() -> None:
 
 def plot_options(options: FitOptions) -> FitOptions:
     """The request's options with the history the figure needs: 200 log-spaced entries."""
-    return dataclasses.replace(
-        options, history_points=PLOT_HISTORY_POINTS, history_spacing="log"
-    )
+    return dataclasses.replace(options, history_points=PLOT_HISTORY_POINTS, history_spacing="log")
 
 
 def sample_indices(n: int, limit: int = MAX_DRAWN_POINTS) -> NDArray[np.intp]:
@@ -166,7 +197,9 @@ def _excess_cost(
     """MSE minus its least-squares minimum at each (m, b), from the moments (never < 0)."""
     vx = moments.sxx / moments.n
     slope = moments.sxy / moments.sxx
-    result: NDArray[np.float64] = vx * (m - slope) ** 2 + (b + m * moments.mean_x - moments.mean_y) ** 2
+    result: NDArray[np.float64] = (
+        vx * (m - slope) ** 2 + (b + m * moments.mean_x - moments.mean_y) ** 2
+    )
     return result
 
 
@@ -179,6 +212,145 @@ def _span(values: NDArray[np.float64], pad: float = 0.12) -> tuple[float, float]
         centre = 0.5 * (low + high)
         return centre - floor, centre + floor
     return low - pad * width, high + pad * width
+
+
+def _draw_data(
+    ax: Any,
+    result: FitResult,
+    moments: Moments,
+    x: NDArray[np.float64] | None,
+    y: NDArray[np.float64] | None,
+) -> None:
+    """Panel 1: the points (a sample of them) as red dots and the fitted line in blue."""
+    if x is not None and y is not None and x.size:
+        keep = sample_indices(x.size)
+        ax.plot(x[keep], y[keep], "o", color=RED, markersize=3.5, alpha=0.75)
+        line_x = np.array([float(np.min(x)), float(np.max(x))])
+        drawn = (
+            f"{keep.size:,} of {x.size:,} points" if keep.size < x.size else f"{x.size:,} points"
+        )
+    else:
+        sd = math.sqrt(moments.sxx / moments.n)
+        line_x = np.array([moments.mean_x - 2 * sd, moments.mean_x + 2 * sd])
+        ax.plot([moments.mean_x], [moments.mean_y], "+", color=RED, markersize=10)
+        drawn = f"moments of {moments.n:,} points"
+    ax.plot(line_x, result.m * line_x + result.b, "-", color=BLUE, linewidth=2)
+    ax.set_title(f"data ({drawn}) and fitted line", fontsize=10, y=1.0)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+
+
+def _draw_cost(ax: Any, result: FitResult, mpl: _Matplotlib) -> None:
+    """Panel 2: cost and cost - optimum cost over the epochs, log scale; the optimum dashed."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(mpl.LogLocator(numticks=6))
+    ax.yaxis.set_major_formatter(mpl.FuncFormatter(_log_tick))
+    ax.yaxis.set_minor_locator(mpl.NullLocator())
+    ax.set_title("cost over the epochs (log scale)", fontsize=10, y=1.0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cost (MSE)")
+    optimum_cost = result.optimum.cost
+    history = result.history
+    if history is not None and history.epoch.size:
+        epochs = np.asarray(history.epoch, dtype=np.float64)
+        costs = np.asarray(history.cost, dtype=np.float64)
+        ax.plot(epochs, np.where(costs > 0, costs, np.nan), color=BLUE, linewidth=1.8)
+        ax.annotate(
+            "cost",
+            (epochs[0], costs[0]),
+            xytext=(6, 0),
+            textcoords="offset points",
+            color=BLUE,
+            fontsize=8,
+            va="center",
+        )
+        gap = costs - optimum_cost
+        # below ~1e-12 of the cost the gap is rounding noise; drawing it would stretch the axis
+        visible = gap > GAP_FLOOR * max(float(np.max(costs)), optimum_cost)
+        shown = np.flatnonzero(visible)
+        if shown.size:
+            ax.plot(epochs, np.where(visible, gap, np.nan), color=ORANGE, linewidth=1.8)
+            halfway = 0.5 * (epochs[shown[0]] + epochs[shown[-1]])
+            middle = shown[min(np.searchsorted(epochs[shown], halfway), shown.size - 1)]
+            ax.annotate(
+                "cost - optimum",
+                (epochs[middle], gap[middle]),
+                xytext=(6, 2),
+                textcoords="offset points",
+                color=ORANGE,
+                fontsize=8,
+            )
+    if optimum_cost > 0:
+        ax.axhline(optimum_cost, color="0.35", linestyle="--", linewidth=1)
+        ax.annotate(
+            f"optimum {optimum_cost:.4g}",
+            (0.98, optimum_cost),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, -4),
+            textcoords="offset points",
+            color="0.35",
+            fontsize=8,
+            ha="right",
+            va="top",
+        )
+
+
+def _draw_path(ax: Any, result: FitResult, moments: Moments, mpl: _Matplotlib) -> None:
+    """Panel 3: the (m, b) iterates from start (circle) to end (square), the optimum (star),
+    over contour lines of the MSE spaced geometrically in its excess over the minimum."""
+    optimum = result.optimum
+    history = result.history
+    if history is not None and history.epoch.size:
+        path_m = np.asarray(history.m, dtype=np.float64)
+        path_b = np.asarray(history.b, dtype=np.float64)
+    else:
+        path_m = np.array([result.m])
+        path_b = np.array([result.b])
+    m_low, m_high = _span(np.append(path_m, optimum.m))
+    b_low, b_high = _span(np.append(path_b, optimum.b))
+    grid_m, grid_b = np.meshgrid(
+        np.linspace(m_low, m_high, CONTOUR_GRID), np.linspace(b_low, b_high, CONTOUR_GRID)
+    )
+    excess = _excess_cost(moments, grid_m, grid_b)
+    top = float(np.max(excess))
+    positive = excess[excess > 0]
+    if positive.size and math.isfinite(top):
+        bottom = max(float(np.min(positive)), top * 1e-8)
+        if bottom < top:
+            ax.contour(
+                grid_m,
+                grid_b,
+                excess,
+                levels=np.geomspace(bottom, top, CONTOUR_LEVELS),
+                cmap="viridis",
+                norm=mpl.LogNorm(vmin=bottom, vmax=top),
+                linewidths=0.8,
+            )
+    ax.plot(path_m, path_b, "-", color=RED, linewidth=1.5)
+    ax.plot(path_m[:1], path_b[:1], "o", color=RED, markersize=6)
+    ax.plot(path_m[-1:], path_b[-1:], "s", color=RED, markersize=6)
+    ax.plot([optimum.m], [optimum.b], "*", color="black", markersize=11)
+    ax.annotate(
+        "start",
+        (path_m[0], path_b[0]),
+        xytext=(6, 6),
+        textcoords="offset points",
+        color=RED,
+        fontsize=8,
+    )
+    ax.annotate(
+        "optimum",
+        (optimum.m, optimum.b),
+        xytext=(-8, 8),
+        textcoords="offset points",
+        fontsize=8,
+        ha="right",
+    )
+    ax.set_xlim(m_low, m_high)
+    ax.set_ylim(b_low, b_high)
+    ax.set_title("path of (m, b) over the cost's contours", fontsize=10, y=1.0)
+    ax.set_xlabel("slope m")
+    ax.set_ylabel("intercept b")
 
 
 def _log_tick(value: float, _position: int) -> str:
@@ -221,91 +393,96 @@ def render_fit(
     PlottingUnavailableError
         When matplotlib is not installed.
     """
-    figure_class, log_norm, func_formatter, null_locator = _matplotlib()
-    fig = figure_class(figsize=FIGURE_INCHES, dpi=FIGURE_DPI, facecolor="white")
+    mpl = _matplotlib()
+    fig = mpl.Figure(figsize=FIGURE_INCHES, dpi=FIGURE_DPI, facecolor="white")
     fig.subplots_adjust(left=0.055, right=0.985, bottom=0.13, top=0.83, wspace=0.3)
     data_ax, cost_ax, path_ax = fig.subplots(1, 3)
-    optimum = result.optimum
-
-    # 1. data and fitted line
-    if x is not None and y is not None and x.size:
-        keep = sample_indices(x.size)
-        xs, ys = x[keep], y[keep]
-        data_ax.plot(xs, ys, "o", color="#d62728", markersize=3.5, alpha=0.75, label="data")
-        line_x = np.array([float(np.min(x)), float(np.max(x))])
-        drawn = f"{xs.size:,} of {x.size:,} points" if xs.size < x.size else f"{x.size:,} points"
-    else:
-        sd = math.sqrt(moments.sxx / moments.n)
-        line_x = np.array([moments.mean_x - 2 * sd, moments.mean_x + 2 * sd])
-        data_ax.plot([moments.mean_x], [moments.mean_y], "+", color="#d62728", label="means")
-        drawn = f"moments of {moments.n:,} points"
-    data_ax.plot(line_x, result.m * line_x + result.b, "-", color="#1f77b4", linewidth=2,
-                 label=f"y = {result.m:.4g} x {'+' if result.b >= 0 else '-'} {abs(result.b):.4g}")
-    data_ax.set_title(f"data and fitted line ({drawn})", fontsize=10, y=1.0)
-    data_ax.set_xlabel("x")
-    data_ax.set_ylabel("y")
-    data_ax.legend(loc="best", fontsize=8, frameon=False)
-
-    # 2. cost over the epochs
-    history = result.history
-    cost_ax.set_yscale("log")
-    cost_ax.yaxis.set_major_formatter(func_formatter(_log_tick))
-    cost_ax.yaxis.set_minor_locator(null_locator())
-    cost_ax.set_title("cost (MSE) over the epochs", fontsize=10, y=1.0)
-    cost_ax.set_xlabel("epoch")
-    cost_ax.set_ylabel("cost, log scale")
-    if history is not None and history.epoch.size:
-        epochs = np.asarray(history.epoch, dtype=np.float64)
-        costs = np.asarray(history.cost, dtype=np.float64)
-        cost_ax.plot(epochs, np.where(costs > 0, costs, np.nan), color="#1f77b4", label="cost")
-        gap = costs - optimum.cost
-        if np.any(gap > 0):
-            cost_ax.plot(epochs, np.where(gap > 0, gap, np.nan), color="#ff7f0e",
-                         label="cost - optimum cost")
-    if optimum.cost > 0:
-        cost_ax.axhline(optimum.cost, color="0.4", linestyle="--", linewidth=1,
-                        label=f"optimum cost {optimum.cost:.4g}")
-    cost_ax.legend(loc="upper right", fontsize=8, frameon=False)
-
-    # 3. path of (m, b) over the contours of the cost
-    if history is not None and history.epoch.size:
-        path_m = np.asarray(history.m, dtype=np.float64)
-        path_b = np.asarray(history.b, dtype=np.float64)
-    else:
-        path_m = np.array([result.m])
-        path_b = np.array([result.b])
-    m_low, m_high = _span(np.append(path_m, optimum.m))
-    b_low, b_high = _span(np.append(path_b, optimum.b))
-    grid_m, grid_b = np.meshgrid(
-        np.linspace(m_low, m_high, CONTOUR_GRID), np.linspace(b_low, b_high, CONTOUR_GRID)
-    )
-    excess = _excess_cost(moments, grid_m, grid_b)
-    top = float(np.max(excess))
-    positive = excess[excess > 0]
-    if top > 0 and positive.size and math.isfinite(top):
-        bottom = max(float(np.min(positive)), top * 1e-8)
-        if bottom < top:
-            levels = np.geomspace(bottom, top, CONTOUR_LEVELS)
-            path_ax.contour(grid_m, grid_b, excess, levels=levels, cmap="viridis",
-                            norm=log_norm(vmin=bottom, vmax=top), linewidths=0.8)
-    path_ax.plot(path_m, path_b, "-", color="#d62728", linewidth=1.5, label="descent")
-    path_ax.plot(path_m[:1], path_b[:1], "o", color="#d62728", markersize=6, label="start")
-    path_ax.plot(path_m[-1:], path_b[-1:], "s", color="#d62728", markersize=6, label="end")
-    path_ax.plot([optimum.m], [optimum.b], "*", color="black", markersize=11, label="optimum")
-    path_ax.set_xlim(m_low, m_high)
-    path_ax.set_ylim(b_low, b_high)
-    path_ax.set_title("path of (m, b) over the cost's contours", fontsize=10, y=1.0)
-    path_ax.set_xlabel("slope m")
-    path_ax.set_ylabel("intercept b")
-    path_ax.legend(loc="best", fontsize=8, frameon=False)
-
+    for ax in (data_ax, cost_ax, path_ax):
+        # few, small tick labels and no legend boxes: text is most of the drawing time
+        ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(mpl.MaxNLocator(nbins=4))
+        ax.yaxis.set_major_locator(mpl.MaxNLocator(nbins=4))
+    _draw_data(data_ax, result, moments, x, y)
+    _draw_cost(cost_ax, result, mpl)
+    _draw_path(path_ax, result, moments, mpl)
     fig.suptitle(
         f"m = {_format(result.m)}   b = {_format(result.b)}   cost = {_format(result.cost)}   "
         f"after {result.epochs_run:,} epochs (stop: {result.stop_reason})",
         fontsize=12,
     )
     buffer = io.BytesIO()
-    metadata = {"Software": None} if image_format == "png" else {"Date": None}
-    fig.savefig(buffer, format=image_format, dpi=FIGURE_DPI, metadata=metadata)
+    if image_format == "png":
+        # zlib level 1: a slightly larger file for a much cheaper encode
+        fig.savefig(
+            buffer, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1}
+        )
+    else:
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
 
+
+router = APIRouter()
+
+_IMAGE_SCHEMA = {"type": "string", "format": "binary"}
+
+_PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "The figure, 1200 x 400 pixels: data and fitted line, cost over the epochs (log "
+            "scale), and the (m, b) path over the cost's contours. PNG unless `Accept` prefers "
+            "`image/svg+xml`."
+        ),
+        "content": {
+            MEDIA_TYPES["png"]: {"schema": _IMAGE_SCHEMA},
+            MEDIA_TYPES["svg"]: {"schema": {"type": "string"}},
+        },
+    },
+    401: {"description": "GDS_API_KEYS is set and no valid bearer key was sent."},
+    413: {"description": "The body is larger than `max_body_bytes`."},
+    422: {"description": "The same validation and divergence errors as `POST /fit`."},
+    501: {
+        "description": "matplotlib, the optional `plot` extra, is not installed.",
+        "content": {"application/json": {"example": {"detail": INSTALL_HINT}}},
+    },
+}
+
+
+@router.post(
+    "/fit/plot",
+    operation_id="fit_plot",
+    response_class=Response,
+    responses=_PLOT_RESPONSES,
+    dependencies=[Depends(require_api_key)],
+    tags=["fit"],
+)
+def fit_plot(body: FitRequest, request: Request, limits: LimitsDep) -> Response:
+    """Fit like POST /fit and draw it: data and line, cost per epoch, (m, b) path on contours."""
+    if errors := limit_errors(body, limits, ("body",)):
+        raise validation_error(errors)
+    try:
+        ensure_available()
+    except PlottingUnavailableError as error:
+        return JSONResponse(status_code=501, content={"detail": error.message})
+    image_format = choose_format(request.headers.get("accept"))
+    with core_timer(request):
+        moments = body.to_moments()
+        result = core.fit_moments(moments, plot_options(body.to_options()))
+    x = None if body.x is None else np.asarray(body.x, dtype=np.float64)
+    y = None if body.y is None else np.asarray(body.y, dtype=np.float64)
+    image = render_fit(result, moments, x, y, image_format=image_format)
+    return Response(
+        content=image,
+        media_type=MEDIA_TYPES[image_format],
+        headers={"Vary": "Accept", "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/", include_in_schema=False)
+def playground() -> FileResponse:
+    """The playground page: generate or paste data, fit, see the numbers and the plots."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+def static_files() -> StaticFiles:
+    """The playground's CSS and JavaScript, to mount at ``/static``."""
+    return StaticFiles(directory=STATIC_DIR)
