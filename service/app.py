@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import __version__
+from service import __version__, plotting
 from service.api import router
 from service.errors import install_error_handlers
 from service.middleware import (
@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.ready = False
     app.include_router(router)
+    app.include_router(plotting.router)
+    app.mount("/static", plotting.static_files(), name="static")
     install_error_handlers(app)
     # Added last = outermost: the request id wraps CORS, which wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
