@@ -1,0 +1,200 @@
+"""Benchmark of the descent core against its peers, printed as Markdown tables.
+
+    make bench            # or: .venv/bin/python benchmarks/core.py [--quick]
+
+Peers, on the same arrays, epochs and learning rate, in the same run:
+
+- closed form: NumPy's two-pass least squares (means, then centred sums); the unit.
+- this core: `service.core.fit` (one O(n) pass, then O(sqrt(epochs)) matrix work).
+- article's code: the article's pure-Python loops (n = 100 only; hours at n = 1e6).
+- NumPy per-epoch loop: each epoch one vectorized pass over the data, O(n * epochs).
+- scikit-learn SGDRegressor: stochastic gradient descent, one update per point per epoch;
+  a different algorithm that does not reproduce these iterates, shown for scale.
+
+Where a peer would take minutes, it runs fewer epochs and is scaled linearly to the full
+count (each epoch costs the same); such rows say "extrapolated".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from service.core import FitOptions, compute_moments, fit, fit_moments
+
+LEARNING_RATE = 0.001
+EPOCHS = 10_000
+
+
+def article_fit(xs: list[float], ys: list[float], epochs: int, lr: float) -> tuple[float, float]:
+    """The article's gradient_descent_LR, verbatim in substance."""
+    m = b = 0.0
+    n = float(len(xs))
+    for _ in range(epochs):
+        m = m - lr * sum(-2 * x * (ys[i] - (m * x + b)) for i, x in enumerate(xs)) / n
+        b = b - lr * sum(-2 * (ys[i] - (m * x + b)) for i, x in enumerate(xs)) / n
+    return m, b
+
+
+def numpy_loop(x: np.ndarray, y: np.ndarray, epochs: int, lr: float) -> tuple[float, float]:
+    """Per-epoch vectorized descent (simultaneous rule)."""
+    m = b = 0.0
+    for _ in range(epochs):
+        residual = y - (m * x + b)
+        m, b = m + lr * 2 * float(np.mean(x * residual)), b + lr * 2 * float(np.mean(residual))
+    return m, b
+
+
+def closed_form(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    mean_x, mean_y = x.mean(), y.mean()
+    dx = x - mean_x
+    slope = float((dx * (y - mean_y)).sum() / (dx * dx).sum())
+    return slope, float(mean_y - slope * mean_x)
+
+
+def sgd(x: np.ndarray, y: np.ndarray, epochs: int, lr: float) -> tuple[float, float]:
+    from sklearn.linear_model import SGDRegressor
+
+    model = SGDRegressor(
+        loss="squared_error",
+        penalty=None,
+        learning_rate="constant",
+        eta0=lr,
+        max_iter=epochs,
+        tol=None,
+        shuffle=False,
+        random_state=0,
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(x[:, None], y)
+    return float(model.coef_[0]), float(model.intercept_[0])
+
+
+def timed(func: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of `repeat` runs, in seconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The article's data set, stretched to n points."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(-1, 1, n) + rng.normal(0, 0.25, n)
+    y = np.linspace(-1, 1, n) + rng.normal(0, 0.25, n)
+    return x, y
+
+
+def compare(n: int, quick: bool) -> list[tuple[str, float, str]]:
+    x, y = data(n)
+    big = n >= 100_000
+    repeat = 3 if big else 7
+    rows: list[tuple[str, float, str]] = []
+    rows.append(("NumPy closed form", timed(lambda: closed_form(x, y), repeat * 3), ""))
+    options = FitOptions(learning_rate=LEARNING_RATE, epochs=EPOCHS)
+    rows.append(("this core", timed(lambda: fit(x, y, options), repeat * 3), "exact iterates"))
+    if not big:
+        xs, ys = x.tolist(), y.tolist()
+        epochs = 1000 if quick else EPOCHS
+        seconds = timed(lambda: article_fit(xs, ys, epochs, LEARNING_RATE), 1) * EPOCHS / epochs
+        rows.append(("article's code", seconds, _note(epochs)))
+    epochs = 20 if big else (1000 if quick else EPOCHS)
+    seconds = timed(lambda: numpy_loop(x, y, epochs, LEARNING_RATE), 1) * EPOCHS / epochs
+    rows.append(("NumPy per-epoch loop", seconds, _note(epochs)))
+    try:
+        epochs = 5 if big else (1000 if quick else EPOCHS)
+        seconds = timed(lambda: sgd(x, y, epochs, LEARNING_RATE), 1) * EPOCHS / epochs
+        rows.append(("scikit-learn SGDRegressor", seconds, "different algorithm; " + _note(epochs)))
+    except ImportError:
+        rows.append(
+            ("scikit-learn SGDRegressor", float("nan"), "not installed (pip install .[bench])")
+        )
+    return rows
+
+
+def _note(epochs: int) -> str:
+    return "" if epochs == EPOCHS else f"extrapolated from {epochs:,} epochs"
+
+
+def per_epoch(quick: bool) -> list[tuple[str, int, float]]:
+    moments = compute_moments(*data(100))
+    rows = []
+    for epochs in (10_000, 1_000_000) if quick else (10_000, 1_000_000, 10_000_000):
+        for label, extra in (
+            ("final point only", {}),
+            (
+                "history 10,000 log points + tolerance",
+                {"history_points": 10_000, "history_spacing": "log", "tolerance": 0.0},
+            ),
+        ):
+            options = FitOptions(learning_rate=LEARNING_RATE, epochs=epochs, **extra)  # type: ignore[arg-type]
+            rows.append(
+                (label, epochs, timed(lambda o=options: fit_moments(moments, o), 5) / epochs)
+            )
+    return rows
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, {platform.system()} {platform.release()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs for the slow peers")
+    args = parser.parse_args()
+    print(f"Machine: {machine()}\n")
+    print(
+        f"Fit of y = m*x + b, lr = {LEARNING_RATE}, {EPOCHS:,} epochs, median of repeated runs.\n"
+    )
+    for n in (100, 1_000_000):
+        rows = compare(n, args.quick)
+        unit = rows[0][1]
+        print(f"n = {n:,}\n")
+        print("| implementation | time | ratio to closed form | note |")
+        print("| --- | ---: | ---: | --- |")
+        for name, seconds, note in rows:
+            print(f"| {name} | {_human(seconds)} | {seconds / unit:,.1f} x | {note} |")
+        print()
+    print("Core cost per epoch (moments of n = 100 given; time / epochs):\n")
+    print("| run | epochs | ns per epoch |")
+    print("| --- | ---: | ---: |")
+    for label, epochs, seconds in per_epoch(args.quick):
+        print(f"| {label} | {epochs:,} | {seconds * 1e9:,.2f} |")
+
+
+def _human(seconds: float) -> str:
+    if seconds != seconds:
+        return "n/a"
+    if seconds >= 1:
+        return f"{seconds:,.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:,.2f} ms"
+    return f"{seconds * 1e6:,.1f} µs"
+
+
+if __name__ == "__main__":
+    main()
