@@ -203,7 +203,7 @@ def _excess_cost(
     return result
 
 
-def _span(values: NDArray[np.float64], pad: float = 0.12) -> tuple[float, float]:
+def _span(values: NDArray[np.float64], pad: float = 0.15) -> tuple[float, float]:
     """A padded [low, high] around the values, widened when they (nearly) coincide."""
     low, high = float(np.min(values)), float(np.max(values))
     width = high - low
