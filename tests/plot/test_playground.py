@@ -1,0 +1,224 @@
+"""The playground, used as a person would: headless Chromium against the real server.
+
+Starts ``python -m service`` on a free loopback port, opens the page, generates the
+article's data, presses Fit and checks that the numbers shown are the API's own answer for
+the same data, that a bad learning rate is reported next to its field, and that the plot
+loads. Screenshots go to the test's tmp directory; with ``GDS_UPDATE_DOCS=1`` the
+README's pictures (docs/playground.png, docs/fit-plot.png) are written too.
+
+The browser is the system's Chromium (``apt-get install chromium``), never a downloaded
+one. Outside CI the test skips without it; with ``CI=true`` it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.schemas import ARTICLE_X, ARTICLE_Y
+from tests.plot.images import png_size
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("GDS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+UPDATE_DOCS = os.environ.get("GDS_UPDATE_DOCS") == "1"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _need_browser() -> Any:
+    """playwright's sync API, or a skip (a failure in CI) saying what is missing."""
+    missing = None
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing = "the playwright package is not installed (pip install -e '.[dev]')"
+    if missing is None and not Path(CHROMIUM).exists():
+        missing = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GDS_CHROMIUM)"
+    if missing is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true but the browser test cannot run: {missing}")
+        pytest.skip(missing)
+    return sync_api
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real service in its own process; yields its base URL."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {**os.environ, "GDS_HOST": "127.0.0.1", "GDS_PORT": str(port), "GDS_API_KEYS": ""}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not become ready:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium driven by playwright."""
+    sync_api = _need_browser()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(server + "/")
+    try:
+        yield page
+    finally:
+        context.close()
+    assert problems == [], problems  # no JavaScript errors
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(token) for token in text.replace(",", " ").split()]
+
+
+def _fit(page: Any) -> None:
+    page.get_by_role("button", name="Fit", exact=True).click()
+    page.wait_for_selector("#results[data-state='done']", timeout=30_000)
+
+
+def test_playground_shows_the_apis_answer_for_the_articles_data(
+    page: Any, server: str, tmp_path: Path
+) -> None:
+    page.get_by_label("Seed", exact=True).fill("42")
+    page.get_by_label("Points", exact=True).fill("100")
+    page.get_by_role("button", name="Generate").click()
+    x = _numbers(page.get_by_label("x values", exact=True).input_value())
+    y = _numbers(page.get_by_label("y values", exact=True).input_value())
+    assert len(x) == len(y) == 100
+    # the article's data: noise of 0.25 around the diagonal from -1 to 1
+    assert abs(sum(x) / 100) < 0.2 and abs(sum(y) / 100) < 0.2
+    page.get_by_label("Learning rate", exact=True).fill("0.001")
+    page.get_by_label("Epochs", exact=True).fill("10000")
+    page.get_by_label("History points", exact=True).fill("11")
+    _fit(page)
+
+    expected = httpx.post(
+        server + "/fit",
+        json={"x": x, "y": y, "learning_rate": 0.001, "epochs": 10_000, "history_points": 11},
+        timeout=30,
+    ).json()
+    for name in ("m", "b", "cost", "gradient_norm", "max_stable_learning_rate"):
+        assert float(page.locator(f"#result-{name}").inner_text()) == expected[name], name
+    assert int(page.locator("#result-epochs_run").inner_text()) == expected["epochs_run"] == 10_000
+    assert page.locator("#result-stop_reason").inner_text() == expected["stop_reason"]
+    assert page.locator("#warnings li").all_inner_texts() == expected["warnings"]
+    assert page.locator("#history tr").count() == len(expected["history"]["epoch"]) == 11
+    assert page.locator("#form-error").inner_text() == ""
+
+    image = page.locator("#plot")
+    assert image.is_visible()
+    assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [1200, 400]
+
+    screenshot = tmp_path / "playground.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert png_size(screenshot.read_bytes())[0] == 1360
+    if UPDATE_DOCS:
+        page.screenshot(path=str(DOCS / "playground.png"), full_page=True)
+
+
+@pytest.mark.parametrize("learning_rate", ["-1", "0"])
+def test_playground_shows_a_bad_learning_rate_next_to_its_field(
+    page: Any, learning_rate: str
+) -> None:
+    field = page.get_by_label("Learning rate", exact=True)
+    field.fill(learning_rate)
+    _fit(page)
+    error = page.locator("#learning_rate-error")
+    assert "greater than 0" in error.inner_text()
+    assert field.get_attribute("aria-invalid") == "true"
+    # described by its error, so a screen reader announces it with the field
+    assert "learning_rate-error" in (field.get_attribute("aria-describedby") or "")
+    assert page.locator("#numbers").is_hidden()
+    assert page.locator("#epochs-error").inner_text() == ""
+
+    field.fill("0.001")
+    _fit(page)
+    assert error.inner_text() == ""
+    assert page.locator("#numbers").is_visible()
+
+
+def test_playground_reports_each_bad_field_and_bad_items(page: Any) -> None:
+    page.get_by_label("x values", exact=True).fill("1, 2, oops, 4")
+    page.get_by_label("y values", exact=True).fill("1, 2, 3")
+    page.get_by_label("Epochs", exact=True).fill("0")
+    page.get_by_label("Optimizer", exact=True).select_option("momentum")
+    page.get_by_label("Momentum", exact=True).fill("1.5")
+    _fit(page)
+    assert "item 2" in page.locator("#x-error").inner_text()
+    assert page.locator("#epochs-error").inner_text() != ""
+    assert page.locator("#momentum-error").inner_text() != ""
+    assert page.locator("#learning_rate-error").inner_text() == ""
+
+
+def test_service_plot_of_the_article_example(server: str) -> None:
+    response = httpx.post(
+        server + "/fit/plot",
+        json={"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.001, "epochs": 10_000},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert png_size(response.content) == (1200, 400)
+    if UPDATE_DOCS:
+        (DOCS / "fit-plot.png").write_bytes(response.content)
