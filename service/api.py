@@ -8,9 +8,12 @@ of `service.errors`; the batch route maps its per-item errors itself, in the sam
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service import __version__, core
@@ -33,7 +36,31 @@ from service.settings import Settings
 
 __all__ = ["router"]
 
-router = APIRouter()
+
+class _OrjsonRequest(Request):
+    """A request whose JSON body is parsed by orjson: five times faster than the standard
+    library on large arrays, and it refuses NaN and Infinity literals as malformed JSON."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class _OrjsonRoute(APIRoute):
+    """Routes of this router read their bodies with `_OrjsonRequest`; FastAPI still turns a
+    decoding error (a `json.JSONDecodeError`) into its standard 422 ``json_invalid``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def orjson_handler(request: Request) -> Response:
+            return await handler(_OrjsonRequest(request.scope, request.receive))
+
+        return orjson_handler
+
+
+router = APIRouter(route_class=_OrjsonRoute)
 
 _bearer = HTTPBearer(
     auto_error=False,
