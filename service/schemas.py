@@ -647,7 +647,10 @@ class FitResponse(BaseModel):
         examples=[1.2e-9],
     )
     n: int = Field(description="Number of points.", examples=[100])
-    optimum: Optimum = Field(description="The closed-form minimizer, so the gap is visible.")
+    optimum: Optimum = Field(
+        description="The closed-form minimizer, so the gap is visible.",
+        examples=[{"m": 0.93, "b": 0.02, "cost": 0.11}],
+    )
     max_stable_learning_rate: float = Field(
         description=(
             "Smallest learning rate at which the chosen rule stops converging on this data "
@@ -702,6 +705,7 @@ class BatchFitRequest(BaseModel):
         description=(
             "1 to `max_batch` fits (see GET /info), with at most `max_points` points in all."
         ),
+        examples=[[{"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rate": 0.05}]],
     )
 
 
@@ -722,28 +726,46 @@ class FitErrorBody(BaseModel):
 class BatchItemError(BaseModel):
     """A batch item that diverged, in place of its result."""
 
-    error: FitErrorBody = Field(description="Why this fit has no result.")
+    error: FitErrorBody = Field(
+        description="Why this fit has no result.",
+        examples=[
+            {
+                "type": "diverged",
+                "msg": "the descent diverged at epoch 12: ...",
+                "ctx": {"epoch": 12, "max_stable_learning_rate": 0.9},
+            }
+        ],
+    )
 
 
 class BatchFitResponse(BaseModel):
     """One entry per requested fit, in order."""
 
     results: list[FitResponse | BatchItemError] = Field(
-        description='Each fit\'s response, or `{"error": ...}` for a fit that diverged.'
+        description='Each fit\'s response, or `{"error": ...}` for a fit that diverged.',
+        examples=[
+            [
+                {"m": 2.0, "b": 1.0, "cost": 0.0, "epochs_run": 10000, "...": "..."},
+                {"error": {"type": "diverged", "msg": "...", "ctx": {"epoch": 12}}},
+            ]
+        ],
     )
 
 
 class Health(BaseModel):
     """Liveness."""
 
-    status: Literal["ok"] = Field(description="Always `ok` while the process lives.")
+    status: Literal["ok"] = Field(
+        description="Always `ok` while the process lives.", examples=["ok"]
+    )
 
 
 class Readiness(BaseModel):
     """Readiness to take traffic."""
 
     status: Literal["ready", "not ready"] = Field(
-        description="`ready` once started; `not ready` (with 503) before that and while stopping."
+        description="`ready` once started; `not ready` (with 503) before that and while stopping.",
+        examples=["ready"],
     )
 
 
@@ -762,7 +784,18 @@ class Info(BaseModel):
 
     name: str = Field(description="Service name.", examples=["gd-fit-service"])
     version: str = Field(description="Service version.", examples=["0.1.0"])
-    limits: Limits = Field(description="The limits in force.")
+    limits: Limits = Field(
+        description="The limits in force.",
+        examples=[
+            {
+                "max_points": 1_000_000,
+                "max_epochs": 10_000_000,
+                "max_history_points": 10_000,
+                "max_batch": 1000,
+                "max_body_bytes": 67108864,
+            }
+        ],
+    )
 
 
 def limit_errors(

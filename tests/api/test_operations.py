@@ -148,3 +148,10 @@ async def test_cors_when_origins_set(make_client: ClientFactory) -> None:
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
     assert preflight.status_code == 200
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_openapi_every_field_has_an_example(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for name in ("FitRequest", "FitResponse", "Moments", "BatchFitRequest", "Info", "Health"):
+        for field, spec in schemas[name]["properties"].items():
+            assert "examples" in spec, f"{name}.{field} has no example"
