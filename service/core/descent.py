@@ -56,6 +56,8 @@ OVERFLOW_GUARD = 1e300
 """A cost bound above this may overflow inside a block: walk that block epoch by epoch."""
 SCAN_CHUNK = 1 << 21
 """Epoch evaluations per vectorized tolerance-scan step (bounds temporary memory)."""
+MATRIX_BUDGET = 64 << 20
+"""Bytes of stacked matrix powers one vectorized step of a batch may hold."""
 FAR_FROM_OPTIMUM = 1e-3
 """Warn when more than this fraction of the initial excess objective remains."""
 
@@ -104,8 +106,14 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
     for i in valid:
         groups.setdefault(_block_size(items[i][1].epochs).bit_length(), []).append(i)
     for members in groups.values():
-        for i, outcome in zip(members, _descend([items[i] for i in members]), strict=True):
-            outcomes[i] = outcome
+        # Keep the stacked powers (two (B or J) x 4 x 4 arrays per item) near MATRIX_BUDGET.
+        epochs = max(items[i][1].epochs for i in members)
+        per_item = 2 * (_block_size(epochs) + 1) * STATE_DIM * STATE_DIM * 8
+        step = max(1, MATRIX_BUDGET // per_item)
+        for lo in range(0, len(members), step):
+            chunk = members[lo : lo + step]
+            for i, outcome in zip(chunk, _descend([items[i] for i in chunk]), strict=True):
+                outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
 
 
