@@ -117,7 +117,8 @@ def compare(n: int, quick: bool) -> list[tuple[str, float, str]]:
     try:
         epochs = 5 if big else (1000 if quick else EPOCHS)
         seconds = timed(lambda: sgd(x, y, epochs, LEARNING_RATE), 1) * EPOCHS / epochs
-        rows.append(("scikit-learn SGDRegressor", seconds, "different algorithm; " + _note(epochs)))
+        note = "; ".join(filter(None, ("different algorithm (stochastic)", _note(epochs))))
+        rows.append(("scikit-learn SGDRegressor", seconds, note))
     except ImportError:
         rows.append(
             ("scikit-learn SGDRegressor", float("nan"), "not installed (pip install .[bench])")
