@@ -1,6 +1,6 @@
 """Hypothesis runs derandomized: the same examples on every run, so CI is deterministic.
 
-Set HYPOTHESIS_PROFILE=explore for a long randomized search.
+Set HYPOTHESIS_PROFILE=explore (and GDS_EXACTNESS_EXAMPLES) for a long randomized search.
 """
 
 import os

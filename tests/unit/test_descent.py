@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import replace
 from typing import Any
@@ -216,7 +217,10 @@ def reference_path(problem: dict[str, Any], options: FitOptions) -> reference.Pa
 
 
 EXACTNESS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+    # GDS_EXACTNESS_EXAMPLES=3000 HYPOTHESIS_PROFILE=explore for a long randomized search.
+    max_examples=int(os.environ.get("GDS_EXACTNESS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much],
 )
 
 
