@@ -12,6 +12,7 @@ import pytest
 
 from service import core
 from service.schemas import FitResponse
+from tests.api.compare import assert_same_fit
 
 pytestmark = pytest.mark.anyio
 
@@ -34,8 +35,8 @@ async def test_batch_results_in_order_with_diverged_item(client: httpx.AsyncClie
     response = await client.post("/fit/batch", json={"fits": fits})
     assert response.status_code == 200
     results = response.json()["results"]
-    assert results[0] == expected(fits[0])
-    assert results[2] == expected(fits[2])
+    assert_same_fit(results[0], expected(fits[0]))
+    assert_same_fit(results[2], expected(fits[2]))
     error = results[1]["error"]
     assert set(error) == {"type", "msg", "ctx"}
     assert error["type"] == "diverged"
@@ -148,3 +149,48 @@ async def test_batch_limits(make_client: ClientFactory) -> None:
             },
         ]
     }
+
+
+async def test_batch_answers_equal_single_fits(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(5)
+    fits: list[dict[str, Any]] = []
+    for i, options in enumerate(
+        [
+            {"learning_rate": 0.01, "history_points": 7},
+            {"learning_rate": 0.02, "optimizer": "momentum", "history_points": 4},
+            {
+                "lr": 0.05,
+                "update": "sequential",
+                "epochs": 300,
+                "history_spacing": "log",
+                "history_points": 6,
+            },
+            {"learning_rate": 0.01, "optimizer": "nesterov", "momentum": 0.5, "tolerance": 1e-6},
+            {"learning_rate": 0.3, "standardize": True, "l2": 0.1, "history_points": 3},
+        ]
+    ):
+        n = 20 + 17 * i
+        x = rng.normal(3.0, 2.0, n)
+        fits.append({"x": x.tolist(), "y": (1.5 * x - 2 + rng.normal(0, 1, n)).tolist(), **options})
+    x, y = np.asarray(fits[0]["x"]), np.asarray(fits[0]["y"])
+    sums = core.compute_moments(x, y)
+    moments = {k: getattr(sums, k) for k in ("n", "mean_x", "mean_y", "sxx", "sxy", "syy")}
+    fits.append({"moments": moments, "learning_rate": 0.01, "history_points": 7})
+    diverging = {**fits[1], "learning_rate": 1.0}
+    singles = [(await client.post("/fit", json=fit)).json() for fit in [*fits, diverging]]
+    (diverged,) = singles.pop()["detail"]
+
+    def forbidden(*args: object) -> Any:
+        raise AssertionError("a batch computes its moments in one segment_moments call")
+
+    monkeypatch.setattr(core, "compute_moments", forbidden)
+    response = await client.post("/fit/batch", json={"fits": [*fits, diverging]})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results.pop() == {"error": {k: diverged[k] for k in ("type", "msg", "ctx")}}
+    assert len(results) == len(fits)
+    for got, want in zip(results, singles, strict=True):
+        assert_same_fit(got, want)
+    assert_same_fit(results[-1], singles[0])

@@ -11,6 +11,7 @@ import pytest
 
 from service import core
 from service.schemas import ARTICLE_EXAMPLE, ARTICLE_X, ARTICLE_Y, FitResponse
+from tests.api.compare import assert_same_fit
 
 pytestmark = pytest.mark.anyio
 
@@ -109,6 +110,30 @@ async def test_fit_moments_equals_raw_data(client: httpx.AsyncClient) -> None:
     body = response.json()
     for key in ("m", "b", "cost", "epochs_run", "n", "max_stable_learning_rate"):
         assert body[key] == pytest.approx(raw[key], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("scale", "options"),
+    [
+        (1.0, {"lr": 0.01, "history_points": 9}),
+        (1.0, {"lr": 0.05, "update": "sequential", "history_points": 5, "history_spacing": "log"}),
+        (1.0, {"lr": 0.02, "optimizer": "nesterov", "tolerance": 1e-8, "history_points": 4}),
+        (1e3, {"lr": 0.1, "standardize": True, "l2": 0.2, "initial_m": 1.0, "history_points": 3}),
+    ],
+)
+async def test_fit_moments_answer_equals_raw_data_with_history(
+    client: httpx.AsyncClient, scale: float, options: dict[str, Any]
+) -> None:
+    # x far from 0 (scaled and shifted by 1e6) needs standardize to descend in few epochs.
+    x = np.asarray(ARTICLE_X) * scale + (1e6 if scale != 1.0 else 0.0)
+    y = np.asarray(ARTICLE_Y)
+    sums = core.compute_moments(x, y)
+    moments = {k: getattr(sums, k) for k in ("n", "mean_x", "mean_y", "sxx", "sxy", "syy")}
+    raw = await client.post("/fit", json={"x": x.tolist(), "y": y.tolist(), **options})
+    response = await client.post("/fit", json={"moments": moments, **options})
+    assert raw.status_code == response.status_code == 200
+    assert response.json()["history"] is not None
+    assert_same_fit(response.json(), raw.json())
 
 
 async def test_fit_headers_request_id_echoed_and_server_timing(client: httpx.AsyncClient) -> None:
