@@ -4,58 +4,24 @@ print the OpenAPI document (what ``make openapi`` writes to openapi/openapi.json
 from __future__ import annotations
 
 import json
-import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any
 
 import uvicorn
 
 from service.app import create_app
+from service.logs import JsonFormatter, log_config
 from service.settings import Settings, get_settings
 
+__all__ = ["JsonFormatter", "log_config", "main", "multiprocess_metrics", "openapi_json", "serve"]
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line (``GDS_LOG_FORMAT=json``); a later issue enriches it."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id is not None:
-            entry["request_id"] = request_id
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def log_config(settings: Settings) -> dict[str, Any]:
-    """`logging.config.dictConfig` settings for uvicorn's loggers and the service's own."""
-    formatter: dict[str, Any] = (
-        {"()": JsonFormatter}
-        if settings.log_format == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    )
-    level = settings.log_level.upper()
-    handler = {"handlers": ["default"], "level": level, "propagate": False}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"default": formatter},
-        "handlers": {
-            "default": {
-                "class": "logging.StreamHandler",
-                "formatter": "default",
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "loggers": {"uvicorn": handler, "uvicorn.access": handler, "service": handler},
-    }
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def openapi_json() -> str:
@@ -68,18 +34,41 @@ def _after_graceful_shutdown(signum: int, frame: FrameType | None) -> None:
     previous handler runs; this one makes that a normal exit (status 0), as SPEC §7 asks."""
 
 
+@contextmanager
+def multiprocess_metrics(workers: int) -> Iterator[str | None]:
+    """With several workers, point prometheus-client's multiprocess mode at a fresh temporary
+    directory (the workers inherit the environment) and remove it afterwards. A directory
+    the environment already names is used as it is and left in place."""
+    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+        yield os.environ.get(MULTIPROC_ENV) or None
+        return
+    directory = tempfile.mkdtemp(prefix="gds-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield directory
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def serve(settings: Settings) -> None:
-    """Run uvicorn; each worker builds its app from the environment via the factory."""
+    """Run uvicorn; each worker builds its app from the environment via the factory.
+
+    uvicorn's access log is off: the service writes one line per request itself, with the
+    request id (`service.logs`).
+    """
     signal.signal(signal.SIGTERM, _after_graceful_shutdown)
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        log_config=log_config(settings),
-    )
+    with multiprocess_metrics(settings.workers):
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=log_config(settings),
+            access_log=False,
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -2,17 +2,29 @@
 
 ``uvicorn --factory service.app:create_app`` (what ``python -m service`` runs) calls it with
 no argument, so the settings come from the ``GDS_*`` environment; tests pass their own.
+
+Shutdown: uvicorn stops accepting and waits for in-flight requests on SIGTERM, but runs the
+lifespan's shutdown only after they have finished, too late to report "not ready" while they
+do. So the lifespan hooks the server's own SIGTERM/SIGINT handlers (`_hook_shutdown_signals`):
+the signal first turns ``/readyz`` to 503, then (after ``GDS_DRAIN_SECONDS`` for SIGTERM,
+during which the server keeps serving) hands over to uvicorn's graceful shutdown.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import __version__, plotting
+from service import __version__, metrics, plotting
 from service.api import router
 from service.errors import install_error_handlers
 from service.middleware import (
@@ -37,14 +49,70 @@ data plus O(1) work per epoch. POST the points to `/fit`; the example is the cla
 """
 
 
+logger = logging.getLogger("service.app")
+
+SignalHandler = Callable[[int, FrameType | None], Any]
+
+
+def _hook_shutdown_signals(app: FastAPI, drain_seconds: float) -> Callable[[], None]:
+    """Wrap the server's SIGTERM and SIGINT handlers so that they mark `app` not ready first.
+
+    Only handlers a server installed are wrapped (not the defaults, so a test process
+    running the lifespan keeps its own). SIGTERM is handed over `drain_seconds` later (a
+    second SIGTERM hands over at once). Returns the function that puts the handlers back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    draining = False
+    hooks: dict[int, tuple[SignalHandler, SignalHandler]] = {}
+
+    def hook(previous: SignalHandler) -> SignalHandler:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            nonlocal draining
+            app.state.ready = False
+            if signum == signal.SIGTERM and drain_seconds > 0 and not draining:
+                draining = True
+                # A signal handler may interrupt the loop anywhere: only this call is safe.
+                loop.call_soon_threadsafe(start_drain, previous, signum)
+                return
+            previous(signum, frame)
+
+        return on_signal
+
+    def start_drain(previous: SignalHandler, signum: int) -> None:
+        logger.info(
+            "SIGTERM: /readyz answers 503; serving %g s more (GDS_DRAIN_SECONDS), then stopping",
+            drain_seconds,
+        )
+        loop.call_later(drain_seconds, previous, signum, None)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if callable(previous) and previous is not signal.default_int_handler:
+            hooks[signum] = (previous, hook(previous))
+            signal.signal(signum, hooks[signum][1])
+
+    def unhook() -> None:
+        for signum, (previous, ours) in hooks.items():
+            if signal.getsignal(signum) is ours:
+                signal.signal(signum, previous)
+
+    return unhook
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Ready once started; not ready (``/readyz`` 503) from the start of shutdown."""
+    """Ready once started; not ready (``/readyz`` 503) from the shutdown signal on."""
+    settings: Settings = app.state.settings
+    unhook = _hook_shutdown_signals(app, settings.drain_seconds)
     app.state.ready = True
     try:
         yield
     finally:
         app.state.ready = False
+        unhook()
+        metrics.mark_worker_exited()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     app.include_router(router)
     app.include_router(plotting.router)
+    app.include_router(metrics.router)
     app.mount("/static", plotting.static_files(), name="static")
     install_error_handlers(app)
     # Added last = outermost: the request id wraps CORS, which wraps the body limit.

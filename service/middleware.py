@@ -1,12 +1,16 @@
-"""Pure ASGI middleware: request id and Server-Timing on every answer, and the body size limit.
+"""Pure ASGI middleware: request id, Server-Timing, access log and metrics; the body limit.
 
 - `RequestContextMiddleware` (outermost) echoes the client's ``X-Request-ID`` when it is a
   sane token (else generates one), keeps it in the request state for handlers and logs, and
   adds ``X-Request-ID`` and ``Server-Timing: fit;dur=<ms>`` to every response, where ``<ms>``
   is the time spent in the numerical core (`core_timer`), 0 for requests that do not fit.
+  When the answer is complete it writes the request's one access line (`service.logs`) and
+  counts it in the request metrics (`service.metrics`) under its route template.
 - `BodyLimitMiddleware` answers ``413`` before the body is read when ``Content-Length`` is
   over the limit; a body without ``Content-Length`` (chunked) is counted as it streams by
-  Starlette's `RequestBodyLimitMiddleware`.
+  Starlette's `RequestBodyLimitMiddleware`, which stops reading and answers ``413`` as soon
+  as the count passes the limit. Either ``413`` closes the connection, so the rest of an
+  oversized body is never read.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import metrics
+from service.logs import log_request
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -31,6 +39,7 @@ __all__ = [
     "RequestContextMiddleware",
     "core_timer",
     "request_id_of",
+    "route_of",
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -56,6 +65,32 @@ def request_id_of(scope: Scope) -> str:
     return request_id
 
 
+def _matching_route(routes: Iterable[Any], scope: Scope) -> Any:
+    """The route of `routes` that fully matches `scope`, looking inside included routers."""
+    for candidate in routes:
+        if candidate.matches(scope)[0] is not Match.FULL:
+            continue
+        included = getattr(candidate, "original_router", None)  # FastAPI's include_router
+        if included is not None:
+            return _matching_route(getattr(included, "routes", ()), scope)
+        return candidate
+    return None
+
+
+def route_of(scope: Scope, root_path: str | None = None) -> str:
+    """The template of the route that answered `scope` (``/fit``, ``/static``), found again
+    among the app's routes when routing did not record it (a mount, or a ``413`` answered
+    before routing); ``unmatched`` when no route matches, so raw paths never become metric
+    labels. `root_path` is the scope's ``root_path`` before routing (a mount changes it)."""
+    route = scope.get("route")
+    if route is None:
+        router = getattr(scope.get("app"), "router", None)
+        original = scope if root_path is None else {**scope, "root_path": root_path}
+        route = _matching_route(getattr(router, "routes", ()), original)
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "unmatched"
+
+
 @contextmanager
 def core_timer(request: Request) -> Iterator[None]:
     """Add the time spent inside the ``with`` block to the request's ``Server-Timing``."""
@@ -68,7 +103,8 @@ def core_timer(request: Request) -> Iterator[None]:
 
 
 class RequestContextMiddleware:
-    """Give each request an id and stamp ``X-Request-ID`` and ``Server-Timing`` on the answer."""
+    """Give each request an id and stamp ``X-Request-ID`` and ``Server-Timing`` on the answer;
+    log and count the request once it is answered."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -77,20 +113,43 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
+        root_path = scope.get("root_path", "")
         sent = Headers(scope=scope).get(REQUEST_ID_HEADER)
         request_id = sent if sent and _SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         state = _state(scope)
         state[_REQUEST_ID] = request_id
         state[_CORE_SECONDS] = 0.0
+        # An exception that escapes before a response starts is answered 500 further out
+        # (Starlette's ServerErrorMiddleware), so that is the status to report for it.
+        status = 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
                 headers[SERVER_TIMING_HEADER] = f"fit;dur={state[_CORE_SECONDS] * 1000:.3f}"
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        metrics.request_started()
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            seconds = time.perf_counter() - start
+            route = route_of(scope, root_path)
+            metrics.observe_request(scope["method"], route, status, seconds)
+            client = scope.get("client")
+            log_request(
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                route=route,
+                status=status,
+                duration_ms=seconds * 1000,
+                client=client[0] if client else None,
+            )
 
 
 class BodyLimitMiddleware:
@@ -101,12 +160,22 @@ class BodyLimitMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = Headers(scope=scope).get("content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-                await self._too_large(int(length), send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await self._too_large(int(length), send)
+            return
+
+        async def send_closing_on_413(message: Message) -> None:
+            # The streamed body was cut short at the limit: the rest of it is still on the
+            # wire, so the connection cannot carry another request.
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                MutableHeaders(scope=message)["connection"] = "close"
+            await send(message)
+
+        await self.app(scope, receive, send_closing_on_413)
 
     async def _too_large(self, length: int, send: Send) -> None:
         body = json.dumps(

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(1000, ge=1, description="Most fits in one POST /fit/batch.")
     max_body_bytes: int = Field(64 * MIB, ge=0, description="Largest request body in bytes (413).")
+    drain_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description=(
+            "After SIGTERM, keep serving this long with /readyz answering 503 (so a load "
+            "balancer stops sending traffic) before closing the listening socket."
+        ),
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "info", description="Log level of the server and the service."
     )

@@ -19,6 +19,7 @@ def test_defaults_are_the_specs() -> None:
         "max_history_points": 10_000,
         "max_batch": 1000,
         "max_body_bytes": 64 * 1024 * 1024,
+        "drain_seconds": 0.0,
         "log_level": "info",
         "log_format": "text",
         "api_keys": [],

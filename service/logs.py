@@ -1,0 +1,137 @@
+"""Logging: one JSON object per line (``GDS_LOG_FORMAT=json``) or plain text for people.
+
+`log_config` configures the root logger, so uvicorn's own lines (startup, shutdown, errors)
+come out in the same format as the service's. uvicorn's access log is switched off
+(``access_log=False``); the access line is the service's own (`log_request`, called by
+`service.middleware.RequestContextMiddleware`), one per request, carrying the request id.
+A JSON line looks like::
+
+    {"time": "2025-01-01T12:00:00.123+00:00", "level": "info", "logger": "service.access",
+     "message": "POST /fit 200 1.84 ms", "request_id": "5f0c...", "method": "POST",
+     "path": "/fit", "route": "/fit", "status": 200, "duration_ms": 1.84, "client": "127.0.0.1"}
+
+Request bodies and query strings are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from service.settings import Settings
+
+__all__ = [
+    "ACCESS_LOGGER",
+    "TEXT_FORMAT",
+    "JsonFormatter",
+    "TextFormatter",
+    "log_config",
+    "log_request",
+]
+
+ACCESS_LOGGER = "service.access"
+
+_FIELDS = ("request_id", "method", "path", "route", "status", "duration_ms", "client")
+"""Extra attributes a record may carry (`logging`'s ``extra=``), written out when present."""
+
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the request
+    fields when the record has them, and the traceback as one string when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in _FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class TextFormatter(logging.Formatter):
+    """``<time> <LEVEL> <logger>: <message> [request id]``, traceback on the next lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        line = super().formatMessage(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} [{request_id}]" if request_id is not None else line
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """`logging.config.dictConfig` settings: everything goes to the root logger's one handler.
+
+    uvicorn's worker processes apply this dict again after they are spawned (it pickles by
+    reference to this module).
+    """
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter}
+        if settings.log_format == "json"
+        else {"class": "service.logs.TextFormatter", "format": TEXT_FORMAT}
+    )
+    level = settings.log_level.upper()
+    if level == "TRACE":  # uvicorn's extra level, below DEBUG
+        level = "DEBUG"
+    inherit: dict[str, Any] = {"handlers": [], "propagate": True, "level": level}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["default"], "level": level},
+        "loggers": {"uvicorn": inherit, "uvicorn.error": inherit, "service": inherit},
+    }
+
+
+def log_request(
+    *,
+    request_id: str,
+    method: str,
+    path: str,
+    route: str,
+    status: int,
+    duration_ms: float,
+    client: str | None,
+) -> None:
+    """Write the access line of one finished request (INFO on ``service.access``)."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    access_logger.info(
+        "%s %s %d %.2f ms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+            "client": client,
+        },
+    )
