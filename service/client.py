@@ -21,6 +21,13 @@ Retries (``retries`` times, exponential back-off) happen only where repeating is
 
 Timeouts are always set (`DEFAULT_TIMEOUT`; pass ``timeout=`` to change them).
 
+Data too large for one request (or living in a cluster) is sent as its moments, computed
+where it lives: `moments_from_dask` (dask arrays) and `moments_from_dask_frame` (a dask
+DataFrame's columns) reduce it in two passes and return the `Moments` to send::
+
+    moments = moments_from_dask_frame(frame, x="x", y="y")
+    result = client.fit(moments=moments, learning_rate=0.01)   # = the raw-data answer
+
 Parameters (both clients)
 -------------------------
 base_url : str
@@ -36,6 +43,7 @@ transport : httpx transport, optional
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -46,10 +54,18 @@ import httpx
 import numpy as np
 import orjson
 from numpy.typing import ArrayLike
+from pydantic import BaseModel
 
-from service.schemas import BatchFitResponse, BatchItemError, FitResponse, Info
+from service.schemas import BatchFitResponse, BatchItemError, FitResponse, Info, Moments
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "FitServiceError"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "AsyncClient",
+    "Client",
+    "FitServiceError",
+    "moments_from_dask",
+    "moments_from_dask_frame",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 """Fits of a million points take a while over a slow link; connecting should not."""
@@ -87,7 +103,10 @@ class FitServiceError(Exception):
 
 
 def _fit_body(x: ArrayLike | None, y: ArrayLike | None, options: Mapping[str, Any]) -> bytes:
-    body = dict(options)
+    body = {
+        key: value.model_dump() if isinstance(value, BaseModel) else value
+        for key, value in options.items()
+    }
     if x is not None:
         body["x"] = np.asarray(x, dtype=np.float64)
     if y is not None:
@@ -96,7 +115,85 @@ def _fit_body(x: ArrayLike | None, y: ArrayLike | None, options: Mapping[str, An
 
 
 def _batch_body(fits: Sequence[Mapping[str, Any]]) -> bytes:
-    return orjson.dumps({"fits": list(fits)}, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(
+        {"fits": list(fits)}, option=orjson.OPT_SERIALIZE_NUMPY, default=_dump_model
+    )
+
+
+def _dump_model(value: Any) -> Any:
+    """orjson's fallback: models (e.g. `Moments`) as their JSON objects."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def moments_from_dask(x: Any, y: Any) -> Moments:
+    """The `Moments` of points held in two 1-D dask arrays (or anything ``da.asarray`` takes).
+
+    Two passes, each one dask computation whose per-chunk partial sums merge across chunks
+    (and workers): n and the sums of x and y give the means; then the centred sums
+    ``sxx = sum (x - mean_x)^2``, ``sxy``, ``syy``, which keep their digits for data far
+    from 0 (x around 1e9), as the service's own moments do. Runs on whatever scheduler is
+    active (``dask.config.set(scheduler=...)`` or a distributed ``Client``).
+
+    Raises
+    ------
+    ValueError
+        Arrays not 1-D or of different lengths, or moments the service would refuse
+        (fewer than 2 points, constant x, non-finite values): a pydantic ``ValidationError``.
+    ImportError
+        Without dask (``pip install 'gd-fit-service[dask]'``).
+    """
+    import dask.array as da
+
+    xs, ys = (
+        da.asarray(values).astype(np.float64)  # type: ignore[no-untyped-call]
+        for values in (x, y)
+    )
+    if xs.ndim != 1 or ys.ndim != 1:
+        raise ValueError(f"x and y must be 1-D (got {xs.ndim}-D and {ys.ndim}-D)")
+    if math.isnan(xs.shape[0]):
+        xs = xs.compute_chunk_sizes()
+    if math.isnan(ys.shape[0]):
+        ys = ys.compute_chunk_sizes()
+    if xs.shape[0] != ys.shape[0]:
+        raise ValueError(f"x and y must have the same length (got {xs.shape[0]} and {ys.shape[0]})")
+    n = int(xs.shape[0])
+    sum_x, sum_y = _compute(xs.sum(), ys.sum())
+    return _centred(n, float(sum_x), float(sum_y), xs, ys, {})
+
+
+def moments_from_dask_frame(frame: Any, x: str = "x", y: str = "y") -> Moments:
+    """The `Moments` of columns `x` and `y` of a dask DataFrame (see `moments_from_dask`).
+
+    Missing values are not skipped: they make the moments non-finite, so the call raises
+    rather than fit a subset of the rows silently (drop them first if that is meant).
+    """
+    xs, ys = frame[x].astype("float64"), frame[y].astype("float64")
+    n, sum_x, sum_y = _compute(xs.size, xs.sum(skipna=False), ys.sum(skipna=False))
+    return _centred(int(n), float(sum_x), float(sum_y), xs, ys, {"skipna": False})
+
+
+def _compute(*collections: Any) -> tuple[Any, ...]:
+    """`dask.compute`: one graph for all of `collections`, so shared inputs are read once."""
+    from dask.base import compute
+
+    results: tuple[Any, ...] = compute(*collections)  # type: ignore[no-untyped-call]
+    return results
+
+
+def _centred(
+    n: int, sum_x: float, sum_y: float, xs: Any, ys: Any, options: Mapping[str, Any]
+) -> Moments:
+    """The second pass of `moments_from_dask`: centred sums about the means of the first."""
+    mean_x, mean_y = sum_x / n if n else math.nan, sum_y / n if n else math.nan
+    dx, dy = xs - mean_x, ys - mean_y
+    sxx, sxy, syy = _compute(
+        (dx * dx).sum(**options), (dx * dy).sum(**options), (dy * dy).sum(**options)
+    )
+    return Moments(
+        n=n, mean_x=mean_x, mean_y=mean_y, sxx=float(sxx), sxy=float(sxy), syy=float(syy)
+    )
 
 
 def _raise_for_answer(response: httpx.Response) -> None:
