@@ -77,7 +77,10 @@ def test_compose_agrees_with_dockerfile_and_app() -> None:
     assert (ROOT / service["build"]["dockerfile"]).is_file()
     assert service.get("command", START_COMMAND) == START_COMMAND
     port = Settings().port
-    assert f"{port}:{port}" in service["ports"]
+    # The replicas publish no port; nginx (deploy/nginx.conf) does, in front of them.
+    assert "ports" not in service and service["deploy"]["replicas"] >= 2
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert f"{port}:{port}" in compose["services"]["nginx"]["ports"]
     env = service["environment"]
     assert env["GDS_HOST"] == "0.0.0.0" and int(env["GDS_PORT"]) == port
     names = {f"GDS_{name.upper()}" for name in Settings.model_fields}

@@ -1,0 +1,216 @@
+"""Two replicas behind nginx, with the committed deploy/nginx.conf: requests spread over
+both, and none fails when one replica is killed mid-run.
+
+The replicas are ``python -m service`` on free loopback ports; nginx runs the committed file
+with only the upstream's ``server`` line and the ``listen`` line replaced, its pid, logs and
+temporary files in a scratch folder (``-p``). Without nginx on the machine the tests skip,
+except under CI=true, where .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from service.schemas import ARTICLE_X, ARTICLE_Y
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+FIT = {"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.01, "epochs": 10_000}
+SERVER_LINE = re.compile(r"^(\s*)server\s+api:8000(\s[^;]*)?;", re.MULTILINE)
+LISTEN_LINE = re.compile(r"^(\s*)listen\s+8000;", re.MULTILINE)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nginx is required in CI (.ci/run installs Debian's package)")
+        pytest.skip("nginx is not installed on this machine (apt-get install nginx; CI has it)")
+    return found
+
+
+def render_conf(upstreams: list[str], listen: str) -> str:
+    """The committed config with the replicas' addresses and the listen address put in."""
+    text = NGINX_CONF.read_text(encoding="utf-8")
+    match = SERVER_LINE.search(text)
+    assert match is not None, "deploy/nginx.conf has no `server api:8000 ...;` upstream line"
+    indent, params = match.group(1), match.group(2) or ""
+    servers = "\n".join(f"{indent}server {address}{params};" for address in upstreams)
+    text, count = SERVER_LINE.subn(servers.strip(), text)
+    assert count == 1
+    text, count = LISTEN_LINE.subn(rf"\g<1>listen {listen};", text)
+    assert count == 1, "deploy/nginx.conf has no `listen 8000;` line"
+    return text
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} was not ready within 30 s:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Cluster:
+    url: str
+    replicas: dict[str, subprocess.Popen[bytes]]
+    """Each replica's process by its address (what nginx's X-Upstream header names)."""
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    nginx = nginx_binary()
+    # Not pytest's tmp_path: nginx's workers (user nobody when run as root) must reach it.
+    scratch = Path(tempfile.mkdtemp(prefix="gds-nginx-"))
+    scratch.chmod(0o755)
+    processes: list[subprocess.Popen[bytes]] = []
+    replicas: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for i in range(2):
+            port = free_port()
+            env = {
+                **os.environ,
+                "GDS_HOST": "127.0.0.1",
+                "GDS_PORT": str(port),
+                "GDS_WORKERS": "1",
+                "GDS_LOG_LEVEL": "warning",
+                "GDS_API_KEYS": "",
+            }
+            with (scratch / f"replica{i}.log").open("wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=log
+                )
+            processes.append(process)
+            replicas[f"127.0.0.1:{port}"] = process
+        for i, (address, process) in enumerate(replicas.items()):
+            log_path = scratch / f"replica{i}.log"
+            wait_ready(f"http://{address}/readyz", process, f"replica {address}", log_path)
+        port = free_port()
+        conf = scratch / "nginx.conf"
+        conf.write_text(render_conf(list(replicas), f"127.0.0.1:{port}"), encoding="utf-8")
+        nginx_log = scratch / "nginx.log"
+        with nginx_log.open("wb") as log:
+            proxy = subprocess.Popen(
+                [nginx, "-p", str(scratch), "-c", str(conf), "-e", "stderr"]
+                + ["-g", f"daemon off; pid {scratch / 'nginx.pid'};"],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        processes.append(proxy)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/healthz", proxy, "nginx", nginx_log)
+        yield Cluster(url, replicas)
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_committed_config_matches_compose() -> None:
+    """The body limit agrees with the replicas' GDS_MAX_BODY_BYTES; the retry rule is on."""
+    text = NGINX_CONF.read_text(encoding="utf-8")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    limit = int(compose["services"]["api"]["environment"]["GDS_MAX_BODY_BYTES"])
+    size = re.search(r"client_max_body_size\s+(\d+)([kKmM]?);", text)
+    assert size is not None
+    scale = {"": 1, "k": 1024, "m": 1024 * 1024}[size.group(2).lower()]
+    assert int(size.group(1)) * scale == limit
+    assert re.search(r"proxy_next_upstream\s[^;]*\berror\b[^;]*\bnon_idempotent\b", text)
+    assert re.search(r"^\s*keepalive\s+\d+;", text, re.MULTILINE)
+    volumes = compose["services"]["nginx"]["volumes"]
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in volumes
+
+
+def test_requests_spread_over_both_replicas(cluster: Cluster) -> None:
+    with httpx.Client(base_url=cluster.url, timeout=30) as client:
+        served = []
+        for _ in range(12):
+            response = client.post("/fit", json=FIT)
+            assert response.status_code == 200
+            assert response.json()["n"] == 100
+            served.append(response.headers["x-upstream"])
+    assert set(served) == set(cluster.replicas)
+
+
+def test_no_request_fails_when_a_replica_is_killed(cluster: Cluster) -> None:
+    victim, survivor = list(cluster.replicas)
+    outcomes: list[tuple[int, str]] = []
+    errors: list[BaseException] = []
+    stop_sending = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(base_url=cluster.url, timeout=30) as client:
+            while not stop_sending.is_set():
+                try:
+                    response = client.post("/fit", json=FIT)
+                except httpx.HTTPError as error:
+                    errors.append(error)
+                    return
+                outcomes.append((response.status_code, response.headers.get("x-upstream", "")))
+
+    senders = [threading.Thread(target=send) for _ in range(4)]
+    for sender in senders:
+        sender.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(outcomes) < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cluster.replicas[victim].kill()  # SIGKILL: no graceful drain, connections just drop
+        cluster.replicas[victim].wait()
+        killed_at = len(outcomes)
+        while len(outcomes) < killed_at + 60 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop_sending.set()
+        for sender in senders:
+            sender.join(timeout=30)
+    assert errors == []
+    assert len(outcomes) >= killed_at + 60
+    assert [status for status, _ in outcomes if status != 200] == []
+    assert {upstream for _, upstream in outcomes[:killed_at]} >= {victim, survivor}
+    # After the kill, every answer came from the survivor (possibly after trying the victim).
+    assert all(upstream.endswith(survivor) for _, upstream in outcomes[killed_at + 8 :])
