@@ -1,0 +1,77 @@
+"""A real server for the HTTP benchmarks: ``python -m service`` on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(
+    env: Mapping[str, str] | None = None, argv: list[str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Start the service (one worker, quiet logs), yield ``(url, pid)``, stop it with SIGTERM.
+
+    `argv` replaces ``python -m service`` (e.g. to run a variant of the app).
+    """
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "GDS_HOST": "127.0.0.1",
+        "GDS_PORT": str(port),
+        "GDS_WORKERS": "1",
+        "GDS_LOG_LEVEL": "warning",
+        "GDS_API_KEYS": "",
+        **(env or {}),
+    }
+    process = subprocess.Popen(argv or [sys.executable, "-m", "service"], cwd=ROOT, env=full_env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with status {process.returncode}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready within 30 s")
+            time.sleep(0.05)
+        yield url, process.pid
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident set size so far (``VmHWM`` of /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/<pid>/status (Linux only)")
