@@ -8,6 +8,7 @@ Mapping::
     └── core.DivergedError        type "diverged", loc ["body", "learning_rate"],
                                   ctx {"epoch", "max_stable_learning_rate"}
     RequestValidationError        422 FastAPI's standard detail list (large inputs not echoed)
+    body not UTF-8 (FastAPI's 400) 422 ``json_invalid``, like any other malformed JSON
     any other Exception           500 {"detail": "internal error", "request_id": ...}, logged
 
 In a batch, a diverged item becomes ``{"error": {"type", "msg", "ctx"}}`` in place of its
@@ -24,8 +25,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import core
 from service.middleware import REQUEST_ID_HEADER, request_id_of
@@ -100,6 +103,29 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> Any:
+    """FastAPI's own answer, except its 400 for a JSON body that is not UTF-8 (routes that
+    parse with the standard library): SPEC §4 wants every malformed JSON body to be a 422."""
+    assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        return await _request_validation_error(
+            request,
+            validation_error(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body", cause.start),
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": f"the body is not valid UTF-8: {cause.reason}"},
+                    }
+                ]
+            ),
+        )
+    return await http_exception_handler(request, exc)
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = request_id_of(request.scope)
     logger.error(
@@ -121,4 +147,5 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers above on `app` (Starlette finds them along the MRO)."""
     app.add_exception_handler(core.FitError, _fit_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
