@@ -7,7 +7,8 @@ Mapping::
     ├── core.ParameterError       type "parameter_error"
     └── core.DivergedError        type "diverged", loc ["body", "learning_rate"],
                                   ctx {"epoch", "max_stable_learning_rate"}
-    RequestValidationError        422 FastAPI's standard detail list (large inputs not echoed)
+    RequestValidationError        422 FastAPI's standard detail list (large inputs not echoed;
+                                  at most MAX_ITEM_ERRORS per array, then one "too_many_errors")
     body not UTF-8 (FastAPI's 400) 422 ``json_invalid``, like any other malformed JSON
     any other Exception           500 {"detail": "internal error", "request_id": ...}, logged
 
@@ -68,6 +69,49 @@ def validation_error(errors: Iterable[dict[str, Any]]) -> RequestValidationError
     return RequestValidationError(list(errors))
 
 
+MAX_ITEM_ERRORS = 20
+"""Errors listed per array field (``x``, ``y``, a batch item's ``x``...): a body of a million
+strings must not answer a million error items; one more item counts the rest."""
+
+
+def _array_of(loc: Sequence[Any]) -> tuple[Any, ...]:
+    """The location of the field an error is in: `loc` without its trailing item indices."""
+    end = len(loc)
+    while end > 1 and isinstance(loc[end - 1], int):
+        end -= 1
+    return tuple(loc[:end])
+
+
+def _capped(errors: Sequence[Any]) -> list[Any]:
+    """`errors` with at most `MAX_ITEM_ERRORS` per array field, so every bad field is still
+    reported, and a ``too_many_errors`` item per field saying how many were left out."""
+    kept: list[Any] = []
+    omitted: dict[tuple[Any, ...], int] = {}
+    listed: dict[tuple[Any, ...], int] = {}
+    for error in errors:
+        loc = error.get("loc", ()) if isinstance(error, dict) else ()
+        field = _array_of(loc)
+        if len(field) < len(loc):  # an item of an array
+            if listed.get(field, 0) >= MAX_ITEM_ERRORS:
+                omitted[field] = omitted.get(field, 0) + 1
+                continue
+            listed[field] = listed.get(field, 0) + 1
+        kept.append(error)
+    for field, count in omitted.items():
+        kept.append(
+            {
+                "type": "too_many_errors",
+                "loc": list(field),
+                "msg": (
+                    f"{count} more invalid items in {field[-1]} are not listed "
+                    f"(at most {MAX_ITEM_ERRORS} are)"
+                ),
+                "ctx": {"omitted": count, "listed": MAX_ITEM_ERRORS},
+            }
+        )
+    return kept
+
+
 def _json_safe(value: Any) -> Any:
     """`value` with NaN and infinities spelled as strings, since JSON has no such numbers."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -99,7 +143,7 @@ async def _fit_error(request: Request, exc: Exception) -> JSONResponse:
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse(
-        status_code=422, content={"detail": [_echoable(item) for item in exc.errors()]}
+        status_code=422, content={"detail": [_echoable(item) for item in _capped(exc.errors())]}
     )
 
 
