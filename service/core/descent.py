@@ -40,7 +40,7 @@ from service.core.errors import DataError, DivergedError, FitError
 from service.core.iteration import (
     STATE_DIM,
     gradient_matrices,
-    iteration_matrices,
+    iteration_steps,
     max_stable_learning_rates,
 )
 from service.core.moments import Moments, compute_moments
@@ -154,6 +154,26 @@ def _powers(a: FloatArray, count: int) -> FloatArray:
     return out
 
 
+def _steps(step: FloatArray, count: int) -> FloatArray:
+    """(I + step)^k - I for k = 0 .. count-1, by doubling on the differences themselves.
+
+    (I + D_f)(I + D_i) - I = D_f + D_i + D_f D_i keeps the digits of a small change, which
+    (I + step)^k - I, computed after the fact, would cancel away.
+    """
+    n, d, _ = step.shape
+    out = np.empty((n, count, d, d))
+    out[:, 0] = 0.0
+    filled, doubled = 1, step
+    while filled < count:
+        take = min(filled, count - filled)
+        head = out[:, :take]
+        out[:, filled : filled + take] = doubled[:, None] + head + doubled[:, None] @ head
+        filled += take
+        if filled < count:
+            doubled = 2 * doubled + doubled @ doubled
+    return out
+
+
 @dataclass
 class _Batch:
     """Per-item quantities of a group, as arrays along the leading axis."""
@@ -171,14 +191,31 @@ class _Batch:
     vx: FloatArray
     min_cost: FloatArray
     scale: FloatArray  # (N, 2): descent-space u -> original-space u
+    m0: FloatArray
+    b0: FloatArray
     bound: FloatArray
 
-    def observe(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """m, b and MSE at descent-space errors u (..., 2) of items idx (broadcast on ...)."""
-        um = u[..., 0] * self.scale[idx, 0]
-        uc = u[..., 1] * self.scale[idx, 1]
-        m = self.m_star[idx] + um
-        b = self.b_star[idx] + (uc - self.mean_x[idx] * um)
+    def observe(
+        self, idx: IntArray, u: FloatArray, moved: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """m, b and MSE of items idx, given the descent-space error u from the optimum and
+        the displacement `moved` from the start (both (..., 2), broadcast on ...).
+
+        m and b are either the optimum plus the error or the start plus the displacement;
+        each takes the sum of smaller terms, whose rounding is smaller: near the start of a
+        slow descent towards a far optimum the second, near convergence the first.
+        """
+        sm, sc, mean_x = self.scale[idx, 0], self.scale[idx, 1], self.mean_x[idx]
+        um, uc = u[..., 0] * sm, u[..., 1] * sc
+        dm, dc = moved[..., 0] * sm, moved[..., 1] * sc
+        m_star, b_star, m0, b0 = self.m_star[idx], self.b_star[idx], self.m0[idx], self.b0[idx]
+        m = np.where(np.abs(m_star) + np.abs(um) <= np.abs(m0) + np.abs(dm), m_star + um, m0 + dm)
+        b = np.where(
+            np.abs(b_star) + np.abs(uc) + np.abs(mean_x * um)
+            <= np.abs(b0) + np.abs(dc) + np.abs(mean_x * dm),
+            b_star + (uc - mean_x * um),
+            b0 + (dc - mean_x * dm),
+        )
         gap = um + self.slope_gap[idx]
         cost = self.min_cost[idx] + self.vx[idx] * (gap * gap) + uc * uc
         return m, b, cost
@@ -243,21 +280,21 @@ def _setup(items: Sequence[tuple[Moments, FitOptions]]) -> tuple[_Batch, FloatAr
         vx=vx,
         min_cost=column([m.min_cost for m in mom]),
         scale=np.stack((scale_m, scale_c), axis=1),
+        m0=m0,
+        b0=b0,
         bound=max_stable_learning_rates(w, mx_d, mu, seq, mom_opt, nes_opt),
     )
-    a = iteration_matrices(w, mx_d, lr, mu, seq, mom_opt, nes_opt)
-    return batch, a, u0
+    step = iteration_steps(w, mx_d, lr, mu, seq, mom_opt, nes_opt)
+    return batch, step, u0
 
 
 def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | FitError]:
-    batch, a, s0 = _setup(items)
+    batch, step, s0 = _setup(items)
     count = len(items)
     block = _block_size(int(batch.epochs.max()))
     blocks = int(batch.epochs.max()) // block + 1
     with np.errstate(over="ignore", invalid="ignore"):
-        powers = _powers(a, block + 1)  # A^0 .. A^B
-        starts = (_powers(powers[:, block], blocks) @ s0[:, None, :, None])[..., 0]  # s_{jB}
-        walk = _Walk(batch, powers, starts, block)
+        walk = _Walk(batch, step, s0, block, blocks)
 
         epochs_run = batch.epochs.copy()
         stopped = np.zeros(count, dtype=bool)
@@ -270,8 +307,8 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
             epochs_run[idx] = np.where(first >= 0, first, epochs_run[idx])
 
         diverged_at = walk.first_nonfinite(epochs_run)
-        final = walk.states(np.arange(count), epochs_run)[:, :2]
-        m, b, cost = batch.observe(np.arange(count), final)
+        final, moved = walk.states(np.arange(count), epochs_run)
+        m, b, cost = batch.observe(np.arange(count), final, moved)
         grad = batch.gradient_norm(np.arange(count), final)
         u_start = s0[:, :2]
         excess_start = batch.w * u_start[:, 0] ** 2 + u_start[:, 1] ** 2
@@ -293,7 +330,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         if options.history_points:
             k = history_epochs(int(epochs_run[i]), options.history_points, options.history_spacing)
             item = np.full(k.size, i, dtype=np.int64)
-            hm, hb, hc = batch.observe(item, walk.states(item, k)[:, :2])
+            hm, hb, hc = batch.observe(item, *walk.states(item, k))
             history = History(epoch=k, m=hm, b=hb, cost=hc)
         gap = float(batch.slope_gap[i])
         optimum = Optimum(
@@ -351,19 +388,33 @@ def _warnings(
 
 
 class _Walk:
-    """Evaluates s_k = A^r s_{jB} (k = jB + r) for any item and epoch of a group."""
+    """Evaluates epochs k = jB + r of any item of a group from its block start jB.
 
-    def __init__(self, batch: _Batch, powers: FloatArray, starts: FloatArray, block: int) -> None:
+    Two views of the same state are kept, each exact to rounding in its own terms:
+    s_k = A^r s_{jB} (the error from the optimum) and s_k - s_0 = D_r s_0 + M_j + D_r M_j
+    (the displacement from the start, with D_r = A^r - I and M_j = s_{jB} - s_0).
+    """
+
+    def __init__(
+        self, batch: _Batch, step: FloatArray, s0: FloatArray, block: int, blocks: int
+    ) -> None:
+        a = step + np.eye(STATE_DIM)
         self.batch = batch
-        self.powers = powers  # (N, B + 1, d, d)
-        self.starts = starts  # (N, J, d), repaired in place where doubling overflowed
         self.block = block
+        self.s0 = s0  # (N, d)
+        self.powers = _powers(a, block + 1)  # A^0 .. A^B: (N, B + 1, d, d)
+        self.changes = _steps(step, block + 1)  # A^0 - I .. A^B - I
+        # Block starts, repaired in place by `_walk_item` where doubling overflowed.
+        self.starts = (_powers(self.powers[:, block], blocks) @ s0[:, None, :, None])[..., 0]
+        self.moves = (_steps(self.changes[:, block], blocks) @ s0[:, None, :, None])[..., 0]
 
-    def states(self, idx: IntArray, k: IntArray) -> FloatArray:
-        """s_k for items idx at epochs k (same shapes): shape (len, d)."""
+    def states(self, idx: IntArray, k: IntArray) -> tuple[FloatArray, FloatArray]:
+        """(error from the optimum, displacement from the start) of u at epochs k of items idx."""
         j, r = np.divmod(k, self.block)
-        result: FloatArray = (self.powers[idx, r] @ self.starts[idx, j][..., None])[..., 0]
-        return result
+        start, move, change = self.starts[idx, j], self.moves[idx, j], self.changes[idx, r]
+        u = (self.powers[idx, r, :2] @ start[..., None])[..., 0]
+        moved = move[..., :2] + ((change[..., :2, :] @ (self.s0[idx] + move)[..., None])[..., 0])
+        return u, moved
 
     def first_below(self, idx: IntArray, tol: FloatArray) -> IntArray:
         """First epoch k <= epochs whose gradient norm is <= tol, or -1, for items idx."""
@@ -421,9 +472,10 @@ class _Walk:
         b, idx = self.block, np.full(self.block + 1, i, dtype=np.int64)
         j = max(0, j - 1)
         while j * b <= last:
-            start = self.starts[i, j]
+            start, move = self.starts[i, j], self.moves[i, j]
             u = (self.powers[i] @ start[:, None])[:, :2, 0]  # epochs jB .. jB + B
-            m, bb, cost = self.batch.observe(idx, u)
+            moved = move[:2] + (self.changes[i] @ (self.s0[i] + move)[:, None])[:, :2, 0]
+            m, bb, cost = self.batch.observe(idx, u, moved)
             bad = ~(np.isfinite(m) & np.isfinite(bb) & np.isfinite(cost))
             epochs = np.arange(j * b, j * b + b + 1)
             bad &= epochs <= last
@@ -431,5 +483,6 @@ class _Walk:
                 return int(epochs[bad.argmax()])
             if j + 1 < self.starts.shape[1]:
                 self.starts[i, j + 1] = self.powers[i, b] @ start
+                self.moves[i, j + 1] = move + self.changes[i, b] @ (self.s0[i] + move)
             j += 1
         return -1

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["STATE_DIM", "gradient_matrices", "iteration_matrices", "max_stable_learning_rates"]
+__all__ = ["STATE_DIM", "gradient_matrices", "iteration_steps", "max_stable_learning_rates"]
 
 STATE_DIM = 4
 """State (u_m, u_c, v_m, v_c); plain gd keeps v at 0."""
@@ -54,7 +54,7 @@ def gradient_matrices(w: FloatArray, mx: FloatArray) -> FloatArray:
     return g
 
 
-def iteration_matrices(
+def iteration_steps(
     w: FloatArray,
     mx: FloatArray,
     lr: FloatArray,
@@ -63,41 +63,49 @@ def iteration_matrices(
     momentum: BoolArray,
     nesterov: BoolArray,
 ) -> FloatArray:
-    """A with s_{k+1} = A s_k for each item: shape (N, STATE_DIM, STATE_DIM)."""
+    """D = A - I, the change per epoch s' - s = D s, for each item: (N, STATE_DIM, STATE_DIM).
+
+    Built from the formulas, not as A - I, so that a small learning rate keeps its digits
+    (1 - lr k rounds lr k away; -lr k does not). A itself is I + D.
+    """
     n = w.size
     k = np.empty((n, 2, 2))
     k[:, 0, 0] = 2 * w
     k[:, 0, 1] = 2 * mx
     k[:, 1, 0] = 2 * mx * w
     k[:, 1, 1] = 2 * (1 + mx * mx)
-    step = np.eye(2) - lr[:, None, None] * k  # I - lr K
+    minus_lr_k = -lr[:, None, None] * k
 
-    a = np.zeros((n, STATE_DIM, STATE_DIM))
-    a[:, :2, :2] = step
+    d = np.zeros((n, STATE_DIM, STATE_DIM))
+    d[:, :2, :2] = minus_lr_k
+    d[:, 2, 2] = d[:, 3, 3] = -1.0  # gd: the velocity stays 0
 
     seq = np.flatnonzero(sequential)
     if seq.size:
+        # L1 = I + E1 (m's step), L2 = I + E2 (b's step at the new m): L2 L1 - I = E1 + E2 + E2 E1.
         two_lr, w_s, mx_s = 2 * lr[seq], w[seq], mx[seq]
-        l1 = np.empty((seq.size, 2, 2))
-        l1[:, 0, 0] = 1 - two_lr * w_s
-        l1[:, 0, 1] = -two_lr * mx_s
-        l1[:, 1, 0] = -two_lr * mx_s * w_s
-        l1[:, 1, 1] = 1 - two_lr * mx_s * mx_s
-        l1[:, 1, :] *= (1 - two_lr)[:, None]  # L2 scales the c row
-        a[seq, :2, :2] = l1
+        e1 = np.empty((seq.size, 2, 2))
+        e1[:, 0, 0] = -two_lr * w_s
+        e1[:, 0, 1] = -two_lr * mx_s
+        e1[:, 1, 0] = -two_lr * mx_s * w_s
+        e1[:, 1, 1] = -two_lr * mx_s * mx_s
+        step = e1.copy()
+        step[:, 1, :] *= (1 - two_lr)[:, None]  # E1 + E2 E1 on the c row
+        step[:, 1, 1] -= two_lr  # + E2
+        d[seq, :2, :2] = step
 
     heavy = np.flatnonzero(momentum | nesterov)
     if heavy.size:
         mu_h = mu[heavy][:, None, None]
-        minus_lr_k = -lr[heavy][:, None, None] * k[heavy]
-        a[heavy, 2:, :2] = minus_lr_k
         eye = np.broadcast_to(np.eye(2), (heavy.size, 2, 2))
-        nest = nesterov[heavy][:, None, None]
-        # momentum: v-columns are mu I in both rows; nesterov: mu (I - lr K) in both rows.
-        v_cols = np.where(nest, mu_h * step[heavy], mu_h * eye)
-        a[heavy, :2, 2:] = v_cols
-        a[heavy, 2:, 2:] = v_cols
-    return a
+        # momentum: v-columns of A are mu I in both rows; nesterov: mu (I - lr K) in both rows.
+        v_cols = np.where(
+            nesterov[heavy][:, None, None], mu_h * (eye + minus_lr_k[heavy]), mu_h * eye
+        )
+        d[heavy, 2:, :2] = minus_lr_k[heavy]
+        d[heavy, :2, 2:] = v_cols
+        d[heavy, 2:, 2:] = v_cols - eye
+    return d
 
 
 def max_stable_learning_rates(
