@@ -17,6 +17,9 @@ Retries (``retries`` times, exponential back-off) happen only where repeating is
 - connection failures (nothing reached the server), for every request. POST /fit and
   POST /fit/batch are pure and stateless (the answer depends on the body alone, and the
   server keeps nothing), so sending them again after a failed connection is safe;
+- a connection closed before the answer was complete (`httpx.RemoteProtocolError`: the
+  server or a replica behind a load balancer died mid-answer, after the balancer could
+  still retry it elsewhere), for every request, for the same reason;
 - 502, 503 and 504 answers to idempotent GET requests (health, readiness, info).
 
 Timeouts are always set (`DEFAULT_TIMEOUT`; pass ``timeout=`` to change them).
@@ -228,7 +231,7 @@ def _unreachable(request: httpx.Request, error: httpx.TransportError) -> FitServ
 
 
 def _should_retry(request: httpx.Request, outcome: httpx.Response | Exception) -> bool:
-    if isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout):
+    if isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout | httpx.RemoteProtocolError):
         return True
     return (
         isinstance(outcome, httpx.Response)

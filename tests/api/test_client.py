@@ -133,6 +133,14 @@ def test_sync_fit_retries_connect_errors() -> None:
     assert seen == ["POST /fit"] * 3
 
 
+def test_sync_fit_retries_an_answer_cut_short() -> None:
+    cut = httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+    transport, seen = _flaky([cut])
+    with Client("http://svc", transport=transport, retries=2) as client:
+        assert client.fit(LINE_X, LINE_Y).m == 2.0
+    assert seen == ["POST /fit"] * 2
+
+
 def test_sync_fit_gives_up_after_retries() -> None:
     transport, seen = _flaky([httpx.ConnectError("refused")] * 5)
     with Client("http://svc", transport=transport, retries=1) as client:

@@ -21,18 +21,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
+from service.client import Client, FitServiceError
 from service.schemas import ARTICLE_X, ARTICLE_Y
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-FIT = {"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.01, "epochs": 10_000}
+FIT: dict[str, Any] = {"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.01, "epochs": 10_000}
 SERVER_LINE = re.compile(r"^(\s*)server\s+api:8000(\s[^;]*)?;", re.MULTILINE)
 LISTEN_LINE = re.compile(r"^(\s*)listen\s+8000;", re.MULTILINE)
 
@@ -177,40 +179,46 @@ def test_requests_spread_over_both_replicas(cluster: Cluster) -> None:
 
 
 def test_no_request_fails_when_a_replica_is_killed(cluster: Cluster) -> None:
+    """nginx retries every request that had no answer yet on the other replica; an answer
+    already under way when its replica died cannot be retried by nginx, and the service's
+    client sends such a request again (it is pure)."""
     victim, survivor = list(cluster.replicas)
-    outcomes: list[tuple[int, str]] = []
-    errors: list[BaseException] = []
+    answers: list[tuple[int, str]] = []  # every answer's status and replica, retries included
+    failures: list[BaseException] = []
     stop_sending = threading.Event()
 
+    def record(response: httpx.Response) -> None:
+        answers.append((response.status_code, response.headers.get("x-upstream", "")))
+
     def send() -> None:
-        with httpx.Client(base_url=cluster.url, timeout=30) as client:
+        with Client(cluster.url, timeout=30) as client:
+            client._http.event_hooks["response"].append(record)
             while not stop_sending.is_set():
                 try:
-                    response = client.post("/fit", json=FIT)
-                except httpx.HTTPError as error:
-                    errors.append(error)
+                    assert client.fit(**FIT).n == 100
+                except (FitServiceError, AssertionError) as error:
+                    failures.append(error)
                     return
-                outcomes.append((response.status_code, response.headers.get("x-upstream", "")))
 
     senders = [threading.Thread(target=send) for _ in range(4)]
     for sender in senders:
         sender.start()
     try:
         deadline = time.monotonic() + 20
-        while len(outcomes) < 40 and time.monotonic() < deadline:
+        while len(answers) < 40 and time.monotonic() < deadline:
             time.sleep(0.01)
         cluster.replicas[victim].kill()  # SIGKILL: no graceful drain, connections just drop
         cluster.replicas[victim].wait()
-        killed_at = len(outcomes)
-        while len(outcomes) < killed_at + 60 and time.monotonic() < deadline:
+        killed_at = len(answers)
+        while len(answers) < killed_at + 60 and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         stop_sending.set()
         for sender in senders:
             sender.join(timeout=30)
-    assert errors == []
-    assert len(outcomes) >= killed_at + 60
-    assert [status for status, _ in outcomes if status != 200] == []
-    assert {upstream for _, upstream in outcomes[:killed_at]} >= {victim, survivor}
+    assert failures == []
+    assert len(answers) >= killed_at + 60
+    assert [status for status, _ in answers if status != 200] == []
+    assert {upstream for _, upstream in answers[:killed_at]} >= {victim, survivor}
     # After the kill, every answer came from the survivor (possibly after trying the victim).
-    assert all(upstream.endswith(survivor) for _, upstream in outcomes[killed_at + 8 :])
+    assert all(upstream.endswith(survivor) for _, upstream in answers[killed_at + 8 :])
