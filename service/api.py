@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import Receive, Scope
 
-from service import __version__, core
+from service import __version__, core, metrics
 from service.errors import batch_item_error, error_detail, validation_error
 from service.middleware import core_timer
 from service.schemas import (
@@ -161,6 +161,7 @@ def fit(body: FitRequest, request: Request, limits: LimitsDep) -> FitResponse:
         raise validation_error(errors)
     with core_timer(request):
         result = core.fit_moments(body.to_moments(), body.to_options())
+    metrics.record_fits([(body.optimizer, body.update, result.n)])
     return FitResponse.from_core(result)
 
 
@@ -200,6 +201,11 @@ def fit_batch(body: BatchFitRequest, request: Request, limits: LimitsDep) -> Bat
             results.append(FitResponse.from_core(outcome))
     if errors:
         raise validation_error(errors)
+    metrics.record_fits(
+        (fit.optimizer, fit.update, outcome.n)
+        for fit, outcome in zip(body.fits, outcomes, strict=True)
+        if isinstance(outcome, core.FitResult)
+    )
     return BatchFitResponse(results=results)
 
 

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service import core
+from service import core, metrics
 from service.schemas import FitResponse
 from tests.api.compare import assert_same_fit
 
@@ -194,3 +194,17 @@ async def test_batch_answers_equal_single_fits(
     for got, want in zip(results, singles, strict=True):
         assert_same_fit(got, want)
     assert_same_fit(results[-1], singles[0])
+
+
+async def test_fits_are_counted_in_metrics(client: httpx.AsyncClient) -> None:
+    def count(name: str) -> float:
+        labels = {"optimizer": "momentum", "update": "simultaneous"}
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    fits, points = count("gds_fits_total"), count("gds_fit_points_total")
+    fit = {**LINE, "optimizer": "momentum", "learning_rate": 0.01}
+    assert (await client.post("/fit", json=fit)).status_code == 200
+    batch = {"fits": [fit, fit, {**fit, "learning_rate": 50.0}]}
+    assert (await client.post("/fit/batch", json=batch)).status_code == 200
+    assert count("gds_fits_total") == fits + 3
+    assert count("gds_fit_points_total") == points + 12
