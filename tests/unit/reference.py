@@ -24,6 +24,7 @@ class Path:
     b: Array
     cost: Array  # plain MSE at (m_k, b_k), original units
     grad_norm: Array  # norm of the descended objective's gradient, descent space
+    gradient_noise: float  # rounding of a float64 gradient: eps |H| (|theta_0 - theta*| + |theta*|)
 
 
 def gradient(m: float, b: float, x: Array, y: Array, l2: float) -> tuple[float, float]:
@@ -76,6 +77,15 @@ def descend(
         ms.append(m)
         bs.append(b)
         gs.append(np.hypot(*gradient(m, b, xd, yd, l2)))
+    hessian = 2 * np.array(
+        [[np.mean(xd * xd) + l2, np.mean(xd)], [np.mean(xd), 1.0]], dtype=np.float64
+    )
+    optimum = np.linalg.solve(
+        hessian, 2 * np.array([np.mean(xd * yd), np.mean(yd)], dtype=np.float64)
+    )
+    start = np.array([ms[0], bs[0]], dtype=np.float64)
+    distance = np.linalg.norm(start - optimum) + np.linalg.norm(optimum)  # theta* rounds too
+    noise = np.finfo(np.float64).eps * np.linalg.norm(hessian, 2) * distance
     m_arr, b_arr = np.array(ms, dtype=dtype), np.array(bs, dtype=dtype)
     if standardize:
         m_arr, b_arr = m_arr * sy / sx, my + sy * b_arr - (m_arr * sy / sx) * mx
@@ -88,4 +98,5 @@ def descend(
         b=b_arr.astype(as64),
         cost=cost.astype(as64),
         grad_norm=np.array(gs, dtype=dtype).astype(as64),
+        gradient_noise=float(noise),
     )

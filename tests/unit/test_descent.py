@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -241,9 +240,8 @@ def test_every_epoch_matches_the_reference(problem: dict[str, Any]) -> None:
     )
     assert np.all(result.history.cost >= 0)
     assert (result.m, result.b) == (result.history.m[-1], result.history.b[-1])
-    # The gradient is a difference of terms of the size of the gradient at the origin.
-    at_origin = reference_path(problem, replace(options, initial_m=0.0, initial_b=0.0, epochs=1))
-    floor = 1e-9 * expected.grad_norm.max() + 1e-12 * at_origin.grad_norm[0]
+    # Near convergence the gradient is a difference of terms of the start's size.
+    floor = 1e-9 * expected.grad_norm.max() + 1e4 * expected.gradient_noise
     assert result.gradient_norm == pytest.approx(expected.grad_norm[-1], rel=1e-7, abs=floor)
 
 
@@ -271,9 +269,8 @@ def test_tolerance_stops_where_the_reference_first_reaches_it(
     norms = reference_path(problem, probe).grad_norm
     tolerance = float(norms.min() + level * (norms.max() - norms.min()))
     # A norm within rounding of the threshold could fall either way in any float64 code;
-    # so could norms that are all rounding noise (a start at the optimum).
-    at_origin = reference_path(problem, replace(probe, initial_m=0.0, initial_b=0.0, epochs=1))
-    assume(tolerance > 1e-9 * at_origin.grad_norm[0])
+    # so could norms near the rounding noise of any float64 gradient.
+    assume(tolerance > 1e6 * reference_path(problem, probe).gradient_noise)
     assume(np.all(np.abs(norms - tolerance) > 1e-7 * tolerance))
     result = fit(
         problem["x"], problem["y"], options_for(problem, tolerance=tolerance, history_points=2)
