@@ -58,6 +58,9 @@ SCAN_CHUNK = 1 << 21
 """Epoch evaluations per vectorized tolerance-scan step (bounds temporary memory)."""
 MATRIX_BUDGET = 64 << 20
 """Bytes of stacked matrix powers one vectorized step of a batch may hold."""
+DIGITS_KEPT = 1e3
+"""m or b from the optimum's view may lose this factor to cancellation before the start's
+view is consulted (eps * 1e3 is still far below the contract's 1e-9)."""
 FAR_FROM_OPTIMUM = 1e-3
 """Warn when more than this fraction of the initial excess objective remains."""
 
@@ -195,30 +198,36 @@ class _Batch:
     b0: FloatArray
     bound: FloatArray
 
-    def observe(
-        self, idx: IntArray, u: FloatArray, moved: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """m, b and MSE of items idx, given the descent-space error u from the optimum and
-        the displacement `moved` from the start (both (..., 2), broadcast on ...).
-
-        m and b are either the optimum plus the error or the start plus the displacement;
-        each takes the sum of smaller terms, whose rounding is smaller: near the start of a
-        slow descent towards a far optimum the second, near convergence the first.
-        """
-        sm, sc, mean_x = self.scale[idx, 0], self.scale[idx, 1], self.mean_x[idx]
-        um, uc = u[..., 0] * sm, u[..., 1] * sc
-        dm, dc = moved[..., 0] * sm, moved[..., 1] * sc
-        m_star, b_star, m0, b0 = self.m_star[idx], self.b_star[idx], self.m0[idx], self.b0[idx]
-        m = np.where(np.abs(m_star) + np.abs(um) <= np.abs(m0) + np.abs(dm), m_star + um, m0 + dm)
-        b = np.where(
-            np.abs(b_star) + np.abs(uc) + np.abs(mean_x * um)
-            <= np.abs(b0) + np.abs(dc) + np.abs(mean_x * dm),
-            b_star + (uc - mean_x * um),
-            b0 + (dc - mean_x * dm),
-        )
+    def observe(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """m, b and MSE at descent-space errors u (..., 2) of items idx (broadcast on ...)."""
+        um = u[..., 0] * self.scale[idx, 0]
+        uc = u[..., 1] * self.scale[idx, 1]
+        m = self.m_star[idx] + um
+        b = self.b_star[idx] + (uc - self.mean_x[idx] * um)
         gap = um + self.slope_gap[idx]
         cost = self.min_cost[idx] + self.vx[idx] * (gap * gap) + uc * uc
         return m, b, cost
+
+    def terms(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Sizes of the terms `observe` adds up for m and b: their rounding is eps times this."""
+        um = np.abs(u[..., 0] * self.scale[idx, 0])
+        uc = np.abs(u[..., 1] * self.scale[idx, 1])
+        return (
+            np.abs(self.m_star[idx]) + um,
+            np.abs(self.b_star[idx]) + uc + np.abs(self.mean_x[idx]) * um,
+        )
+
+    def from_start(self, idx: IntArray, moved: FloatArray) -> tuple[FloatArray, ...]:
+        """m and b as the start plus the displacement `moved` (..., 2), and their terms' sizes."""
+        dm = moved[..., 0] * self.scale[idx, 0]
+        dc = moved[..., 1] * self.scale[idx, 1]
+        m0, b0, mean_x = self.m0[idx], self.b0[idx], self.mean_x[idx]
+        return (
+            m0 + dm,
+            b0 + (dc - mean_x * dm),
+            np.abs(m0) + np.abs(dm),
+            np.abs(b0) + np.abs(dc) + np.abs(mean_x * dm),
+        )
 
     def gradient_norm(self, idx: IntArray, u: FloatArray) -> FloatArray:
         """Euclidean norm of the descended objective's gradient, in descent space."""
@@ -307,8 +316,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
             epochs_run[idx] = np.where(first >= 0, first, epochs_run[idx])
 
         diverged_at = walk.first_nonfinite(epochs_run)
-        final, moved = walk.states(np.arange(count), epochs_run)
-        m, b, cost = batch.observe(np.arange(count), final, moved)
+        final, m, b, cost = walk.points(np.arange(count), epochs_run)
         grad = batch.gradient_norm(np.arange(count), final)
         u_start = s0[:, :2]
         excess_start = batch.w * u_start[:, 0] ** 2 + u_start[:, 1] ** 2
@@ -330,7 +338,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         if options.history_points:
             k = history_epochs(int(epochs_run[i]), options.history_points, options.history_spacing)
             item = np.full(k.size, i, dtype=np.int64)
-            hm, hb, hc = batch.observe(item, *walk.states(item, k))
+            _, hm, hb, hc = walk.points(item, k)
             history = History(epoch=k, m=hm, b=hb, cost=hc)
         gap = float(batch.slope_gap[i])
         optimum = Optimum(
@@ -390,31 +398,61 @@ def _warnings(
 class _Walk:
     """Evaluates epochs k = jB + r of any item of a group from its block start jB.
 
-    Two views of the same state are kept, each exact to rounding in its own terms:
-    s_k = A^r s_{jB} (the error from the optimum) and s_k - s_0 = D_r s_0 + M_j + D_r M_j
-    (the displacement from the start, with D_r = A^r - I and M_j = s_{jB} - s_0).
+    The state is s_k = A^r s_{jB}, the error from the optimum. Where m or b is much smaller
+    than the optimum plus that error (a slow descent still near a start far from the
+    optimum), they are recovered instead from the displacement from the start,
+    s_k - s_0 = D_r s_0 + M_j + D_r M_j with D_r = A^r - I and M_j = s_{jB} - s_0, which
+    keeps their relative digits; those differences are computed only when needed.
     """
 
     def __init__(
         self, batch: _Batch, step: FloatArray, s0: FloatArray, block: int, blocks: int
     ) -> None:
-        a = step + np.eye(STATE_DIM)
         self.batch = batch
         self.block = block
+        self.step = step  # A - I: (N, d, d)
         self.s0 = s0  # (N, d)
-        self.powers = _powers(a, block + 1)  # A^0 .. A^B: (N, B + 1, d, d)
-        self.changes = _steps(step, block + 1)  # A^0 - I .. A^B - I
-        # Block starts, repaired in place by `_walk_item` where doubling overflowed.
+        self.powers = _powers(step + np.eye(STATE_DIM), block + 1)  # A^0 .. A^B
+        # Block starts s_{jB}, repaired in place by `_walk_item` where doubling overflowed.
         self.starts = (_powers(self.powers[:, block], blocks) @ s0[:, None, :, None])[..., 0]
-        self.moves = (_steps(self.changes[:, block], blocks) @ s0[:, None, :, None])[..., 0]
+        self._changes: FloatArray | None = None  # A^0 - I .. A^B - I
+        self._moves: FloatArray | None = None  # s_{jB} - s_0
 
-    def states(self, idx: IntArray, k: IntArray) -> tuple[FloatArray, FloatArray]:
-        """(error from the optimum, displacement from the start) of u at epochs k of items idx."""
+    def states(self, idx: IntArray, k: IntArray) -> FloatArray:
+        """u (the error from the optimum) at epochs k of items idx (same shapes): (len, 2)."""
         j, r = np.divmod(k, self.block)
-        start, move, change = self.starts[idx, j], self.moves[idx, j], self.changes[idx, r]
-        u = (self.powers[idx, r, :2] @ start[..., None])[..., 0]
-        moved = move[..., :2] + ((change[..., :2, :] @ (self.s0[idx] + move)[..., None])[..., 0])
-        return u, moved
+        result: FloatArray = (self.powers[idx, r, :2] @ self.starts[idx, j][..., None])[..., 0]
+        return result
+
+    def moved(self, idx: IntArray, k: IntArray) -> FloatArray:
+        """The displacement of u from the start at epochs k of items idx: (len, 2)."""
+        if self._changes is None or self._moves is None:
+            blocks = self.starts.shape[1]
+            self._changes = _steps(self.step, self.block + 1)
+            self._moves = (
+                _steps(self._changes[:, self.block], blocks) @ self.s0[:, None, :, None]
+            )[..., 0]
+        j, r = np.divmod(k, self.block)
+        move = self._moves[idx, j]
+        carried = (self._changes[idx, r, :2] @ (self.s0[idx] + move)[..., None])[..., 0]
+        result: FloatArray = move[..., :2] + carried
+        return result
+
+    def points(
+        self, idx: IntArray, k: IntArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """(u, m, b, cost) at epochs k of items idx, m and b from the better-conditioned view."""
+        u = self.states(idx, k)
+        m, b, cost = self.batch.observe(idx, u)
+        size_m, size_b = self.batch.terms(idx, u)
+        lossy = ~((size_m <= DIGITS_KEPT * np.abs(m)) & (size_b <= DIGITS_KEPT * np.abs(b)))
+        lossy &= np.isfinite(m) & np.isfinite(b)
+        if lossy.any():
+            sel = np.flatnonzero(lossy)
+            m2, b2, size_m2, size_b2 = self.batch.from_start(idx[sel], self.moved(idx[sel], k[sel]))
+            m[sel] = np.where(size_m2 < size_m[sel], m2, m[sel])
+            b[sel] = np.where(size_b2 < size_b[sel], b2, b[sel])
+        return u, m, b, cost
 
     def first_below(self, idx: IntArray, tol: FloatArray) -> IntArray:
         """First epoch k <= epochs whose gradient norm is <= tol, or -1, for items idx."""
@@ -472,10 +510,9 @@ class _Walk:
         b, idx = self.block, np.full(self.block + 1, i, dtype=np.int64)
         j = max(0, j - 1)
         while j * b <= last:
-            start, move = self.starts[i, j], self.moves[i, j]
+            start = self.starts[i, j]
             u = (self.powers[i] @ start[:, None])[:, :2, 0]  # epochs jB .. jB + B
-            moved = move[:2] + (self.changes[i] @ (self.s0[i] + move)[:, None])[:, :2, 0]
-            m, bb, cost = self.batch.observe(idx, u, moved)
+            m, bb, cost = self.batch.observe(idx, u)
             bad = ~(np.isfinite(m) & np.isfinite(bb) & np.isfinite(cost))
             epochs = np.arange(j * b, j * b + b + 1)
             bad &= epochs <= last
@@ -483,6 +520,5 @@ class _Walk:
                 return int(epochs[bad.argmax()])
             if j + 1 < self.starts.shape[1]:
                 self.starts[i, j + 1] = self.powers[i, b] @ start
-                self.moves[i, j + 1] = move + self.changes[i, b] @ (self.s0[i] + move)
             j += 1
         return -1
