@@ -426,6 +426,10 @@ class _Walk:
 
     def moved(self, idx: IntArray, k: IntArray) -> FloatArray:
         """The displacement of u from the start at epochs k of items idx: (len, 2)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged items of the group
+            return self._moved(idx, k)
+
+    def _moved(self, idx: IntArray, k: IntArray) -> FloatArray:
         if self._changes is None or self._moves is None:
             blocks = self.starts.shape[1]
             self._changes = _steps(self.step, self.block + 1)
@@ -442,6 +446,12 @@ class _Walk:
         self, idx: IntArray, k: IntArray
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """(u, m, b, cost) at epochs k of items idx, m and b from the better-conditioned view."""
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged items of the group
+            return self._points(idx, k)
+
+    def _points(
+        self, idx: IntArray, k: IntArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         u = self.states(idx, k)
         m, b, cost = self.batch.observe(idx, u)
         size_m, size_b = self.batch.terms(idx, u)
