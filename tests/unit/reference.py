@@ -24,7 +24,7 @@ class Path:
     b: Array
     cost: Array  # plain MSE at (m_k, b_k), original units
     grad_norm: Array  # norm of the descended objective's gradient, descent space
-    gradient_noise: float  # rounding of a float64 gradient: eps |H| (|theta_0 - theta*| + |theta*|)
+    gradient_noise: float  # rounding of a float64 gradient: eps |H| (sizes of what it subtracts)
 
 
 def gradient(m: float, b: float, x: Array, y: Array, l2: float) -> tuple[float, float]:
@@ -84,7 +84,13 @@ def descend(
         hessian, 2 * np.array([np.mean(xd * yd), np.mean(yd)], dtype=np.float64)
     )
     start = np.array([ms[0], bs[0]], dtype=np.float64)
-    distance = np.linalg.norm(start - optimum) + np.linalg.norm(optimum)  # theta* rounds too
+    # theta* rounds, and so does the start's move into descent space: b + m mean_x - mean_y
+    # is as exact as its largest term (divided by y's spread under standardize).
+    scale_m, scale_b = (float(sx / sy), float(1 / sy)) if standardize else (1.0, 1.0)
+    start_terms = np.hypot(
+        scale_m * abs(initial_m), scale_b * (abs(initial_b) + abs(initial_m * mx) + abs(my))
+    )
+    distance = np.linalg.norm(start - optimum) + np.linalg.norm(optimum) + start_terms
     noise = np.finfo(np.float64).eps * np.linalg.norm(hessian, 2) * distance
     m_arr, b_arr = np.array(ms, dtype=dtype), np.array(bs, dtype=dtype)
     if standardize:
