@@ -37,7 +37,7 @@ from service.schemas import (
 )
 from service.settings import Settings
 
-__all__ = ["router"]
+__all__ = ["LimitsDep", "OrjsonRoute", "fit_within_limits", "require_api_key", "router"]
 
 
 class _OrjsonRequest(Request):
@@ -77,7 +77,7 @@ def _fast_parser(endpoint: Callable[..., Any]) -> Callable[[Any], Any] | None:
     return None
 
 
-class _OrjsonRoute(APIRoute):
+class OrjsonRoute(APIRoute):
     """Routes of this router read their bodies with `_OrjsonRequest`; FastAPI still turns a
     decoding error (a `json.JSONDecodeError`) into its standard 422 ``json_invalid``."""
 
@@ -91,7 +91,7 @@ class _OrjsonRoute(APIRoute):
         return orjson_handler
 
 
-router = APIRouter(route_class=_OrjsonRoute)
+router = APIRouter(route_class=OrjsonRoute)
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -169,12 +169,24 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 def fit(body: FitRequest, request: Request, limits: LimitsDep) -> Response:
     """Fit y = m*x + b to the points by gradient descent on the mean squared error."""
+    _, result = fit_within_limits(body, request, limits)
+    return json_response(FitResponse.from_core(result))
+
+
+def fit_within_limits(
+    body: FitRequest, request: Request, limits: Limits, options: core.FitOptions | None = None
+) -> tuple[core.Moments, core.FitResult]:
+    """Refuse a body over the server's limits (422), else fit it, timed and counted.
+
+    `options` replaces the body's own hyperparameters (the plot asks for its own history).
+    """
     if errors := limit_errors(body, limits, ("body",)):
         raise validation_error(errors)
     with core_timer(request):
-        result = core.fit_moments(body.to_moments(), body.to_options())
+        moments = body.to_moments()
+        result = core.fit_moments(moments, options or body.to_options())
     metrics.record_fits([(body.optimizer, body.update, result.n)])
-    return json_response(FitResponse.from_core(result))
+    return moments, result
 
 
 @router.post(

@@ -44,12 +44,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from numpy.typing import NDArray
 
-from service import core
-from service.api import LimitsDep, require_api_key
+from service.api import LimitsDep, OrjsonRoute, fit_within_limits, require_api_key
 from service.core import FitOptions, FitResult, Moments
-from service.errors import validation_error
-from service.middleware import core_timer
-from service.schemas import FitRequest, limit_errors
+from service.schemas import FitRequest
 
 __all__ = [
     "FIGURE_PIXELS",
@@ -421,7 +418,7 @@ def render_fit(
     return buffer.getvalue()
 
 
-router = APIRouter()
+router = APIRouter(route_class=OrjsonRoute)
 
 _IMAGE_SCHEMA = {"type": "string", "format": "binary"}
 
@@ -457,18 +454,13 @@ _PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 def fit_plot(body: FitRequest, request: Request, limits: LimitsDep) -> Response:
     """Fit like POST /fit and draw it: data and line, cost per epoch, (m, b) path on contours."""
-    if errors := limit_errors(body, limits, ("body",)):
-        raise validation_error(errors)
     try:
         ensure_available()
     except PlottingUnavailableError as error:
         return JSONResponse(status_code=501, content={"detail": error.message})
     image_format = choose_format(request.headers.get("accept"))
-    with core_timer(request):
-        moments = body.to_moments()
-        result = core.fit_moments(moments, plot_options(body.to_options()))
-    x = None if body.x is None else np.asarray(body.x, dtype=np.float64)
-    y = None if body.y is None else np.asarray(body.y, dtype=np.float64)
+    moments, result = fit_within_limits(body, request, limits, plot_options(body.to_options()))
+    x, y = (None, None) if body.moments is not None else body.data_arrays()
     image = render_fit(result, moments, x, y, image_format=image_format)
     return Response(
         content=image,
