@@ -31,13 +31,12 @@ from service.schemas import (
     Info,
     Limits,
     Readiness,
-    batch_limit_errors,
     batch_moments,
-    limit_errors,
+    limits_in_force,
 )
 from service.settings import Settings
 
-__all__ = ["LimitsDep", "OrjsonRoute", "fit_within_limits", "require_api_key", "router"]
+__all__ = ["OrjsonRoute", "require_api_key", "router", "run_fit"]
 
 
 class _OrjsonRequest(Request):
@@ -86,7 +85,8 @@ class OrjsonRoute(APIRoute):
         fast_parse = _fast_parser(self.endpoint)
 
         async def orjson_handler(request: Request) -> Response:
-            return await handler(_OrjsonRequest(request.scope, request.receive, fast_parse))
+            with limits_in_force(request.app.state.limits):
+                return await handler(_OrjsonRequest(request.scope, request.receive, fast_parse))
 
         return orjson_handler
 
@@ -167,21 +167,19 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     dependencies=[Depends(require_api_key)],
     tags=["fit"],
 )
-def fit(body: FitRequest, request: Request, limits: LimitsDep) -> Response:
+def fit(body: FitRequest, request: Request) -> Response:
     """Fit y = m*x + b to the points by gradient descent on the mean squared error."""
-    _, result = fit_within_limits(body, request, limits)
+    _, result = run_fit(body, request)
     return json_response(FitResponse.from_core(result))
 
 
-def fit_within_limits(
-    body: FitRequest, request: Request, limits: Limits, options: core.FitOptions | None = None
+def run_fit(
+    body: FitRequest, request: Request, options: core.FitOptions | None = None
 ) -> tuple[core.Moments, core.FitResult]:
-    """Refuse a body over the server's limits (422), else fit it, timed and counted.
+    """Fit a validated body (the limits in force were checked with it), timed and counted.
 
     `options` replaces the body's own hyperparameters (the plot asks for its own history).
     """
-    if errors := limit_errors(body, limits, ("body",)):
-        raise validation_error(errors)
     with core_timer(request):
         moments = body.to_moments()
         result = core.fit_moments(moments, options or body.to_options())
@@ -197,10 +195,9 @@ def fit_within_limits(
     dependencies=[Depends(require_api_key)],
     tags=["fit"],
 )
-def fit_batch(body: BatchFitRequest, request: Request, limits: LimitsDep) -> Response:
+def fit_batch(body: BatchFitRequest, request: Request) -> Response:
     """Fit several data sets at once, vectorized; a diverged fit answers an error in its place."""
-    if errors := batch_limit_errors(body, limits):
-        raise validation_error(errors)
+    errors: list[dict[str, Any]] = []
     with core_timer(request):
         # All moments in one vectorized reduction, then all descents in one core call.
         moments = batch_moments(body.fits)
@@ -257,4 +254,4 @@ def readyz(request: Request, response: Response) -> Readiness:
 @router.get("/info", operation_id="info", response_model=Info, tags=["operations"])
 def info(limits: LimitsDep) -> Info:
     """The service's version and the limits in force."""
-    return Info(name="gd-fit-service", version=__version__, limits=limits)
+    return Info(name="gd-fit-service", version=__version__, limits=limits, **limits.model_dump())

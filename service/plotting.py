@@ -44,7 +44,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from numpy.typing import NDArray
 
-from service.api import LimitsDep, OrjsonRoute, fit_within_limits, require_api_key
+from service.api import OrjsonRoute, require_api_key, run_fit
 from service.core import FitOptions, FitResult, Moments
 from service.schemas import FitRequest
 
@@ -452,14 +452,14 @@ _PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
     dependencies=[Depends(require_api_key)],
     tags=["fit"],
 )
-def fit_plot(body: FitRequest, request: Request, limits: LimitsDep) -> Response:
+def fit_plot(body: FitRequest, request: Request) -> Response:
     """Fit like POST /fit and draw it: data and line, cost per epoch, (m, b) path on contours."""
     try:
         ensure_available()
     except PlottingUnavailableError as error:
         return JSONResponse(status_code=501, content={"detail": error.message})
     image_format = choose_format(request.headers.get("accept"))
-    moments, result = fit_within_limits(body, request, limits, plot_options(body.to_options()))
+    moments, result = run_fit(body, request, plot_options(body.to_options()))
     x, y = (None, None) if body.moments is not None else body.data_arrays()
     image = render_fit(result, moments, x, y, image_format=image_format)
     return Response(

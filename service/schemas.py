@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import array
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -62,9 +64,8 @@ __all__ = [
     "Moments",
     "Optimum",
     "Readiness",
-    "batch_limit_errors",
     "batch_moments",
-    "limit_errors",
+    "limits_in_force",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -295,6 +296,75 @@ def _constant(values: Sequence[float]) -> bool:
     return all(value == first for value in values)
 
 
+_LIMITS: ContextVar[Limits | None] = ContextVar("gds_limits", default=None)
+"""The server's limits while a request body is validated (`limits_in_force`); None checks none."""
+
+
+@contextmanager
+def limits_in_force(limits: Limits) -> Iterator[None]:
+    """Validate request bodies against `limits` (the settings-dependent bounds of /info)
+    inside this block, so that a body over them is reported with all its other errors."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def _at_most(field: str, value: int, limit_name: str) -> None:
+    """Refuse `value` of `field` above the limit `limit_name` in force."""
+    limits = _LIMITS.get()
+    limit = None if limits is None else getattr(limits, limit_name)
+    if limit is not None and value > limit:
+        raise PydanticCustomError(
+            "less_than_equal",
+            f"{field} must be at most {limit} on this server ({limit_name}); got {value}",
+            {"le": limit},
+        )
+
+
+def _count_error(
+    what: str, count: int, limit_name: str, factor: int = 1
+) -> PydanticCustomError | None:
+    """The error for `count` points or items over `factor` times the limit `limit_name` in
+    force; `what` says what was counted, e.g. ``"x has {count} points"``."""
+    limits = _LIMITS.get()
+    if limits is None or count <= (limit := factor * getattr(limits, limit_name)):
+        return None
+    name = limit_name if factor == 1 else f"{factor} x {limit_name}"
+    return PydanticCustomError(
+        "too_long",
+        f"{what.format(count=count)}; this server accepts at most {limit} ({name})",
+        {limit_name: limit, "actual_length": count},
+    )
+
+
+DEFAULT_EPOCHS: Final = 10_000
+"""`epochs` when a request does not say."""
+
+BATCH_WORK_FACTOR: Final = 10
+"""A batch may scan at most this many times `max_epochs` epochs for `tolerance`, and record
+this many times `max_history_points` history entries, in all its fits together: a small body
+must not buy minutes of CPU or a huge answer."""
+
+
+def _batch_work(fits: list[Any]) -> tuple[int, int]:
+    """(epochs scanned for tolerance, history entries) of raw batch items, defaults applied."""
+    scanned = recorded = 0
+    for fit in fits:
+        if not isinstance(fit, Mapping):
+            continue
+        epochs = fit.get("epochs", DEFAULT_EPOCHS)
+        history = fit.get("history_points", 0)
+        if type(epochs) is not int:
+            continue
+        if fit.get("tolerance") is not None:
+            scanned += epochs
+        if type(history) is int:
+            recorded += min(history, epochs + 1)
+    return scanned, recorded
+
+
 class Moments(BaseModel):
     """The data's sufficient statistics, instead of the raw `x` and `y`."""
 
@@ -371,7 +441,7 @@ class FitRequest(BaseModel):
         examples=[0.01],
     )
     epochs: int = Field(
-        default=10_000,
+        default=DEFAULT_EPOCHS,
         ge=1,
         description="Number of descent steps, 1 <= epochs <= `max_epochs` (see GET /info).",
         examples=[10_000],
@@ -447,6 +517,8 @@ class FitRequest(BaseModel):
     @field_validator("x")
     @classmethod
     def _x_varies(cls, x: list[float] | None) -> list[float] | None:
+        if x is not None and (error := _count_error("x has {count} points", len(x), "max_points")):
+            raise error
         if x is not None and _constant(x):
             raise PydanticCustomError(
                 "constant_x",
@@ -455,17 +527,11 @@ class FitRequest(BaseModel):
             )
         return x
 
-    @field_validator("y")
+    @field_validator("epochs")
     @classmethod
-    def _same_length(cls, y: list[float] | None, info: ValidationInfo) -> list[float] | None:
-        x = info.data.get("x")
-        if x is not None and y is not None and len(x) != len(y):
-            raise PydanticCustomError(
-                "length_mismatch",
-                "x and y must have the same length (got {x_length} and {y_length})",
-                {"x_length": len(x), "y_length": len(y)},
-            )
-        return y
+    def _epochs_in_force(cls, epochs: int) -> int:
+        _at_most("epochs", epochs, "max_epochs")
+        return epochs
 
     @field_validator("update")
     @classmethod
@@ -496,6 +562,7 @@ class FitRequest(BaseModel):
     @field_validator("history_points")
     @classmethod
     def _history_points(cls, history_points: int) -> int:
+        _at_most("history_points", history_points, "max_history_points")
         if history_points == 1:
             raise PydanticCustomError(
                 "history_points",
@@ -520,12 +587,20 @@ class FitRequest(BaseModel):
         except ValidationError as error:
             if not errors:
                 raise
-            raise ValidationError.from_exception_data(
-                error.title, [*map(_reraisable, error.errors()), *errors]
-            ) from None
+            merged = [*map(_reraisable, error.errors()), *errors]
+            merged.sort(key=cls._field_rank)  # stable: in the order the fields are declared
+            raise ValidationError.from_exception_data(error.title, merged) from None
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return model
+
+    @classmethod
+    def _field_rank(cls, error: InitErrorDetails) -> int:
+        """Where the field of `error` is declared (aliases count as their field)."""
+        names = list(cls.model_fields)
+        head = error["loc"][0] if error["loc"] else None
+        name = {"X": "x", "Y": "y", "lr": "learning_rate"}.get(str(head), str(head))
+        return names.index(name) if name in names else len(names)
 
     def to_options(self) -> core.FitOptions:
         """The core's options for this request."""
@@ -580,6 +655,10 @@ class FitRequest(BaseModel):
         x_keys = [key for key in ("x", "X") if key in data]
         y_keys = [key for key in ("y", "Y") if key in data]
         if len(x_keys) != 1 or len(y_keys) != 1:
+            return None
+        limits = _LIMITS.get()
+        raw_x = data[x_keys[0]]
+        if limits is not None and isinstance(raw_x, list) and len(raw_x) > limits.max_points:
             return None
         x, y = _number_array(data[x_keys[0]]), _number_array(data[y_keys[0]])
         if x is None or y is None or x.size != y.size or x.min() == x.max():
@@ -680,6 +759,23 @@ def _source_errors(present: Mapping[str, bool], data: Any) -> list[InitErrorDeta
         errors.append(
             InitErrorDetails(type=PydanticCustomError("missing", msg), loc=(name,), input=data)
         )
+    # Checked on the raw lists, so that it is reported even when x has errors of its own.
+    x_key = next((key for key in ("x", "X") if data.get(key) is not None), None)
+    y_key = next((key for key in ("y", "Y") if data.get(key) is not None), None)
+    if x_key and y_key and isinstance(data[x_key], list) and isinstance(data[y_key], list):
+        x_length, y_length = len(data[x_key]), len(data[y_key])
+        if x_length != y_length:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "length_mismatch",
+                        "x and y must have the same length (got {x_length} and {y_length})",
+                        {"x_length": x_length, "y_length": y_length},
+                    ),
+                    loc=(y_key,),
+                    input=data[y_key],
+                )
+            )
     return errors
 
 
@@ -819,6 +915,55 @@ class BatchFitRequest(BaseModel):
         examples=[[{"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rate": 0.05}]],
     )
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _within_limits(cls, data: Any, handler: ModelWrapValidatorHandler[BatchFitRequest]) -> Any:
+        """The batch's own limits (items, points in all), reported with the items' errors."""
+        fits = data.get("fits") if isinstance(data, Mapping) else None
+        if not isinstance(fits, list):
+            return handler(data)
+        points = sum(
+            len(points)
+            for fit in fits
+            if isinstance(fit, Mapping)
+            for points in [fit.get("x", fit.get("X"))]
+            if isinstance(points, list)
+        )
+        scanned, recorded = _batch_work(fits)
+        checks = (
+            ("fits has {count} items", len(fits), "max_batch", 1),
+            ("fits hold {count} points in all", points, "max_points", 1),
+            (
+                "fits scan {count} epochs in all for tolerance",
+                scanned,
+                "max_epochs",
+                BATCH_WORK_FACTOR,
+            ),
+            (
+                "fits record {count} history entries in all",
+                recorded,
+                "max_history_points",
+                BATCH_WORK_FACTOR,
+            ),
+        )
+        errors = [
+            # The count is the rejected value here; echoing every fit would say nothing more.
+            InitErrorDetails(type=error, loc=("fits",), input=count)
+            for what, count, limit_name, factor in checks
+            if (error := _count_error(what, count, limit_name, factor)) is not None
+        ]
+        try:
+            model = handler(data)
+        except ValidationError as error:
+            if not errors:
+                raise
+            raise ValidationError.from_exception_data(
+                error.title, [*errors, *map(_reraisable, error.errors())]
+            ) from None
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return model
+
 
 class FitErrorBody(BaseModel):
     """Why one fit of a batch has no result."""
@@ -890,8 +1035,9 @@ class Limits(BaseModel):
     max_body_bytes: int = Field(description="Largest request body, bytes.", examples=[67108864])
 
 
-class Info(BaseModel):
-    """What this server is and the limits it enforces."""
+class Info(Limits):
+    """What this server is and the limits it enforces: each limit at the top level, as
+    SPEC's /info lists them, and all of them together again under `limits`."""
 
     name: str = Field(description="Service name.", examples=["gd-fit-service"])
     version: str = Field(description="Service version.", examples=["0.1.0"])
@@ -907,74 +1053,3 @@ class Info(BaseModel):
             }
         ],
     )
-
-
-def limit_errors(
-    fit: FitRequest, limits: Limits, loc: tuple[str | int, ...]
-) -> list[dict[str, Any]]:
-    """The settings-dependent limits `fit` exceeds, as FastAPI validation error items.
-
-    `loc` is the location of the fit in the request, e.g. ``("body",)`` or
-    ``("body", "fits", 3)``.
-    """
-    errors: list[dict[str, Any]] = []
-    if fit.points > limits.max_points:
-        errors.append(
-            {
-                "type": "too_long",
-                "loc": [*loc, "x"],
-                "msg": (
-                    f"x has {fit.points} points; this server accepts at most "
-                    f"{limits.max_points} (max_points)"
-                ),
-                "ctx": {"max_points": limits.max_points, "actual_length": fit.points},
-            }
-        )
-    for field, value, limit, name in (
-        ("epochs", fit.epochs, limits.max_epochs, "max_epochs"),
-        ("history_points", fit.history_points, limits.max_history_points, "max_history_points"),
-    ):
-        if value > limit:
-            errors.append(
-                {
-                    "type": "less_than_equal",
-                    "loc": [*loc, field],
-                    "msg": f"{field} must be at most {limit} on this server ({name}); got {value}",
-                    "input": value,
-                    "ctx": {"le": limit},
-                }
-            )
-    return errors
-
-
-def batch_limit_errors(batch: BatchFitRequest, limits: Limits) -> list[dict[str, Any]]:
-    """The settings-dependent limits `batch` exceeds, as FastAPI validation error items."""
-    errors: list[dict[str, Any]] = []
-    if len(batch.fits) > limits.max_batch:
-        errors.append(
-            {
-                "type": "too_long",
-                "loc": ["body", "fits"],
-                "msg": (
-                    f"fits has {len(batch.fits)} items; this server accepts at most "
-                    f"{limits.max_batch} (max_batch)"
-                ),
-                "ctx": {"max_batch": limits.max_batch, "actual_length": len(batch.fits)},
-            }
-        )
-    total = sum(fit.points for fit in batch.fits)
-    if total > limits.max_points:
-        errors.append(
-            {
-                "type": "too_long",
-                "loc": ["body", "fits"],
-                "msg": (
-                    f"fits hold {total} points in all; this server accepts at most "
-                    f"{limits.max_points} (max_points)"
-                ),
-                "ctx": {"max_points": limits.max_points, "actual_length": total},
-            }
-        )
-    for i, fit in enumerate(batch.fits):
-        errors.extend(limit_errors(fit, limits, ("body", "fits", i)))
-    return errors

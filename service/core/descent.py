@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from service.core.errors import DataError, DivergedError, FitError
+from service.core.errors import DataError, DivergedError, FitError, ParameterError
 from service.core.iteration import (
     STATE_DIM,
     gradient_matrices,
@@ -95,6 +95,12 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
     for i, (moments, options) in enumerate(items):
         try:
             options.validate()
+            if not options.standardize and not _hessian_is_finite(moments, options.l2):
+                raise DataError(
+                    "x values are too large for the descent: the curvature of the cost "
+                    "overflows float64 (use standardize, or scale the data)",
+                    field="x",
+                )
             if options.standardize and not moments.syy > 0:
                 raise DataError(
                     "y is constant, so it cannot be standardized (set standardize to false)",
@@ -118,6 +124,11 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
             for i, outcome in zip(chunk, _descend([items[i] for i in chunk]), strict=True):
                 outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
+
+
+def _hessian_is_finite(moments: Moments, l2: float) -> bool:
+    """Whether 2 (vx + l2 + mean_x^2), the largest Hessian entry, is a float64."""
+    return math.isfinite(2 * (moments.sxx / moments.n + l2 + moments.mean_x * moments.mean_x))
 
 
 def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
@@ -205,7 +216,8 @@ class _Batch:
         m = self.m_star[idx] + um
         b = self.b_star[idx] + (uc - self.mean_x[idx] * um)
         gap = um + self.slope_gap[idx]
-        cost = self.min_cost[idx] + self.vx[idx] * (gap * gap) + uc * uc
+        spread = np.sqrt(self.vx[idx]) * gap  # squared after scaling: no early overflow
+        cost = self.min_cost[idx] + spread * spread + uc * uc
         return m, b, cost
 
     def terms(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -261,7 +273,8 @@ def _setup(items: Sequence[tuple[Moments, FitOptions]]) -> tuple[_Batch, FloatAr
     # In z-space mean x is 0 and vx is 1; sxy / sqrt(sxx syy) is the correlation.
     vx_d = np.where(standardize, 1.0, vx)
     mx_d = np.where(standardize, 0.0, mean_x)
-    cov_d = np.where(standardize, sxy / np.sqrt(sxx * np.where(standardize, syy, 1.0)), sxy / n)
+    root_syy = np.sqrt(np.where(standardize, syy, 1.0))
+    cov_d = np.where(standardize, sxy / np.sqrt(sxx) / root_syy, sxy / n)
     w = vx_d + l2
     scale_m = np.where(standardize, sy / sx, 1.0)
     scale_c = np.where(standardize, sy, 1.0)
@@ -298,11 +311,12 @@ def _setup(items: Sequence[tuple[Moments, FitOptions]]) -> tuple[_Batch, FloatAr
 
 
 def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | FitError]:
-    batch, step, s0 = _setup(items)
     count = len(items)
-    block = _block_size(int(batch.epochs.max()))
-    blocks = int(batch.epochs.max()) // block + 1
-    with np.errstate(over="ignore", invalid="ignore"):
+    # Overflow is expected (a diverging rule, a start far out) and is checked for explicitly.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        batch, step, s0 = _setup(items)
+        block = _block_size(int(batch.epochs.max()))
+        blocks = int(batch.epochs.max()) // block + 1
         walk = _Walk(batch, step, s0, block, blocks)
 
         epochs_run = batch.epochs.copy()
@@ -318,13 +332,29 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         diverged_at = walk.first_nonfinite(epochs_run)
         final, m, b, cost = walk.points(np.arange(count), epochs_run)
         grad = batch.gradient_norm(np.arange(count), final)
+        # A gradient too large for float64 at a finite point has diverged all the same.
+        diverged_at = np.where((diverged_at < 0) & ~np.isfinite(grad), epochs_run, diverged_at)
         u_start = s0[:, :2]
-        excess_start = batch.w * u_start[:, 0] ** 2 + u_start[:, 1] ** 2
-        excess_end = batch.w * final[:, 0] ** 2 + final[:, 1] ** 2
+        # sqrt(f - f*) = |(sqrt(w) u_m, u_c)|, kept as a norm so that it cannot overflow.
+        root_w = np.sqrt(batch.w)
+        excess_start = np.hypot(root_w * u_start[:, 0], u_start[:, 1])
+        excess_end = np.hypot(root_w * final[:, 0], final[:, 1])
 
     out: list[FitResult | FitError] = []
     for i, (moments, options) in enumerate(items):
         bound = float(batch.bound[i])
+        if diverged_at[i] == 0:  # the start itself: no learning rate is to blame
+            large_m = abs(options.initial_m) * max(1.0, abs(moments.mean_x))
+            field = "initial_m" if large_m >= abs(options.initial_b) else "initial_b"
+            out.append(
+                ParameterError(
+                    f"the cost at the starting point (initial_m {options.initial_m:g}, "
+                    f"initial_b {options.initial_b:g}) overflows float64: start nearer the "
+                    "data's scale",
+                    field=field,
+                )
+            )
+            continue
         if diverged_at[i] >= 0:
             out.append(
                 DivergedError(
@@ -361,7 +391,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
                     options,
                     bound,
                     stopped=bool(stopped[i]),
-                    remaining=float(excess_end[i] / excess_start[i])
+                    remaining=float((excess_end[i] / excess_start[i]) ** 2)
                     if excess_start[i] > 0
                     else 0.0,
                 ),
@@ -384,8 +414,8 @@ def _warnings(
     elif remaining > FAR_FROM_OPTIMUM:
         notes.append(
             f"the run stopped far from the optimum: {remaining:.3g} of the initial excess cost "
-            "remains; raise epochs or the learning rate (see max_stable_learning_rate), or use "
-            "standardize"
+            "remains; raise epochs or the learning rate (see max_stable_learning_rate)"
+            + ("" if options.standardize else ", or use standardize")
         )
     if options.tolerance is not None and not stopped:
         notes.append(

@@ -75,7 +75,7 @@ class Moments:
             )
         if syy < 0:
             raise DataError(f"moments.syy must be >= 0 (got {syy!r})", field="moments")
-        if sxy * sxy > sxx * syy * (1 + 1e-9):
+        if abs(sxy) > math.sqrt(sxx) * math.sqrt(syy) * (1 + 1e-9):  # no overflow on the way
             raise DataError(
                 "moments are inconsistent: sxy^2 must not exceed sxx * syy (Cauchy-Schwarz)",
                 field="moments",

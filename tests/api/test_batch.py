@@ -132,12 +132,14 @@ async def test_batch_limits(make_client: ClientFactory) -> None:
                 "type": "too_long",
                 "loc": ["body", "fits"],
                 "msg": "fits has 3 items; this server accepts at most 2 (max_batch)",
+                "input": 3,
                 "ctx": {"max_batch": 2, "actual_length": 3},
             },
             {
                 "type": "too_long",
                 "loc": ["body", "fits"],
                 "msg": "fits hold 12 points in all; this server accepts at most 10 (max_points)",
+                "input": 12,
                 "ctx": {"max_points": 10, "actual_length": 12},
             },
             {

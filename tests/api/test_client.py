@@ -98,7 +98,9 @@ def _flaky(failures: list[httpx.Response | Exception]) -> tuple[httpx.MockTransp
                 raise failure
             return failure
         if request.url.path == "/info":
-            return httpx.Response(200, json={"name": "n", "version": "v", "limits": LIMITS})
+            return httpx.Response(
+                200, json={**LIMITS, "name": "n", "version": "v", "limits": LIMITS}
+            )
         return httpx.Response(200, json=FIT)
 
     return httpx.MockTransport(handler), seen

@@ -463,6 +463,43 @@ def test_unfittable_data_is_a_clear_domain_error(
     assert words in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("start", "field"), [((1e308, 0.0), "initial_m"), ((0.0, 1e308), "initial_b")]
+)
+def test_a_start_whose_cost_overflows_blames_the_start(
+    start: tuple[float, float], field: str
+) -> None:
+    with pytest.raises(ParameterError, match="cost at the starting point") as caught:
+        fit([0.0, 1.0, 2.0], [1.0, 2.0, 4.0], FitOptions(initial_m=start[0], initial_b=start[1]))
+    assert caught.value.field == field
+
+
+def test_extreme_but_finite_costs_stay_finite() -> None:
+    # vx ~ 1e-300 and a slope gap ~ 1e300: the gap squared alone would overflow.
+    x, y = np.array([1e-150, 2e-150, 3e-150]), np.array([1e150, -1e150, 2e150])
+    result = fit(x, y, FitOptions(learning_rate=1e-300, epochs=3))
+    assert math.isfinite(result.cost) and result.cost == pytest.approx(np.mean(y**2), rel=1e-12)
+
+
+def test_curvature_that_overflows_is_a_data_error_unless_standardized() -> None:
+    # sxx is finite, but 2 (vx + mean_x^2) is not.
+    x, y = np.array([5e153, 1e154, 1.5e154]), np.array([1.0, 2.0, 4.0])
+    with pytest.raises(DataError, match="curvature") as caught:
+        fit(x, y)
+    assert caught.value.field == "x"
+    standardized = fit(x, y, FitOptions(standardize=True, learning_rate=0.5, epochs=200))
+    assert standardized.m == pytest.approx(3e-154, rel=1e-9)
+
+
+def test_huge_consistent_moments_are_accepted_without_overflow() -> None:
+    from service.core import Moments
+
+    moments = Moments.from_sums(3, 0.0, 0.0, 1e308, 1e308, 1e308)
+    assert moments.min_cost == 0.0
+    with pytest.raises(DataError, match="Cauchy-Schwarz"):
+        Moments.from_sums(3, 0.0, 0.0, 1e300, 1e305, 1e300)
+
+
 def test_constant_y_with_standardize_is_a_domain_error() -> None:
     with pytest.raises(DataError, match="y is constant") as caught:
         fit([1.0, 2.0, 3.0], [5.0, 5.0, 5.0], FitOptions(standardize=True))
