@@ -184,7 +184,10 @@ def segment_moments(
         syy = np.add.reduceat(dy * dy, starts)
         slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
         residual = dy - np.repeat(slope, lengths) * dx
-        min_cost = np.add.reduceat(residual * residual, starts) / counts
+        summed = np.add.reduceat(residual * residual, starts) / counts
+        unexplained = syy - sxy * slope
+        # The same choice as `compute_moments`: the closed form unless it would cancel.
+        min_cost = np.where(unexplained > CANCELLATION_LIMIT * syy, unexplained / counts, summed)
     out: list[Moments | DataError] = []
     for i, n in enumerate(lengths.tolist()):
         try:
