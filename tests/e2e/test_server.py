@@ -7,12 +7,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -21,69 +17,15 @@ import pytest
 from service import core
 from service.client import Client, FitServiceError
 from service.schemas import ARTICLE_EXAMPLE, ARTICLE_X, ARTICLE_Y, BatchItemError, FitResponse
+from tests.servers import Server, running_server
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
-        self.process = process
-        self.url = url
-
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "GDS_HOST": "127.0.0.1",
-        "GDS_PORT": str(port),
-        "GDS_WORKERS": "1",
-        "GDS_LOG_LEVEL": "warning",
-        "GDS_API_KEYS": "",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"server exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not become ready within 20 s")
-            time.sleep(0.05)
-        yield Server(process, url)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout:
-            process.stdout.close()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("server"), log_level="warning") as server:
+        yield server
 
 
 def test_client_fits_the_article_example(server: Server) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.ops.servers import Server, running_server
+from tests.servers import Server, running_server
 
 pytestmark = pytest.mark.e2e
 

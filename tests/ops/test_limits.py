@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.ops.apps import app_with, serve
-from tests.ops.servers import Server, running_server
+from tests.servers import Server, running_server
 
 LIMITS = {"max_points": 4, "max_epochs": 50, "max_history_points": 5, "max_batch": 2}
 FIT = {"x": [0, 1, 2], "y": [1, 3, 5], "epochs": 10}

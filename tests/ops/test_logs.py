@@ -16,7 +16,7 @@ import pytest
 from service.logs import JsonFormatter, TextFormatter, log_config
 from service.settings import Settings
 from tests.ops.apps import app_with, serve
-from tests.ops.servers import running_server
+from tests.servers import running_server
 
 SECRET = 2.987654321
 """A number sent in request bodies: it must never appear in a log."""

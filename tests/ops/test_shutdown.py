@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ops.servers import Server, running_server
+from tests.servers import Server, running_server
 
 pytestmark = pytest.mark.e2e
 

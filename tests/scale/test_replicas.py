@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,23 +27,14 @@ import yaml
 
 from service.client import Client, FitServiceError
 from service.schemas import ARTICLE_X, ARTICLE_Y
+from tests.servers import ROOT, free_port, start_server, stop, wait_ready
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 FIT: dict[str, Any] = {"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.01, "epochs": 10_000}
 SERVER_LINE = re.compile(r"^(\s*)server\s+api:8000(\s[^;]*)?;", re.MULTILINE)
 LISTEN_LINE = re.compile(r"^(\s*)listen\s+8000;", re.MULTILINE)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def nginx_binary() -> str:
@@ -71,31 +60,6 @@ def render_conf(upstreams: list[str], listen: str) -> str:
     return text
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], what: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"{what} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} was not ready within 30 s:\n{log.read_text()}")
-        time.sleep(0.05)
-
-
-def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @dataclass
 class Cluster:
     url: str
@@ -110,27 +74,12 @@ def cluster() -> Iterator[Cluster]:
     scratch = Path(tempfile.mkdtemp(prefix="gds-nginx-"))
     scratch.chmod(0o755)
     processes: list[subprocess.Popen[bytes]] = []
-    replicas: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for i in range(2):
-            port = free_port()
-            env = {
-                **os.environ,
-                "GDS_HOST": "127.0.0.1",
-                "GDS_PORT": str(port),
-                "GDS_WORKERS": "1",
-                "GDS_LOG_LEVEL": "warning",
-                "GDS_API_KEYS": "",
-            }
-            with (scratch / f"replica{i}.log").open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=log
-                )
-            processes.append(process)
-            replicas[f"127.0.0.1:{port}"] = process
-        for i, (address, process) in enumerate(replicas.items()):
-            log_path = scratch / f"replica{i}.log"
-            wait_ready(f"http://{address}/readyz", process, f"replica {address}", log_path)
+        started = [start_server(scratch, log_level="warning") for _ in range(2)]
+        processes.extend(server.process for server in started)
+        replicas = {server.address: server.process for server in started}
+        for server in started:
+            server.wait_ready()
         port = free_port()
         conf = scratch / "nginx.conf"
         conf.write_text(render_conf(list(replicas), f"127.0.0.1:{port}"), encoding="utf-8")
