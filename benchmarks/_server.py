@@ -27,11 +27,13 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    env: Mapping[str, str] | None = None, argv: list[str] | None = None
+    env: Mapping[str, str] | None = None, argv: list[str] | None = None, quiet: bool = False
 ) -> Iterator[tuple[str, int]]:
-    """Start the service (one worker, quiet logs), yield ``(url, pid)``, stop it with SIGTERM.
+    """Start the service (one worker, warning logs), yield ``(url, pid)`` once ``/readyz``
+    answers 200, stop it with SIGTERM (SIGKILL after 30 s).
 
-    `argv` replaces ``python -m service`` (e.g. to run a variant of the app).
+    `env` goes on top of those settings (e.g. ``{"GDS_WORKERS": "2"}``); `argv` replaces
+    ``python -m service`` (e.g. to run a variant of the app); `quiet` discards its output.
     """
     port = free_port()
     full_env = {
@@ -43,10 +45,17 @@ def running_server(
         "GDS_API_KEYS": "",
         **(env or {}),
     }
-    process = subprocess.Popen(argv or [sys.executable, "-m", "service"], cwd=ROOT, env=full_env)
+    output = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(
+        argv or [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=output,
+        stderr=output,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with status {process.returncode}")
@@ -56,7 +65,7 @@ def running_server(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready within 30 s")
+                raise RuntimeError("server did not become ready within 60 s")
             time.sleep(0.05)
         yield url, process.pid
     finally:

@@ -26,21 +26,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _article import article_fit
 
 from service.core import FitOptions, compute_moments, fit, fit_moments
 
 LEARNING_RATE = 0.001
 EPOCHS = 10_000
-
-
-def article_fit(xs: list[float], ys: list[float], epochs: int, lr: float) -> tuple[float, float]:
-    """The article's gradient_descent_LR, verbatim in substance."""
-    m = b = 0.0
-    n = float(len(xs))
-    for _ in range(epochs):
-        m = m - lr * sum(-2 * x * (ys[i] - (m * x + b)) for i, x in enumerate(xs)) / n
-        b = b - lr * sum(-2 * (ys[i] - (m * x + b)) for i, x in enumerate(xs)) / n
-    return m, b
 
 
 def numpy_loop(x: np.ndarray, y: np.ndarray, epochs: int, lr: float) -> tuple[float, float]:

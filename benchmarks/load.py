@@ -22,23 +22,18 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _article import article_fit
+from _server import running_server
 
 from service.schemas import ARTICLE_X, ARTICLE_Y
 
-ROOT = Path(__file__).resolve().parents[1]
 LEARNING_RATE = 0.001
 EPOCHS = 10_000
 ARTICLE_FIT: dict[str, Any] = {
@@ -48,23 +43,6 @@ ARTICLE_FIT: dict[str, Any] = {
     "epochs": EPOCHS,
     "update": "sequential",  # the article's order: m first, then b at the new m
 }
-
-
-def article_fit(xs: list[float], ys: list[float], epochs: int, lr: float) -> tuple[float, float]:
-    """The article's gradient descent, verbatim in substance (plain Python loops)."""
-    m = b = 0.0
-    n = float(len(xs))
-    for _ in range(epochs):
-        m = m - lr * sum(-2 * x * (ys[i] - (m * x + b)) for i, x in enumerate(xs)) / n
-        b = b - lr * sum(-2 * (ys[i] - (m * x + b)) for i, x in enumerate(xs)) / n
-    return m, b
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _children(pid: int) -> list[int]:
@@ -94,48 +72,6 @@ def resident_mib(pid: int) -> float:
             continue
         pending.extend(_children(current))
     return total_kib / 1024
-
-
-@contextmanager
-def server(workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``python -m service`` on a free loopback port, ready; SIGTERM and wait at the end."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GDS_HOST": "127.0.0.1",
-        "GDS_PORT": str(port),
-        "GDS_WORKERS": str(workers),
-        "GDS_API_KEYS": "",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server not ready within 60 s")
-            time.sleep(0.1)
-        yield url, process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -186,6 +122,15 @@ async def hammer(
     return Run(len(latencies) + errors, errors, seconds, latencies)
 
 
+def load(
+    url: str, method: str, path: str, body: Any, duration: float, args: argparse.Namespace
+) -> Run:
+    """`hammer` with the command line's concurrency and request cap, run to the end."""
+    return asyncio.run(
+        hammer(url, method, path, body, args.concurrency, duration, args.max_requests)
+    )
+
+
 def sequential_median_ms(url: str, count: int) -> float:
     """Median latency of `count` sequential POST /fit on one keep-alive connection."""
     times = []
@@ -223,46 +168,18 @@ def main() -> None:
     print(f"Machine: {machine()}\n")
     rows, targets = [], []
     for workers in args.workers:
-        with server(workers) as (url, process):
+        # info logs (the service's default), discarded: as the published numbers were taken
+        settings = {"GDS_WORKERS": str(workers), "GDS_LOG_LEVEL": "info"}
+        with running_server(settings, quiet=True) as (url, pid):
             asyncio.run(hammer(url, "POST", "/fit", ARTICLE_FIT, 8, 2.0, 2000))  # warm up
-            before = resident_mib(process.pid)
-            run = asyncio.run(
-                hammer(
-                    url,
-                    "POST",
-                    "/fit",
-                    ARTICLE_FIT,
-                    args.concurrency,
-                    args.duration,
-                    args.max_requests,
-                )
-            )
-            after = resident_mib(process.pid)
+            before = resident_mib(pid)
+            run = load(url, "POST", "/fit", ARTICLE_FIT, args.duration, args)
+            after = resident_mib(pid)
             rows.append((workers, run, before, after))
             if workers == 1:
                 median_ms = sequential_median_ms(url, args.sequential)
-                fits = asyncio.run(
-                    hammer(
-                        url,
-                        "POST",
-                        "/fit",
-                        ARTICLE_FIT,
-                        args.concurrency,
-                        args.ratio_duration,
-                        args.max_requests,
-                    )
-                )
-                health = asyncio.run(
-                    hammer(
-                        url,
-                        "GET",
-                        "/healthz",
-                        None,
-                        args.concurrency,
-                        args.ratio_duration,
-                        args.max_requests,
-                    )
-                )
+                fits = load(url, "POST", "/fit", ARTICLE_FIT, args.ratio_duration, args)
+                health = load(url, "GET", "/healthz", None, args.ratio_duration, args)
                 targets = [median_ms, fits, health]
 
     print(
