@@ -440,6 +440,7 @@ async def test_fit_limits_from_settings(make_client: ClientFactory) -> None:
                 "type": "too_long",
                 "loc": ["body", "x"],
                 "msg": "x has 4 points; this server accepts at most 3 (max_points)",
+                "input": [0, 1, 2, 3],
                 "ctx": {"max_points": 3, "actual_length": 4},
             },
             {
