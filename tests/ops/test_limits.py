@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ops.apps import app_with, serve
+from tests.apps import app_with, serve
 from tests.servers import Server, running_server
 
 LIMITS = {"max_points": 4, "max_epochs": 50, "max_history_points": 5, "max_batch": 2}

@@ -15,7 +15,7 @@ import pytest
 
 from service.logs import JsonFormatter, TextFormatter, log_config
 from service.settings import Settings
-from tests.ops.apps import app_with, serve
+from tests.apps import app_with, serve
 from tests.servers import running_server
 
 SECRET = 2.987654321

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
-from tests.ops.apps import app_with, serve
+from tests.apps import app_with, serve
 from tests.servers import running_server
 
 LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}

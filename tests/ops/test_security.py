@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from service import api
-from tests.ops.apps import app_with, serve
+from tests.apps import app_with, serve
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""In-process apps over ASGI for the operations tests (real servers: `tests/servers.py`)."""
+"""In-process apps over ASGI, driven by httpx (real server processes: `tests/servers.py`)."""
 
 from __future__ import annotations
 
