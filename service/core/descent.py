@@ -22,9 +22,12 @@ Items of a batch are stacked along a leading axis and descended together.
 Reported quantities, from the error u = (m - m*, c - c*) mapped to original units:
 
     m = m* + u_m,  b = b* + u_c - mean_x u_m,
-    cost = min_cost + vx (m - m_ls)^2 + u_c^2   (min_cost summed from the residuals),
+    cost = min_cost + vx (m - m_ls)^2 + u_c^2   (min_cost from `service.core.moments`),
 
-so the cost never cancels and never goes negative.
+so the cost never cancels and never goes negative. Where m or b is far smaller than the
+terms of that sum (a slow descent still near its start, far from the optimum), they come
+instead from the start plus the displacement s_k - s_0, computed by doubling on the
+differences A^k - I, which keeps their relative digits.
 """
 
 from __future__ import annotations
@@ -374,7 +377,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         optimum = Optimum(
             m=float(batch.m_star[i]),
             b=float(batch.b_star[i]),
-            cost=moments.min_cost + float(batch.vx[i]) * gap * gap,
+            cost=moments.min_cost + (math.sqrt(float(batch.vx[i])) * gap) ** 2,
         )
         out.append(
             FitResult(
