@@ -377,7 +377,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         optimum = Optimum(
             m=float(batch.m_star[i]),
             b=float(batch.b_star[i]),
-            cost=moments.min_cost + (math.sqrt(float(batch.vx[i])) * gap) ** 2,
+            cost=moments.min_cost + _square(math.sqrt(float(batch.vx[i])) * gap),
         )
         out.append(
             FitResult(
@@ -394,7 +394,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
                     options,
                     bound,
                     stopped=bool(stopped[i]),
-                    remaining=float((excess_end[i] / excess_start[i]) ** 2)
+                    remaining=_square(float(excess_end[i] / excess_start[i]))
                     if excess_start[i] > 0
                     else 0.0,
                 ),
@@ -402,6 +402,11 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
             )
         )
     return out
+
+
+def _square(value: float) -> float:
+    # value ** 2 raises OverflowError on Python floats; a product overflows to inf quietly.
+    return value * value
 
 
 def _warnings(
