@@ -32,7 +32,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import core
-from service.middleware import REQUEST_ID_HEADER, request_id_of
+from service.middleware import (
+    REQUEST_ID_HEADER,
+    SERVER_TIMING_HEADER,
+    request_id_of,
+    server_timing,
+)
 
 __all__ = [
     "batch_item_error",
@@ -183,7 +188,9 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=500,
         content={"detail": "internal error", "request_id": request_id},
-        headers={REQUEST_ID_HEADER: request_id},
+        # Served outside the request middleware (by Starlette's ServerErrorMiddleware), so
+        # this answer stamps its own headers.
+        headers={REQUEST_ID_HEADER: request_id, SERVER_TIMING_HEADER: server_timing(request.scope)},
     )
 
 

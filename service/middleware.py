@@ -40,6 +40,7 @@ __all__ = [
     "core_timer",
     "request_id_of",
     "route_of",
+    "server_timing",
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -91,6 +92,11 @@ def route_of(scope: Scope, root_path: str | None = None) -> str:
     return path if isinstance(path, str) and path else "unmatched"
 
 
+def server_timing(scope: Scope) -> str:
+    """The ``Server-Timing`` value of the request in `scope`: its time in the core so far."""
+    return f"fit;dur={_state(scope).get(_CORE_SECONDS, 0.0) * 1000:.3f}"
+
+
 @contextmanager
 def core_timer(request: Request) -> Iterator[None]:
     """Add the time spent inside the ``with`` block to the request's ``Server-Timing``."""
@@ -130,7 +136,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
-                headers[SERVER_TIMING_HEADER] = f"fit;dur={state[_CORE_SECONDS] * 1000:.3f}"
+                headers[SERVER_TIMING_HEADER] = server_timing(scope)
             await send(message)
 
         metrics.request_started()

@@ -109,6 +109,7 @@ async def test_unexpected_error_is_500_without_internals(
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error", "request_id": "req-500"}
     assert response.headers["x-request-id"] == "req-500"
+    assert re.fullmatch(r"fit;dur=\d+\.\d{3}", response.headers["server-timing"])
     assert "secret" not in response.text
     assert any("req-500" in record.getMessage() for record in caplog.records)
 
