@@ -582,6 +582,21 @@ class FitRequest(BaseModel):
             for name, keys in (("x", ("x", "X")), ("y", ("y", "Y")), ("moments", ("moments",)))
         }
         errors = _source_errors(present, data)
+        for name, alias in _ALIASES:
+            if name in data and alias in data:
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "duplicate_alias",
+                            "{name} and {alias} are the same field: send only one of them",
+                            {"name": name, "alias": alias},
+                        ),
+                        loc=(alias,),
+                        input=data[alias],
+                    )
+                )
+                # Validate the rest without the alias, so it is not also "extra_forbidden".
+                data = {key: value for key, value in data.items() if key != alias}
         try:
             model = handler(data)
         except ValidationError as error:
@@ -731,6 +746,10 @@ def _stacked_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.Dat
         x = np.concatenate([pair[0] for pair in pairs])
         y = np.concatenate([pair[1] for pair in pairs])
     return core.segment_moments(x, y, lengths)
+
+
+_ALIASES: Final = (("x", "X"), ("y", "Y"), ("learning_rate", "lr"))
+"""Fields and their aliases (SPEC section 3)."""
 
 
 def _source_errors(present: Mapping[str, bool], data: Any) -> list[InitErrorDetails]:

@@ -82,11 +82,32 @@ CASES: list[Case] = [
         {"x": [0, 1, 2, 3], "X": [0, 1, 2, 3], "y": [1, 3, 5, 7]},
         [
             {
-                "type": "extra_forbidden",
+                "type": "duplicate_alias",
                 "loc": ["body", "X"],
-                "msg": "Extra inputs are not permitted",
+                "msg": "x and X are the same field: send only one of them",
                 "input": [0, 1, 2, 3],
+                "ctx": {"name": "x", "alias": "X"},
             }
+        ],
+    ),
+    (
+        "alias_beside_a_null_name",
+        {"x": None, "X": [0, 1, 2, 3], "y": [1, 3, 5, 7], "lr": 0.1, "learning_rate": 0.1},
+        [
+            {
+                "type": "duplicate_alias",
+                "loc": ["body", "X"],
+                "msg": "x and X are the same field: send only one of them",
+                "input": [0, 1, 2, 3],
+                "ctx": {"name": "x", "alias": "X"},
+            },
+            {
+                "type": "duplicate_alias",
+                "loc": ["body", "lr"],
+                "msg": "learning_rate and lr are the same field: send only one of them",
+                "input": 0.1,
+                "ctx": {"name": "learning_rate", "alias": "lr"},
+            },
         ],
     ),
     (
