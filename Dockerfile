@@ -12,16 +12,19 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 
 # Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
-# A placeholder package lets `pip install .` (the README's install) resolve them now.
+# A placeholder package lets `pip install '.[plot]'` (the README's install) resolve them now.
+# DL3013 asks to pin registry packages; `.[plot]` is this project, its bounds in pyproject.toml.
 COPY pyproject.toml README.md ./
+# hadolint ignore=DL3013
 RUN mkdir service && touch service/__init__.py \
-    && pip install --no-cache-dir . \
+    && pip install --no-cache-dir .[plot] \
     && pip uninstall --yes gd-fit-service \
     && rm -rf service
 
 # Then the service itself, installed the same way, without touching the dependencies.
 COPY service ./service
-RUN pip install --no-cache-dir --no-deps . \
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir --no-deps .[plot] \
     && groupadd --gid 10001 app \
     && useradd --create-home --uid 10001 --gid 10001 --shell /usr/sbin/nologin app
 

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("text", description="Log line format.")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated bearer keys; when set, /fit and /fit/batch need one.",
+        description="Comma-separated bearer keys; /fit, /fit/batch and /fit/plot then need one.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
