@@ -283,11 +283,11 @@ ARTICLE_Y: Final[list[float]] = [
 ARTICLE_EXAMPLE: Final[dict[str, Any]] = {
     "x": ARTICLE_X,
     "y": ARTICLE_Y,
-    "learning_rate": 0.01,
+    "learning_rate": 0.001,
     "epochs": 10_000,
     "history_points": 5,
 }
-"""The documented request: the article's fit (learning rate 0.01, 10,000 epochs)."""
+"""The documented request: the article's fit (learning rate 0.001, 10,000 epochs)."""
 
 
 def _constant(values: Sequence[float]) -> bool:
