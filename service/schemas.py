@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import array
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Final, Literal
@@ -597,17 +597,8 @@ class FitRequest(BaseModel):
                 )
                 # Validate the rest without the alias, so it is not also "extra_forbidden".
                 data = {key: value for key, value in data.items() if key != alias}
-        try:
-            model = handler(data)
-        except ValidationError as error:
-            if not errors:
-                raise
-            merged = [*map(_reraisable, error.errors()), *errors]
-            merged.sort(key=cls._field_rank)  # stable: in the order the fields are declared
-            raise ValidationError.from_exception_data(error.title, merged) from None
-        if errors:
-            raise ValidationError.from_exception_data(cls.__name__, errors)
-        return model
+        # Sorted (stably) in the order the fields are declared.
+        return _validate_with(cls.__name__, handler, data, errors, order=cls._field_rank)
 
     @classmethod
     def _field_rank(cls, error: InitErrorDetails) -> int:
@@ -798,6 +789,33 @@ def _source_errors(present: Mapping[str, bool], data: Any) -> list[InitErrorDeta
     return errors
 
 
+def _validate_with(
+    title: str,
+    handler: Callable[[Any], Any],
+    data: Any,
+    extra: list[InitErrorDetails],
+    *,
+    order: Callable[[InitErrorDetails], int] | None = None,
+    first: bool = False,
+) -> Any:
+    """`handler(data)`, failing with `extra` errors merged into its own (`first`: before them,
+    else after them; then sorted stably by `order`, if given), so every bad field is reported
+    at once."""
+    try:
+        model = handler(data)
+    except ValidationError as error:
+        if not extra:
+            raise
+        own = list(map(_reraisable, error.errors()))
+        merged = [*extra, *own] if first else [*own, *extra]
+        if order is not None:
+            merged.sort(key=order)
+        raise ValidationError.from_exception_data(error.title, merged) from None
+    if extra:
+        raise ValidationError.from_exception_data(title, extra)
+    return model
+
+
 def _reraisable(error: ErrorDetails) -> InitErrorDetails:
     """An error of a caught ValidationError, in the form `from_exception_data` takes back."""
     # Messages are already formatted; escape braces so they are not formatted again.
@@ -971,17 +989,8 @@ class BatchFitRequest(BaseModel):
             for what, count, limit_name, factor in checks
             if (error := _count_error(what, count, limit_name, factor)) is not None
         ]
-        try:
-            model = handler(data)
-        except ValidationError as error:
-            if not errors:
-                raise
-            raise ValidationError.from_exception_data(
-                error.title, [*errors, *map(_reraisable, error.errors())]
-            ) from None
-        if errors:
-            raise ValidationError.from_exception_data(cls.__name__, errors)
-        return model
+        # The batch's own errors first, then its items'.
+        return _validate_with(cls.__name__, handler, data, errors, first=True)
 
 
 class FitErrorBody(BaseModel):
