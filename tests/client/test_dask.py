@@ -1,4 +1,4 @@
-"""Moments computed with Dask (client helpers) equal the service's own, and so do the fits."""
+"""service.dask_moments: moments computed with Dask equal the service's own, and so do the fits."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from service import client as client_module
 from service import core
 from service.app import create_app
-from service.client import AsyncClient, moments_from_dask, moments_from_dask_frame
+from service.client import AsyncClient
+from service.dask_moments import moments_from_dask, moments_from_dask_frame
 from service.schemas import Moments
 from service.settings import Settings
 from tests.api.compare import assert_same_fit
@@ -76,6 +78,13 @@ def test_dask_refuses_what_the_service_would() -> None:
     frame = dd.from_pandas(pd.DataFrame({"x": [1.0, 2.0, None], "y": [1.0, 2.0, 3.0]}), 2)
     with pytest.raises(ValidationError, match="finite"):
         moments_from_dask_frame(frame)
+    with pytest.raises(KeyError):
+        moments_from_dask_frame(frame, x="missing")
+
+
+def test_old_import_path_still_works() -> None:
+    assert client_module.moments_from_dask is moments_from_dask
+    assert client_module.moments_from_dask_frame is moments_from_dask_frame
 
 
 @pytest.mark.anyio
