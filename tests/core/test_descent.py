@@ -23,9 +23,9 @@ from service.core import (
     fit_batch,
     fit_moments,
 )
-from service.core import descent as descent_module
+from service.core import trajectory as trajectory_module
 from service.core.descent import history_epochs
-from tests.unit import article, reference
+from tests.core import article, reference
 
 Array = NDArray[np.float64]
 
@@ -590,13 +590,13 @@ def test_moments_input_gives_the_raw_data_answer() -> None:
 
 def test_work_grows_with_the_square_root_of_the_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    original = descent_module._powers
+    original = trajectory_module.matrix_powers
 
     def counting(a: Array, count: int) -> Array:
         sizes.append(count)
         return original(a, count)
 
-    monkeypatch.setattr(descent_module, "_powers", counting)
+    monkeypatch.setattr(trajectory_module, "matrix_powers", counting)
     x, y = article_data()
     fit(x, y, FitOptions(epochs=10_000_000))
     assert max(sizes) <= 3200  # about sqrt(1e7) matrices, not one per epoch
