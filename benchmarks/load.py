@@ -32,7 +32,7 @@ import httpx
 from _article import article_fit
 from _server import running_server
 
-from service.schemas import ARTICLE_X, ARTICLE_Y
+from service.examples import ARTICLE_X, ARTICLE_Y
 
 LEARNING_RATE = 0.001
 EPOCHS = 10_000

@@ -24,8 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import __version__, metrics, plotting
-from service.api import router
+from service import __version__, metrics, ui
 from service.errors import install_error_handlers
 from service.middleware import (
     REQUEST_ID_HEADER,
@@ -33,6 +32,7 @@ from service.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
 )
+from service.routes import fit, ops
 from service.schemas import Limits
 from service.settings import Settings, get_settings
 
@@ -125,18 +125,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.limits = Limits(
-        max_points=settings.max_points,
-        max_epochs=settings.max_epochs,
-        max_history_points=settings.max_history_points,
-        max_batch=settings.max_batch,
-        max_body_bytes=settings.max_body_bytes,
-    )
+    app.state.limits = Limits.from_settings(settings)
     app.state.ready = False
-    app.include_router(router)
-    app.include_router(plotting.router)
-    app.include_router(metrics.router)
-    app.mount("/static", plotting.static_files(), name="static")
+    app.include_router(fit.router)
+    app.include_router(ops.router)
+    app.include_router(ui.router)
+    app.mount("/static", ui.static_files(), name="static")
     install_error_handlers(app)
     # Added last = outermost: the request id wraps CORS, which wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -9,7 +9,7 @@ Mapping::
                                   ctx {"epoch", "max_stable_learning_rate"}
     RequestValidationError        422 FastAPI's standard detail list (large inputs not echoed;
                                   at most MAX_ITEM_ERRORS per array, then one "too_many_errors")
-    body not UTF-8 (FastAPI's 400) 422 ``json_invalid``, like any other malformed JSON
+    HTTPException 413             the one body of every 413 (a streamed body over the limit)
     any other Exception           500 {"detail": "internal error", "request_id": ...}, logged
 
 In a batch, a diverged item becomes ``{"error": {"type", "msg", "ctx"}}`` in place of its
@@ -37,6 +37,7 @@ from service.middleware import (
     SERVER_TIMING_HEADER,
     request_id_of,
     server_timing,
+    too_large_detail,
 )
 
 __all__ = [
@@ -153,25 +154,12 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
 
 
 async def _http_error(request: Request, exc: Exception) -> Any:
-    """FastAPI's own answer, except its 400 for a JSON body that is not UTF-8 (routes that
-    parse with the standard library): SPEC §4 wants every malformed JSON body to be a 422."""
+    """FastAPI's own answer, except that a body found too large while it streamed (Starlette's
+    413 "Content Too Large") gets the same answer as one whose length announced it."""
     assert isinstance(exc, StarletteHTTPException)
-    cause = exc.__cause__
-    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
-        return await _request_validation_error(
-            request,
-            validation_error(
-                [
-                    {
-                        "type": "json_invalid",
-                        "loc": ("body", cause.start),
-                        "msg": "JSON decode error",
-                        "input": {},
-                        "ctx": {"error": f"the body is not valid UTF-8: {cause.reason}"},
-                    }
-                ]
-            ),
-        )
+    if exc.status_code == 413:
+        limit = request.app.state.settings.max_body_bytes
+        return JSONResponse(status_code=413, content={"detail": too_large_detail(limit)})
     return await http_exception_handler(request, exc)
 
 

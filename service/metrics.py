@@ -1,4 +1,4 @@
-"""Prometheus metrics (prometheus-client) and the ``GET /metrics`` route.
+"""Prometheus metrics (prometheus-client); ``GET /metrics`` serves `render` (`service.routes.ops`).
 
 Reported, all prefixed ``gds_``:
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -48,7 +47,6 @@ __all__ = [
     "record_fits",
     "render",
     "request_started",
-    "router",
 ]
 
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -162,30 +160,3 @@ def mark_worker_exited() -> None:
     """Drop this worker's share of the in-progress gauge (multiprocess mode) as it stops."""
     if MULTIPROCESS_DIR is not None:
         multiprocess.mark_process_dead(os.getpid(), MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
-
-
-router = APIRouter()
-
-
-@router.get(
-    "/metrics",
-    operation_id="metrics",
-    response_class=Response,
-    responses={
-        200: {
-            "description": (
-                "Prometheus text format (OpenMetrics when `Accept` asks for "
-                "`application/openmetrics-text`)."
-            ),
-            "content": {
-                "text/plain": {"schema": {"type": "string"}},
-                "application/openmetrics-text": {"schema": {"type": "string"}},
-            },
-        }
-    },
-    tags=["operations"],
-)
-def metrics(request: Request) -> Response:
-    """Prometheus metrics: requests and latency by route and status, fits and points fitted."""
-    content, content_type = render(request.headers.get("accept"))
-    return Response(content=content, headers={"Content-Type": content_type})

@@ -3,14 +3,14 @@
 - `RequestContextMiddleware` (outermost) echoes the client's ``X-Request-ID`` when it is a
   sane token (else generates one), keeps it in the request state for handlers and logs, and
   adds ``X-Request-ID`` and ``Server-Timing: fit;dur=<ms>`` to every response, where ``<ms>``
-  is the time spent in the numerical core (`core_timer`), 0 for requests that do not fit.
+  is the time spent in the numerical core (`add_core_seconds`), 0 for requests that do not fit.
   When the answer is complete it writes the request's one access line (`service.logs`) and
   counts it in the request metrics (`service.metrics`) under its route template.
 - `BodyLimitMiddleware` answers ``413`` before the body is read when ``Content-Length`` is
   over the limit; a body without ``Content-Length`` (chunked) is counted as it streams by
   Starlette's `RequestBodyLimitMiddleware`, which stops reading and answers ``413`` as soon
-  as the count passes the limit. Either ``413`` closes the connection, so the rest of an
-  oversized body is never read.
+  as the count passes the limit. Both answer the same body (`too_large_detail`), and either
+  ``413`` closes the connection, so the rest of an oversized body is never read.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,10 +35,11 @@ __all__ = [
     "SERVER_TIMING_HEADER",
     "BodyLimitMiddleware",
     "RequestContextMiddleware",
-    "core_timer",
+    "add_core_seconds",
     "request_id_of",
     "route_of",
     "server_timing",
+    "too_large_detail",
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -97,15 +96,15 @@ def server_timing(scope: Scope) -> str:
     return f"fit;dur={_state(scope).get(_CORE_SECONDS, 0.0) * 1000:.3f}"
 
 
-@contextmanager
-def core_timer(request: Request) -> Iterator[None]:
-    """Add the time spent inside the ``with`` block to the request's ``Server-Timing``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        state = _state(request.scope)
-        state[_CORE_SECONDS] = state.get(_CORE_SECONDS, 0.0) + time.perf_counter() - start
+def add_core_seconds(scope: Scope, seconds: float) -> None:
+    """Count `seconds` spent in the core into the ``Server-Timing`` of the request in `scope`."""
+    state = _state(scope)
+    state[_CORE_SECONDS] = state.get(_CORE_SECONDS, 0.0) + seconds
+
+
+def too_large_detail(max_body_bytes: int) -> str:
+    """The ``detail`` of every ``413``, whether the body announced its length or streamed."""
+    return f"the request body is larger than the limit of {max_body_bytes} bytes (max_body_bytes)"
 
 
 class RequestContextMiddleware:
@@ -171,7 +170,7 @@ class BodyLimitMiddleware:
             return
         length = Headers(scope=scope).get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._too_large(int(length), send)
+            await self._too_large(send)
             return
 
         async def send_closing_on_413(message: Message) -> None:
@@ -183,15 +182,8 @@ class BodyLimitMiddleware:
 
         await self.app(scope, receive, send_closing_on_413)
 
-    async def _too_large(self, length: int, send: Send) -> None:
-        body = json.dumps(
-            {
-                "detail": (
-                    f"request body of {length} bytes is larger than the limit of "
-                    f"{self.max_body_bytes} bytes (max_body_bytes)"
-                )
-            }
-        ).encode()
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps({"detail": too_large_detail(self.max_body_bytes)}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -1,4 +1,4 @@
-"""Pictures of a fit, and the browser playground that shows them.
+"""Pictures of a fit: this module only draws (the route is in `service.routes.fit`).
 
 `render_fit` draws one figure of three panels, side by side, 1200 x 400 pixels:
 
@@ -25,8 +25,6 @@ Drawing uses matplotlib's object-oriented API on a fresh `Figure` with the Agg c
 pyplot, no global state, no display), so concurrent requests in the threadpool are safe.
 matplotlib is an optional extra (``pip install 'gd-fit-service[plot]'``); without it
 `POST /fit/plot` answers 501 saying so.
-
-The module also serves the playground page (``GET /``, static files in ``service/static``).
 """
 
 from __future__ import annotations
@@ -35,29 +33,24 @@ import dataclasses
 import importlib
 import io
 import math
-from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
 from numpy.typing import NDArray
 
-from service.api import OrjsonRoute, require_api_key, run_fit
 from service.core import FitOptions, FitResult, Moments
-from service.schemas import FitRequest
 
 __all__ = [
     "FIGURE_PIXELS",
+    "INSTALL_HINT",
     "MAX_DRAWN_POINTS",
+    "MEDIA_TYPES",
     "PLOT_HISTORY_POINTS",
     "PlottingUnavailableError",
     "choose_format",
     "plot_options",
+    "ensure_available",
     "render_fit",
-    "router",
-    "static_files",
 ]
 
 ImageFormat = Literal["png", "svg"]
@@ -86,9 +79,6 @@ GAP_FLOOR = 1e-12
 
 RED, BLUE, ORANGE = "#d62728", "#1f77b4", "#ff7f0e"
 # The article's colours: red points, blue line; orange for the gap to the optimum.
-
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-# The playground's HTML, CSS and JavaScript, packaged with the service.
 
 INSTALL_HINT = "plotting needs matplotlib, an optional extra: pip install 'gd-fit-service[plot]'"
 
@@ -416,65 +406,3 @@ def render_fit(
     else:
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
-
-
-router = APIRouter(route_class=OrjsonRoute)
-
-_IMAGE_SCHEMA = {"type": "string", "format": "binary"}
-
-_PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": (
-            "The figure, 1200 x 400 pixels: data and fitted line, cost over the epochs (log "
-            "scale), and the (m, b) path over the cost's contours. PNG unless `Accept` prefers "
-            "`image/svg+xml`."
-        ),
-        "content": {
-            MEDIA_TYPES["png"]: {"schema": _IMAGE_SCHEMA},
-            MEDIA_TYPES["svg"]: {"schema": {"type": "string"}},
-        },
-    },
-    401: {"description": "GDS_API_KEYS is set and no valid bearer key was sent."},
-    413: {"description": "The body is larger than `max_body_bytes`."},
-    422: {"description": "The same validation and divergence errors as `POST /fit`."},
-    501: {
-        "description": "matplotlib, the optional `plot` extra, is not installed.",
-        "content": {"application/json": {"example": {"detail": INSTALL_HINT}}},
-    },
-}
-
-
-@router.post(
-    "/fit/plot",
-    operation_id="fit_plot",
-    response_class=Response,
-    responses=_PLOT_RESPONSES,
-    dependencies=[Depends(require_api_key)],
-    tags=["fit"],
-)
-def fit_plot(body: FitRequest, request: Request) -> Response:
-    """Fit like POST /fit and draw it: data and line, cost per epoch, (m, b) path on contours."""
-    try:
-        ensure_available()
-    except PlottingUnavailableError as error:
-        return JSONResponse(status_code=501, content={"detail": error.message})
-    image_format = choose_format(request.headers.get("accept"))
-    moments, result = run_fit(body, request, plot_options(body.to_options()))
-    x, y = (None, None) if body.moments is not None else body.data_arrays()
-    image = render_fit(result, moments, x, y, image_format=image_format)
-    return Response(
-        content=image,
-        media_type=MEDIA_TYPES[image_format],
-        headers={"Vary": "Accept", "Cache-Control": "no-store"},
-    )
-
-
-@router.get("/", include_in_schema=False)
-def playground() -> FileResponse:
-    """The playground page: generate or paste data, fit, see the numbers and the plots."""
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
-
-
-def static_files() -> StaticFiles:
-    """The playground's CSS and JavaScript, to mount at ``/static``."""
-    return StaticFiles(directory=STATIC_DIR)

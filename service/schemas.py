@@ -13,21 +13,15 @@ bad field is reported in one answer, each at its own location:
 - data: exactly one of `x`/`y` and `moments` (a wrap validator, since it is about absence).
 
 The limits that depend on the server's settings (`max_points`, `max_epochs`,
-`max_history_points`, `max_batch`) are checked by `limit_errors` after parsing.
-
-Large bodies take a fast path (`FitRequest.from_json_fast`): the points go straight from the
-parsed JSON lists into float64 arrays, with a vectorized check that they are JSON numbers;
-anything the fast path is not sure of falls back to the full validation above, so every 422
-is the same whichever path a body takes.
+`max_history_points`, `max_batch`) are checked during validation too, against the `Limits` in
+the validation context: ``FitRequest.model_validate(data, context={"limits": limits})``.
+Without that context the default limits apply (`DEFAULT_LIMITS`), never none. The machinery
+behind these rules is in `service.validation`; bodies are parsed in `service.bodies`.
 """
 
 from __future__ import annotations
 
-import array
-import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -39,18 +33,29 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from service import core
+from service.examples import ARTICLE_EXAMPLE
+from service.settings import Settings
+from service.validation import (
+    BATCH_WORK_FACTOR,
+    DEFAULT_EPOCHS,
+    alias_errors,
+    at_most,
+    batch_work,
+    constant,
+    count_error,
+    source_errors,
+    validate_with,
+)
 
 __all__ = [
-    "ARTICLE_X",
-    "ARTICLE_Y",
+    "DEFAULT_LIMITS",
     "BatchFitRequest",
     "BatchFitResponse",
     "BatchItemError",
@@ -64,305 +69,10 @@ __all__ = [
     "Moments",
     "Optimum",
     "Readiness",
-    "batch_moments",
-    "limits_in_force",
+    "limits_of",
 ]
 
 FloatArray = NDArray[np.float64]
-
-# The article's data set, as in its code: 100 points around y = x, seeded and rounded.
-#   rng = np.random.default_rng(42)
-#   x = np.round(np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100), 4)
-#   y = np.round(np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100), 4)
-# The numbers are written out so the documented example never depends on NumPy's generator.
-ARTICLE_X: Final[list[float]] = [
-    -0.9238,
-    -1.2398,
-    -0.772,
-    -0.7043,
-    -1.407,
-    -1.2245,
-    -0.8468,
-    -0.9376,
-    -0.8426,
-    -1.0314,
-    -0.5781,
-    -0.5833,
-    -0.7411,
-    -0.4556,
-    -0.6003,
-    -0.9118,
-    -0.5846,
-    -0.8963,
-    -0.4168,
-    -0.6286,
-    -0.6422,
-    -0.746,
-    -0.2499,
-    -0.574,
-    -0.6222,
-    -0.583,
-    -0.3417,
-    -0.3632,
-    -0.3312,
-    -0.3064,
-    0.1415,
-    -0.4753,
-    -0.4816,
-    -0.5368,
-    -0.1591,
-    -0.0107,
-    -0.3012,
-    -0.4626,
-    -0.4384,
-    -0.0495,
-    -0.0061,
-    -0.0359,
-    -0.3179,
-    -0.0733,
-    -0.0819,
-    -0.0362,
-    0.1472,
-    0.0054,
-    0.1394,
-    0.0068,
-    0.0824,
-    0.1881,
-    -0.3138,
-    -0.0092,
-    -0.0267,
-    -0.0486,
-    0.0625,
-    0.5253,
-    -0.0447,
-    0.434,
-    -0.2086,
-    0.1486,
-    0.2932,
-    0.4193,
-    0.4707,
-    0.5115,
-    0.2462,
-    0.2379,
-    0.5882,
-    0.3461,
-    0.0952,
-    0.151,
-    0.2247,
-    0.599,
-    0.5306,
-    0.6878,
-    0.4285,
-    0.5952,
-    0.7322,
-    0.5186,
-    0.7304,
-    0.4709,
-    0.5658,
-    0.5813,
-    0.398,
-    0.8389,
-    0.62,
-    0.7607,
-    0.898,
-    0.9096,
-    0.9845,
-    0.8138,
-    0.7528,
-    0.8589,
-    0.4772,
-    0.5574,
-    0.6087,
-    0.7103,
-    1.0797,
-    0.7736,
-]
-ARTICLE_Y: Final[list[float]] = [
-    -1.0945,
-    -0.655,
-    -1.0487,
-    -0.755,
-    -1.1526,
-    -0.9503,
-    -1.1163,
-    -0.9433,
-    -0.6283,
-    -1.25,
-    -0.6894,
-    -0.7183,
-    -0.9061,
-    -1.0989,
-    -0.6991,
-    -0.8293,
-    -0.6186,
-    -0.6511,
-    -0.2359,
-    -0.676,
-    -0.8518,
-    -0.5309,
-    -0.5006,
-    -0.1956,
-    -0.3064,
-    -0.4057,
-    -0.1089,
-    -0.7517,
-    -0.5943,
-    -0.6458,
-    -0.4914,
-    -0.7179,
-    -0.1947,
-    -0.3889,
-    -0.6808,
-    -0.5468,
-    -0.1943,
-    -0.043,
-    0.2669,
-    0.5163,
-    -0.0883,
-    -0.4191,
-    -0.6845,
-    -0.0644,
-    -0.3143,
-    -0.1947,
-    -0.2237,
-    -0.0857,
-    0.2362,
-    0.0292,
-    -0.0296,
-    -0.2286,
-    -0.3682,
-    -0.0509,
-    0.0775,
-    0.5531,
-    0.1639,
-    0.3972,
-    0.0469,
-    -0.1043,
-    -0.0292,
-    0.051,
-    0.7846,
-    0.0674,
-    0.5026,
-    0.0874,
-    0.5662,
-    0.4498,
-    0.3346,
-    0.3837,
-    0.2504,
-    0.5459,
-    0.3408,
-    0.1683,
-    0.1755,
-    0.5583,
-    0.9301,
-    0.5956,
-    0.5461,
-    0.6674,
-    0.9427,
-    0.6912,
-    0.5538,
-    0.9533,
-    0.8042,
-    1.1011,
-    0.7832,
-    0.4515,
-    0.4357,
-    1.2107,
-    1.2491,
-    0.7935,
-    0.7628,
-    1.2441,
-    0.6222,
-    0.6955,
-    1.1002,
-    0.8609,
-    0.9785,
-    0.9591,
-]
-
-ARTICLE_EXAMPLE: Final[dict[str, Any]] = {
-    "x": ARTICLE_X,
-    "y": ARTICLE_Y,
-    "learning_rate": 0.001,
-    "epochs": 10_000,
-    "history_points": 5,
-}
-"""The documented request: the article's fit (learning rate 0.001, 10,000 epochs)."""
-
-
-def _constant(values: Sequence[float]) -> bool:
-    """True when all values are equal (stops at the first difference, so O(1) on real data)."""
-    first = values[0]
-    return all(value == first for value in values)
-
-
-_LIMITS: ContextVar[Limits | None] = ContextVar("gds_limits", default=None)
-"""The server's limits while a request body is validated (`limits_in_force`); None checks none."""
-
-
-@contextmanager
-def limits_in_force(limits: Limits) -> Iterator[None]:
-    """Validate request bodies against `limits` (the settings-dependent bounds of /info)
-    inside this block, so that a body over them is reported with all its other errors."""
-    token = _LIMITS.set(limits)
-    try:
-        yield
-    finally:
-        _LIMITS.reset(token)
-
-
-def _at_most(field: str, value: int, limit_name: str) -> None:
-    """Refuse `value` of `field` above the limit `limit_name` in force."""
-    limits = _LIMITS.get()
-    limit = None if limits is None else getattr(limits, limit_name)
-    if limit is not None and value > limit:
-        raise PydanticCustomError(
-            "less_than_equal",
-            f"{field} must be at most {limit} on this server ({limit_name}); got {value}",
-            {"le": limit},
-        )
-
-
-def _count_error(
-    what: str, count: int, limit_name: str, factor: int = 1
-) -> PydanticCustomError | None:
-    """The error for `count` points or items over `factor` times the limit `limit_name` in
-    force; `what` says what was counted, e.g. ``"x has {count} points"``."""
-    limits = _LIMITS.get()
-    if limits is None or count <= (limit := factor * getattr(limits, limit_name)):
-        return None
-    name = limit_name if factor == 1 else f"{factor} x {limit_name}"
-    return PydanticCustomError(
-        "too_long",
-        f"{what.format(count=count)}; this server accepts at most {limit} ({name})",
-        {limit_name: limit, "actual_length": count},
-    )
-
-
-DEFAULT_EPOCHS: Final = 10_000
-"""`epochs` when a request does not say."""
-
-BATCH_WORK_FACTOR: Final = 10
-"""A batch may scan at most this many times `max_epochs` epochs for `tolerance`, and record
-this many times `max_history_points` history entries, in all its fits together: a small body
-must not buy minutes of CPU or a huge answer."""
-
-
-def _batch_work(fits: list[Any]) -> tuple[int, int]:
-    """(epochs scanned for tolerance, history entries) of raw batch items, defaults applied."""
-    scanned = recorded = 0
-    for fit in fits:
-        if not isinstance(fit, Mapping):
-            continue
-        epochs = fit.get("epochs", DEFAULT_EPOCHS)
-        history = fit.get("history_points", 0)
-        if type(epochs) is not int:
-            continue
-        if fit.get("tolerance") is not None:
-            scanned += epochs
-        if type(history) is int:
-            recorded += min(history, epochs + 1)
-    return scanned, recorded
 
 
 class Moments(BaseModel):
@@ -516,10 +226,13 @@ class FitRequest(BaseModel):
 
     @field_validator("x")
     @classmethod
-    def _x_varies(cls, x: list[float] | None) -> list[float] | None:
-        if x is not None and (error := _count_error("x has {count} points", len(x), "max_points")):
+    def _x_varies(cls, x: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        limit = limits_of(info).max_points
+        if x is not None and (
+            error := count_error("x has {count} points", len(x), limit, "max_points")
+        ):
             raise error
-        if x is not None and _constant(x):
+        if x is not None and constant(x):
             raise PydanticCustomError(
                 "constant_x",
                 "x must have at least two distinct values (all {n} are equal to {value})",
@@ -529,8 +242,8 @@ class FitRequest(BaseModel):
 
     @field_validator("epochs")
     @classmethod
-    def _epochs_in_force(cls, epochs: int) -> int:
-        _at_most("epochs", epochs, "max_epochs")
+    def _epochs_in_force(cls, epochs: int, info: ValidationInfo) -> int:
+        at_most("epochs", epochs, limits_of(info).max_epochs, "max_epochs")
         return epochs
 
     @field_validator("update")
@@ -552,7 +265,7 @@ class FitRequest(BaseModel):
             return standardize
         y = info.data.get("y")
         moments = info.data.get("moments")
-        if (y and _constant(y)) or (moments is not None and moments.syy == 0):
+        if (y and constant(y)) or (moments is not None and moments.syy == 0):
             raise PydanticCustomError(
                 "constant_y",
                 "standardize needs y to vary, but all y are equal; set standardize to false",
@@ -561,8 +274,9 @@ class FitRequest(BaseModel):
 
     @field_validator("history_points")
     @classmethod
-    def _history_points(cls, history_points: int) -> int:
-        _at_most("history_points", history_points, "max_history_points")
+    def _history_points(cls, history_points: int, info: ValidationInfo) -> int:
+        limit = limits_of(info).max_history_points
+        at_most("history_points", history_points, limit, "max_history_points")
         if history_points == 1:
             raise PydanticCustomError(
                 "history_points",
@@ -574,31 +288,15 @@ class FitRequest(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _one_data_source(cls, data: Any, handler: ModelWrapValidatorHandler[FitRequest]) -> Any:
-        """Exactly one of x/y and moments; reported together with every other error."""
+        """Exactly one of x/y and moments, and no alias sent with its name; reported together
+        with every other error, sorted (stably) in the order the fields are declared."""
         if not isinstance(data, Mapping):
             return handler(data)
-        present = {
-            name: any(data.get(key) is not None for key in keys)
-            for name, keys in (("x", ("x", "X")), ("y", ("y", "Y")), ("moments", ("moments",)))
-        }
-        errors = _source_errors(present, data)
-        for name, alias in _ALIASES:
-            if name in data and alias in data:
-                errors.append(
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "duplicate_alias",
-                            "{name} and {alias} are the same field: send only one of them",
-                            {"name": name, "alias": alias},
-                        ),
-                        loc=(alias,),
-                        input=data[alias],
-                    )
-                )
-                # Validate the rest without the alias, so it is not also "extra_forbidden".
-                data = {key: value for key, value in data.items() if key != alias}
-        # Sorted (stably) in the order the fields are declared.
-        return _validate_with(cls.__name__, handler, data, errors, order=cls._field_rank)
+        errors = source_errors(data)
+        duplicates, data = alias_errors(data)
+        return validate_with(
+            cls.__name__, handler, data, [*errors, *duplicates], order=cls._field_rank
+        )
 
     @classmethod
     def _field_rank(cls, error: InitErrorDetails) -> int:
@@ -645,186 +343,15 @@ class FitRequest(BaseModel):
             return int(self._arrays[0].size)
         return len(self.x) if self.x is not None else 0
 
-    @classmethod
-    def from_json_fast(cls, data: Any) -> FitRequest | None:
-        """The request for a parsed JSON body with x and y, its points as arrays, or None.
+    def with_arrays(self, x: FloatArray, y: FloatArray) -> FitRequest:
+        """This request with its points given as float64 arrays instead of lists.
 
-        None means "not sure": the caller validates `data` the usual way, which answers
-        every rejected body with its detailed 422. The fast path accepts exactly the bodies
-        that validation accepts: it converts each list in one pass (`array.array` refuses
-        strings, null and nested values), looks at the types of the items that became 0.0 or
-        1.0 (booleans would), checks the cross-field rules on the arrays, then validates the
-        remaining fields with two-point stand-ins for x and y.
+        For a body parser that has already checked the points against every rule of `x`
+        and `y` (`service.bodies`); `self` was validated with stand-ins for them.
         """
-        if not isinstance(data, dict) or "moments" in data:
-            return None
-        x_keys = [key for key in ("x", "X") if key in data]
-        y_keys = [key for key in ("y", "Y") if key in data]
-        if len(x_keys) != 1 or len(y_keys) != 1:
-            return None
-        limits = _LIMITS.get()
-        raw_x = data[x_keys[0]]
-        if limits is not None and isinstance(raw_x, list) and len(raw_x) > limits.max_points:
-            return None
-        x, y = _number_array(data[x_keys[0]]), _number_array(data[y_keys[0]])
-        if x is None or y is None or x.size != y.size or x.min() == x.max():
-            return None
-        if data.get("standardize") is True and y.min() == y.max():
-            return None
-        stand_in = {**data, x_keys[0]: [0.0, 1.0], y_keys[0]: [0.0, 1.0]}
-        try:
-            request = cls.model_validate(stand_in)
-        except ValidationError:
-            return None
-        request = request.model_copy(update={"x": None, "y": None})
+        request = self.model_copy(update={"x": None, "y": None})
         request._arrays = (x, y)
         return request
-
-
-def _number_array(values: Any) -> FloatArray | None:
-    """`values` as a float64 array when it is a list of at least 2 finite JSON numbers
-    (not booleans, strings or null), else None."""
-    if type(values) is not list or len(values) < 2:
-        return None
-    try:
-        # array.array("d") converts ints and floats and refuses str, None, lists and dicts,
-        # in one C loop: faster than np.array, which would parse numeric strings.
-        converted = np.frombuffer(array.array("d", values), dtype=np.float64)
-    except (TypeError, OverflowError):
-        return None
-    if not np.isfinite(converted).all():
-        return None
-    # It also takes True and False as 1.0 and 0.0: only those items can be booleans.
-    suspects = np.flatnonzero((converted == 0.0) | (converted == 1.0))
-    if any(type(values[i]) is bool for i in suspects.tolist()):
-        return None
-    return converted
-
-
-def batch_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.FitError]:
-    """The core's moments of every fit of a batch, each in place, or the error of its data.
-
-    The raw-data fits are laid end to end and reduced together (`core.segment_moments`),
-    the moments fits are checked one by one (`core.Moments.from_sums`).
-    """
-    out: list[core.Moments | core.FitError] = []
-    raw = [fit for fit in fits if fit.moments is None]
-    stacked = iter(_stacked_moments(raw) if raw else [])
-    for fit in fits:
-        if fit.moments is None:
-            out.append(next(stacked))
-            continue
-        try:
-            out.append(fit.moments.to_core())
-        except core.FitError as error:
-            out.append(error)
-    return out
-
-
-def _stacked_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.DataError]:
-    lengths = np.fromiter((fit.points for fit in fits), dtype=np.int64, count=len(fits))
-    total = int(lengths.sum())
-    if all(fit._arrays is None for fit in fits):
-        # One pass over the validated lists, no per-item arrays.
-        x = np.fromiter(
-            itertools.chain.from_iterable(fit.x or () for fit in fits), np.float64, total
-        )
-        y = np.fromiter(
-            itertools.chain.from_iterable(fit.y or () for fit in fits), np.float64, total
-        )
-    else:
-        pairs = [fit.data_arrays() for fit in fits]
-        x = np.concatenate([pair[0] for pair in pairs])
-        y = np.concatenate([pair[1] for pair in pairs])
-    return core.segment_moments(x, y, lengths)
-
-
-_ALIASES: Final = (("x", "X"), ("y", "Y"), ("learning_rate", "lr"))
-"""Fields and their aliases (SPEC section 3)."""
-
-
-def _source_errors(present: Mapping[str, bool], data: Any) -> list[InitErrorDetails]:
-    """The errors of the rule "exactly one of x/y and moments" (empty when it holds)."""
-    errors: list[InitErrorDetails] = []
-    if present["moments"]:
-        if present["x"] or present["y"]:
-            errors.append(
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        "data_conflict", "send either x and y, or moments, not both"
-                    ),
-                    loc=("moments",),
-                    input=data.get("moments"),
-                )
-            )
-        return errors
-    for name, other in (("x", "y"), ("y", "x")):
-        if present[name]:
-            continue
-        msg = (
-            f"{name} is required with {other}"
-            if present[other]
-            else f"{name} is required (or send moments instead of x and y)"
-        )
-        errors.append(
-            InitErrorDetails(type=PydanticCustomError("missing", msg), loc=(name,), input=data)
-        )
-    # Checked on the raw lists, so that it is reported even when x has errors of its own.
-    x_key = next((key for key in ("x", "X") if data.get(key) is not None), None)
-    y_key = next((key for key in ("y", "Y") if data.get(key) is not None), None)
-    if x_key and y_key and isinstance(data[x_key], list) and isinstance(data[y_key], list):
-        x_length, y_length = len(data[x_key]), len(data[y_key])
-        if x_length != y_length:
-            errors.append(
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        "length_mismatch",
-                        "x and y must have the same length (got {x_length} and {y_length})",
-                        {"x_length": x_length, "y_length": y_length},
-                    ),
-                    loc=(y_key,),
-                    input=data[y_key],
-                )
-            )
-    return errors
-
-
-def _validate_with(
-    title: str,
-    handler: Callable[[Any], Any],
-    data: Any,
-    extra: list[InitErrorDetails],
-    *,
-    order: Callable[[InitErrorDetails], int] | None = None,
-    first: bool = False,
-) -> Any:
-    """`handler(data)`, failing with `extra` errors merged into its own (`first`: before them,
-    else after them; then sorted stably by `order`, if given), so every bad field is reported
-    at once."""
-    try:
-        model = handler(data)
-    except ValidationError as error:
-        if not extra:
-            raise
-        own = list(map(_reraisable, error.errors()))
-        merged = [*extra, *own] if first else [*own, *extra]
-        if order is not None:
-            merged.sort(key=order)
-        raise ValidationError.from_exception_data(error.title, merged) from None
-    if extra:
-        raise ValidationError.from_exception_data(title, extra)
-    return model
-
-
-def _reraisable(error: ErrorDetails) -> InitErrorDetails:
-    """An error of a caught ValidationError, in the form `from_exception_data` takes back."""
-    # Messages are already formatted; escape braces so they are not formatted again.
-    template = error["msg"].replace("{", "{{").replace("}", "}}")
-    return InitErrorDetails(
-        type=PydanticCustomError(error["type"], template, error.get("ctx")),
-        loc=error["loc"],
-        input=error["input"],
-    )
 
 
 class Optimum(BaseModel):
@@ -954,8 +481,11 @@ class BatchFitRequest(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _within_limits(cls, data: Any, handler: ModelWrapValidatorHandler[BatchFitRequest]) -> Any:
+    def _within_limits(
+        cls, data: Any, handler: ModelWrapValidatorHandler[BatchFitRequest], info: ValidationInfo
+    ) -> Any:
         """The batch's own limits (items, points in all), reported with the items' errors."""
+        limits = limits_of(info)
         fits = data.get("fits") if isinstance(data, Mapping) else None
         if not isinstance(fits, list):
             return handler(data)
@@ -966,7 +496,7 @@ class BatchFitRequest(BaseModel):
             for points in [fit.get("x", fit.get("X"))]
             if isinstance(points, list)
         )
-        scanned, recorded = _batch_work(fits)
+        scanned, recorded = batch_work(fits)
         checks = (
             ("fits has {count} items", len(fits), "max_batch", 1),
             ("fits hold {count} points in all", points, "max_points", 1),
@@ -987,10 +517,11 @@ class BatchFitRequest(BaseModel):
             # The count is the rejected value here; echoing every fit would say nothing more.
             InitErrorDetails(type=error, loc=("fits",), input=count)
             for what, count, limit_name, factor in checks
-            if (error := _count_error(what, count, limit_name, factor)) is not None
+            if (error := count_error(what, count, getattr(limits, limit_name), limit_name, factor))
+            is not None
         ]
         # The batch's own errors first, then its items'.
-        return _validate_with(cls.__name__, handler, data, errors, first=True)
+        return validate_with(cls.__name__, handler, data, errors, first=True)
 
 
 class FitErrorBody(BaseModel):
@@ -1056,11 +587,36 @@ class Readiness(BaseModel):
 class Limits(BaseModel):
     """The limits in force on this server (set by GDS_* settings)."""
 
+    model_config = ConfigDict(frozen=True)
+
     max_points: int = Field(description="Most points in one request.", examples=[1_000_000])
     max_epochs: int = Field(description="Largest `epochs`.", examples=[10_000_000])
     max_history_points: int = Field(description="Largest `history_points`.", examples=[10_000])
     max_batch: int = Field(description="Most fits in one batch.", examples=[1000])
     max_body_bytes: int = Field(description="Largest request body, bytes.", examples=[67108864])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits `settings` set."""
+        return cls(
+            max_points=settings.max_points,
+            max_epochs=settings.max_epochs,
+            max_history_points=settings.max_history_points,
+            max_batch=settings.max_batch,
+            max_body_bytes=settings.max_body_bytes,
+        )
+
+
+DEFAULT_LIMITS: Final = Limits.from_settings(Settings.model_construct())
+"""The limits of a server with default settings: what validation checks when its context
+names no limits, so that no code path validates a body without any."""
+
+
+def limits_of(info: ValidationInfo) -> Limits:
+    """The limits in the validation context (``{"limits": Limits}``), else `DEFAULT_LIMITS`."""
+    context = info.context
+    limits = context.get("limits") if isinstance(context, Mapping) else None
+    return limits if isinstance(limits, Limits) else DEFAULT_LIMITS
 
 
 class Info(Limits):

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from service import core
-from service.schemas import ARTICLE_EXAMPLE, ARTICLE_X, ARTICLE_Y, FitResponse
+from service.examples import ARTICLE_EXAMPLE, ARTICLE_X, ARTICLE_Y
+from service.schemas import FitResponse
 from tests.api.compare import assert_same_fit
-from tests.unit import reference
+from tests.core import reference
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ import pytest
 
 from service import __version__
 from service.app import create_app
-from service.schemas import ARTICLE_X, ARTICLE_Y
+from service.examples import ARTICLE_X, ARTICLE_Y
 from service.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
+
+from service.schemas import DEFAULT_LIMITS, BatchFitRequest, FitRequest
 
 pytestmark = pytest.mark.anyio
 
@@ -500,3 +503,25 @@ async def test_fit_moments_inconsistent_is_core_data_error(client: httpx.AsyncCl
     assert item["type"] == "data_error"
     assert item["loc"] == ["body", "moments"]
     assert "Cauchy-Schwarz" in item["msg"]
+
+
+def test_validation_outside_a_request_applies_the_default_limits() -> None:
+    """No limits is never the accident: without a context the defaults of the settings hold."""
+    with pytest.raises(ValidationError) as caught:
+        FitRequest.model_validate({"x": [0, 1], "y": [0, 1], "epochs": 10**12})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("epochs",)
+    assert error["ctx"] == {"le": DEFAULT_LIMITS.max_epochs}
+
+
+def test_validation_context_carries_the_limits_into_batch_items() -> None:
+    limits = DEFAULT_LIMITS.model_copy(update={"max_epochs": 5, "max_points": 3})
+    body = {"fits": [{"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 6}]}
+    with pytest.raises(ValidationError) as caught:
+        BatchFitRequest.model_validate(body, context={"limits": limits})
+    assert [error["loc"] for error in caught.value.errors()] == [
+        ("fits",),
+        ("fits", 0, "x"),
+        ("fits", 0, "epochs"),
+    ]
+    assert BatchFitRequest.model_validate(body).fits[0].epochs == 6

@@ -16,7 +16,8 @@ import pytest
 
 from service import core
 from service.client import Client, FitServiceError
-from service.schemas import ARTICLE_EXAMPLE, ARTICLE_X, ARTICLE_Y, BatchItemError, FitResponse
+from service.examples import ARTICLE_EXAMPLE, ARTICLE_X, ARTICLE_Y
+from service.schemas import BatchItemError, FitResponse
 from tests.servers import Server, running_server
 
 pytestmark = pytest.mark.e2e

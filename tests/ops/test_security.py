@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from service import api
+from service import auth
 from tests.apps import app_with, serve
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +44,7 @@ async def test_every_key_is_compared_in_constant_time(monkeypatch: pytest.Monkey
         compared.append((a, b))
         return compare_digest(a, b)
 
-    monkeypatch.setattr(api.hmac, "compare_digest", spy)
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
     async with serve(app_with(api_keys=["first", "second", "third"])) as client:
         response = await client.post("/fit", json=LINE, headers={"Authorization": "Bearer first"})
     assert response.status_code == 200

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.schemas import ARTICLE_X, ARTICLE_Y
+from service.examples import ARTICLE_X, ARTICLE_Y
 from tests.plot.images import png_size
 from tests.servers import running_server
 

@@ -14,7 +14,8 @@ import pytest
 
 from service import core, plotting
 from service.app import create_app
-from service.schemas import ARTICLE_X, ARTICLE_Y, FitRequest
+from service.examples import ARTICLE_X, ARTICLE_Y
+from service.schemas import FitRequest
 from service.settings import Settings
 from tests.plot.images import png_size, svg_root
 

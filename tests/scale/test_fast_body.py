@@ -11,12 +11,18 @@ import pytest
 from pydantic import ValidationError
 
 from service import core
-from service.schemas import FitRequest, FitResponse
+from service.bodies import fast_fit_request
+from service.schemas import DEFAULT_LIMITS, FitRequest, FitResponse
 from tests.api.compare import assert_same_fit
 
 pytestmark = pytest.mark.anyio
 
 LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7.5]}
+
+
+def fast_path(body: Any) -> FitRequest | None:
+    """The fast path's request for `body` under the default limits."""
+    return fast_fit_request(body, DEFAULT_LIMITS)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +36,7 @@ LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7.5]}
     ],
 )
 def test_fast_path_builds_the_validated_request(body: dict[str, Any]) -> None:
-    fast = FitRequest.from_json_fast(orjson.loads(orjson.dumps(body)))
+    fast = fast_path(orjson.loads(orjson.dumps(body)))
     slow = FitRequest.model_validate(body)
     assert fast is not None
     assert fast.x is None and fast.y is None
@@ -66,7 +72,7 @@ def test_fast_path_builds_the_validated_request(body: dict[str, Any]) -> None:
     ],
 )
 def test_fast_path_leaves_anything_doubtful_to_validation(body: Any) -> None:
-    assert FitRequest.from_json_fast(body) is None
+    assert fast_path(body) is None
 
 
 def test_fast_path_refuses_what_validation_refuses() -> None:
@@ -76,7 +82,7 @@ def test_fast_path_refuses_what_validation_refuses() -> None:
     for _ in range(300):
         x = [kinds[i] for i in rng.integers(0, len(kinds), 4)]
         y = [kinds[i] for i in rng.integers(0, len(kinds), 4)]
-        fast = FitRequest.from_json_fast({"x": x, "y": y})
+        fast = fast_path({"x": x, "y": y})
         try:
             slow: FitRequest | None = FitRequest.model_validate({"x": x, "y": y})
         except ValidationError:
@@ -101,7 +107,7 @@ async def test_large_body_through_the_fast_path_answers_as_the_core(
     y = 0.5 * x + rng.normal(0.0, 1.0, x.size)
     body = {"x": x, "y": y, "learning_rate": 0.01, "history_points": 5}
     content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-    assert FitRequest.from_json_fast(orjson.loads(content)) is not None
+    assert fast_path(orjson.loads(content)) is not None
     response = await client.post(
         "/fit", content=content, headers={"Content-Type": "application/json"}
     )

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from service.client import Client, FitServiceError
-from service.schemas import ARTICLE_X, ARTICLE_Y
+from service.examples import ARTICLE_X, ARTICLE_Y
 from tests.servers import ROOT, free_port, start_server, stop, wait_ready
 
 pytestmark = pytest.mark.e2e

@@ -1,0 +1,138 @@
+"""The operations between a route and the core: fit one body, fit a batch, draw a fit.
+
+Each operation takes a validated wire model (`service.schemas`), times the core for the
+request's ``Server-Timing`` header (`core_timer`), calls the core, counts the fits in the
+metrics, and answers wire models or raises the errors `service.errors` maps to HTTP. Nothing
+here parses bodies (`service.bodies`) or knows routes (`service.routes`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+
+from service import core, metrics, plotting
+from service.errors import batch_item_error, error_detail, validation_error
+from service.middleware import add_core_seconds
+from service.schemas import BatchFitRequest, BatchItemError, FitRequest, FitResponse
+
+__all__ = ["batch_moments", "core_timer", "fit_batch", "fit_one", "plot_fit"]
+
+
+@contextmanager
+def core_timer(request: Request) -> Iterator[None]:
+    """Add the time spent inside the ``with`` block to the request's ``Server-Timing``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        add_core_seconds(request.scope, time.perf_counter() - start)
+
+
+def fit_one(
+    body: FitRequest, request: Request, options: core.FitOptions | None = None
+) -> tuple[core.Moments, core.FitResult]:
+    """Fit a validated body (the limits in force were checked with it), timed and counted.
+
+    `options` replaces the body's own hyperparameters (the plot asks for its own history).
+    Raises the core's `FitError` subclasses.
+    """
+    with core_timer(request):
+        moments = body.to_moments()
+        result = core.fit_moments(moments, options or body.to_options())
+    metrics.record_fits([(body.optimizer, body.update, result.n)])
+    return moments, result
+
+
+def fit_batch(body: BatchFitRequest, request: Request) -> list[FitResponse | BatchItemError]:
+    """Every fit of a batch, vectorized: one reduction for all moments, one core call for all
+    descents. A diverged fit answers an error in its place; any other core error of an item
+    fails the whole batch (a `RequestValidationError` at ``["body", "fits", i, field]``)."""
+    errors: list[dict[str, Any]] = []
+    with core_timer(request):
+        moments = batch_moments(body.fits)
+        for i, item in enumerate(moments):
+            if isinstance(item, core.FitError):
+                errors.append(error_detail(item, ("body", "fits", i)))
+        if errors:
+            raise validation_error(errors)
+        items = [
+            (item, fit.to_options())
+            for item, fit in zip(moments, body.fits, strict=True)
+            if isinstance(item, core.Moments)
+        ]
+        outcomes = core.fit_batch(items)
+    results: list[FitResponse | BatchItemError] = []
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, core.DivergedError):
+            results.append(BatchItemError.model_validate(batch_item_error(outcome)))
+        elif isinstance(outcome, core.FitError):
+            errors.append(error_detail(outcome, ("body", "fits", i)))
+        else:
+            results.append(FitResponse.from_core(outcome))
+    if errors:
+        raise validation_error(errors)
+    metrics.record_fits(
+        (fit.optimizer, fit.update, outcome.n)
+        for fit, outcome in zip(body.fits, outcomes, strict=True)
+        if isinstance(outcome, core.FitResult)
+    )
+    return results
+
+
+def plot_fit(body: FitRequest, request: Request, accept: str | None) -> tuple[bytes, str]:
+    """Fit like `fit_one` with the history the figure needs, and draw it in the format
+    `accept` prefers; returns the image and its media type.
+
+    Raises `plotting.PlottingUnavailableError` without matplotlib, and the core's errors.
+    """
+    plotting.ensure_available()
+    image_format = plotting.choose_format(accept)
+    moments, result = fit_one(body, request, plotting.plot_options(body.to_options()))
+    x, y = (None, None) if body.moments is not None else body.data_arrays()
+    image = plotting.render_fit(result, moments, x, y, image_format=image_format)
+    return image, plotting.MEDIA_TYPES[image_format]
+
+
+def batch_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.FitError]:
+    """The core's moments of every fit of a batch, each in place, or the error of its data.
+
+    The raw-data fits are laid end to end and reduced together (`core.segment_moments`),
+    the moments fits are checked one by one (`core.Moments.from_sums`).
+    """
+    out: list[core.Moments | core.FitError] = []
+    raw = [fit for fit in fits if fit.moments is None]
+    stacked = iter(_stacked_moments(raw) if raw else [])
+    for fit in fits:
+        if fit.moments is None:
+            out.append(next(stacked))
+            continue
+        try:
+            out.append(fit.moments.to_core())
+        except core.FitError as error:
+            out.append(error)
+    return out
+
+
+def _stacked_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.DataError]:
+    lengths = np.fromiter((fit.points for fit in fits), dtype=np.int64, count=len(fits))
+    total = int(lengths.sum())
+    if all(fit.x is not None for fit in fits):
+        # One pass over the validated lists, no per-item arrays.
+        x = np.fromiter(
+            itertools.chain.from_iterable(fit.x or () for fit in fits), np.float64, total
+        )
+        y = np.fromiter(
+            itertools.chain.from_iterable(fit.y or () for fit in fits), np.float64, total
+        )
+    else:
+        pairs = [fit.data_arrays() for fit in fits]
+        x = np.concatenate([pair[0] for pair in pairs])
+        y = np.concatenate([pair[1] for pair in pairs])
+    return core.segment_moments(x, y, lengths)

@@ -1,0 +1,100 @@
+"""The fit routes: ``POST /fit``, ``/fit/batch`` and ``/fit/plot``.
+
+One router carries what they share: the ``fit`` tag, the API-key check (`service.auth`), the
+error answers, and `BodyRoute`, which parses and validates their bodies against the limits in
+force (`service.bodies`). Fits are plain ``def`` routes: the descent is CPU work, so it runs in
+the threadpool, and the service scales with worker processes (``GDS_WORKERS``). Core errors
+propagate to the handlers of `service.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from service import operations, plotting
+from service.auth import require_api_key
+from service.bodies import BodyRoute
+from service.schemas import BatchFitRequest, BatchFitResponse, FitRequest, FitResponse
+
+__all__ = ["router"]
+
+router = APIRouter(
+    route_class=BodyRoute,
+    tags=["fit"],
+    dependencies=[Depends(require_api_key)],
+    responses={
+        401: {"description": "GDS_API_KEYS is set and no valid bearer key was sent."},
+        413: {"description": "The body is larger than `max_body_bytes`."},
+        422: {
+            "description": (
+                "Validation failed, or the descent diverged (`type` `diverged`, `loc` "
+                '`["body", "learning_rate"]`, `ctx` with `epoch` and `max_stable_learning_rate`).'
+            )
+        },
+    },
+)
+
+
+def json_response(model: BaseModel) -> Response:
+    """The model as JSON, serialized once by pydantic-core.
+
+    The route's `response_model` still documents the answer; returning a `Response` spares
+    FastAPI re-validating a model built from the core's finite floats (a threadpool round
+    trip and a second serialization per request).
+    """
+    return Response(content=model.model_dump_json(), media_type="application/json")
+
+
+@router.post("/fit", operation_id="fit", response_model=FitResponse)
+def fit(body: FitRequest, request: Request) -> Response:
+    """Fit y = m*x + b to the points by gradient descent on the mean squared error."""
+    _, result = operations.fit_one(body, request)
+    return json_response(FitResponse.from_core(result))
+
+
+@router.post("/fit/batch", operation_id="fit_batch", response_model=BatchFitResponse)
+def fit_batch(body: BatchFitRequest, request: Request) -> Response:
+    """Fit several data sets at once, vectorized; a diverged fit answers an error in its place."""
+    return json_response(BatchFitResponse(results=operations.fit_batch(body, request)))
+
+
+_IMAGE_SCHEMA = {"type": "string", "format": "binary"}
+
+_PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "The figure, 1200 x 400 pixels: data and fitted line, cost over the epochs (log "
+            "scale), and the (m, b) path over the cost's contours. PNG unless `Accept` prefers "
+            "`image/svg+xml`."
+        ),
+        "content": {
+            plotting.MEDIA_TYPES["png"]: {"schema": _IMAGE_SCHEMA},
+            plotting.MEDIA_TYPES["svg"]: {"schema": {"type": "string"}},
+        },
+    },
+    422: {"description": "The same validation and divergence errors as `POST /fit`."},
+    501: {
+        "description": "matplotlib, the optional `plot` extra, is not installed.",
+        "content": {"application/json": {"example": {"detail": plotting.INSTALL_HINT}}},
+    },
+}
+
+
+@router.post(
+    "/fit/plot", operation_id="fit_plot", response_class=Response, responses=_PLOT_RESPONSES
+)
+def fit_plot(body: FitRequest, request: Request) -> Response:
+    """Fit like POST /fit and draw it: data and line, cost per epoch, (m, b) path on contours."""
+    try:
+        image, media_type = operations.plot_fit(body, request, request.headers.get("accept"))
+    except plotting.PlottingUnavailableError as error:
+        return JSONResponse(status_code=501, content={"detail": str(error)})
+    return Response(
+        content=image,
+        media_type=media_type,
+        headers={"Vary": "Accept", "Cache-Control": "no-store"},
+    )
