@@ -54,6 +54,7 @@ class Coefficients:
     m0: FloatArray
     b0: FloatArray
     bound: FloatArray
+    standardized: NDArray[np.bool_]
 
     def observe(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """m, b and MSE at descent-space errors u (..., 2) of items idx (broadcast on ...)."""
@@ -76,15 +77,21 @@ class Coefficients:
         )
 
     def from_start(self, idx: IntArray, moved: FloatArray) -> tuple[FloatArray, ...]:
-        """m and b as the start plus the displacement `moved` (..., 2), and their terms' sizes."""
+        """m and b as the start plus the accumulated displacements `moved` (..., 2) = (a_m,
+        a_b) in descent space, and their terms' sizes.
+
+        Without standardize, b - b_0 = a_b exactly; under standardize b's map back to
+        original units, b = mean_y + s_y b_z - m mean_x, is itself part of the definition.
+        """
         dm = moved[..., 0] * self.scale[idx, 0]
-        dc = moved[..., 1] * self.scale[idx, 1]
-        m0, b0, mean_x = self.m0[idx], self.b0[idx], self.mean_x[idx]
+        db = moved[..., 1] * self.scale[idx, 1]
+        m0, b0 = self.m0[idx], self.b0[idx]
+        shift = np.where(self.standardized[idx], self.mean_x[idx] * dm, 0.0)
         return (
             m0 + dm,
-            b0 + (dc - mean_x * dm),
+            b0 + (db - shift),
             np.abs(m0) + np.abs(dm),
-            np.abs(b0) + np.abs(dc) + np.abs(mean_x * dm),
+            np.abs(b0) + np.abs(db) + np.abs(shift),
         )
 
     def gradient_norm(self, idx: IntArray, u: FloatArray) -> FloatArray:
@@ -153,6 +160,7 @@ def prepare(
         m0=m0,
         b0=b0,
         bound=max_stable_learning_rates(w, mx_d, mu, sequential, heavy_ball, nesterov),
+        standardized=standardize,
     )
     step = iteration_steps(w, mx_d, lr, mu, sequential, heavy_ball, nesterov)
     return coefficients, step, u0

@@ -20,7 +20,17 @@ K = T G = 2 [[w, mx], [mx w, 1 + mx^2]] plays the role of the Hessian. The rules
     nesterov          v' = mu v - lr K (u + mu v),     u' = u + v'
 
 so every rule is s' = A s on the state s = (u, v) in R^4 (v = 0 for gd), and
-s_k = A^k s_0 exactly. The rule converges iff the spectral radius of A is < 1; with
+s_k = A^k s_0 exactly. Two more kinds of coordinate ride along in the same linear map:
+
+    v_b     the velocity of b itself (v_c - mx v_m cancels when mx is large):
+            v_b' = mu v_b - lr g_b, with g_b = 2 u_c (nesterov: 2 (u_c + mu v_c));
+    a_m, a_b  the displacements m_k - m_0 and b_k - b_0, accumulated from the steps
+            themselves: a' = a + (the epoch's change of m and b), which for b is
+            -lr g_b (sequential: at the new m), never a difference of two large numbers.
+
+The full state z = (u_m, u_c, v_m, v_c, v_b, a_m, a_b) starts at (u_0, 0, 0, 0, 0, 0).
+
+The rule converges iff the spectral radius of A is < 1; with
 lambda the largest eigenvalue of the Hessian H = 2 [[w + mx^2, mx], [mx, 1]] (similar
 to K), that holds for
 
@@ -36,10 +46,18 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["STATE_DIM", "gradient_matrices", "iteration_steps", "max_stable_learning_rates"]
+__all__ = [
+    "AB",
+    "AM",
+    "STATE_DIM",
+    "gradient_matrices",
+    "iteration_steps",
+    "max_stable_learning_rates",
+]
 
-STATE_DIM = 4
-"""State (u_m, u_c, v_m, v_c); plain gd keeps v at 0."""
+UM, UC, VM, VC, VB, AM, AB = range(7)
+"""Indices of the state (u_m, u_c, v_m, v_c, v_b, a_m, a_b); plain gd keeps the v's at 0."""
+STATE_DIM = 7
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -78,7 +96,8 @@ def iteration_steps(
 
     d = np.zeros((n, STATE_DIM, STATE_DIM))
     d[:, :2, :2] = minus_lr_k
-    d[:, 2, 2] = d[:, 3, 3] = -1.0  # gd: the velocity stays 0
+    d[:, VM, VM] = d[:, VC, VC] = d[:, VB, VB] = -1.0  # gd: the velocity stays 0
+    d[:, AB, UC] = -2 * lr  # gd: b moves by -lr g_b = -2 lr u_c
 
     seq = np.flatnonzero(sequential)
     if seq.size:
@@ -93,6 +112,9 @@ def iteration_steps(
         step[:, 1, :] *= (1 - two_lr)[:, None]  # E1 + E2 E1 on the c row
         step[:, 1, 1] -= two_lr  # + E2
         d[seq, :2, :2] = step
+        # b's gradient is taken at the new m: 2 times the c row of L1 u.
+        d[seq, AB, UM] = -two_lr * e1[:, 1, 0]
+        d[seq, AB, UC] = -two_lr * (1 - two_lr * mx_s * mx_s)
 
     heavy = np.flatnonzero(momentum | nesterov)
     if heavy.size:
@@ -102,9 +124,20 @@ def iteration_steps(
         v_cols = np.where(
             nesterov[heavy][:, None, None], mu_h * (eye + minus_lr_k[heavy]), mu_h * eye
         )
-        d[heavy, 2:, :2] = minus_lr_k[heavy]
-        d[heavy, :2, 2:] = v_cols
-        d[heavy, 2:, 2:] = v_cols - eye
+        d[heavy, 2:4, :2] = minus_lr_k[heavy]
+        d[heavy, :2, 2:4] = v_cols
+        d[heavy, 2:4, 2:4] = v_cols - eye
+        lr_h, mu_v = lr[heavy], mu[heavy]
+        d[heavy, VB, UC] = -2 * lr_h
+        d[heavy, VB, VC] = np.where(nesterov[heavy], -2 * lr_h * mu_v, 0.0)
+        d[heavy, VB, VB] = mu_v - 1
+        # m and b move by their new velocities: the v_m and v_b rows of A = I + D.
+        d[heavy, AM] = d[heavy, VM]
+        d[heavy, AM, VM] += 1
+        d[heavy, AB] = d[heavy, VB]
+        d[heavy, AB, VB] += 1
+    gd_rows = np.flatnonzero(~(momentum | nesterov))
+    d[gd_rows, AM, :2] = d[gd_rows, UM, :2]  # gd: m moves as u_m does
     return d
 
 

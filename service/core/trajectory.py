@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.core.coefficients import Coefficients
-from service.core.iteration import STATE_DIM, gradient_matrices
+from service.core.iteration import AB, AM, STATE_DIM, gradient_matrices
 
 __all__ = ["Trajectory", "matrix_powers", "power_differences"]
 
@@ -108,7 +108,7 @@ class Trajectory:
         return result
 
     def moved(self, idx: IntArray, k: IntArray) -> FloatArray:
-        """The displacement of u from the start at epochs k of items idx: (len, 2)."""
+        """The displacements (a_m, a_b) of m and b from the start at epochs k of items idx."""
         with np.errstate(over="ignore", invalid="ignore"):  # diverged items of the group
             return self._moved(idx, k)
 
@@ -121,8 +121,9 @@ class Trajectory:
             )[..., 0]
         j, r = np.divmod(k, self.block)
         move = self._moves[idx, j]
-        carried = (self._changes[idx, r, :2] @ (self.s0[idx] + move)[..., None])[..., 0]
-        result: FloatArray = move[..., :2] + carried
+        rows = self._changes[idx, r][:, [AM, AB]]
+        carried = (rows @ (self.s0[idx] + move)[..., None])[..., 0]
+        result: FloatArray = move[..., [AM, AB]] + carried
         return result
 
     def points(

@@ -1,0 +1,188 @@
+"""SPEC section 2's yardstick: the per-epoch descent in exact arithmetic on the float64 inputs.
+
+The moments of the float64 data are computed exactly (fractions.Fraction); the descent
+then runs epoch by epoch on them in 80-digit decimal arithmetic (the square roots that
+`standardize` needs are irrational, so "exact" means 80 digits, far beyond anything a
+float64 result can show). `float_loop` is the plain float64 per-epoch loop (the article's
+code, vectorized), whose error SPEC's bound also allows 16 times over. `within_bound`
+checks SPEC's bound at every epoch. Slow on purpose and never used by the service.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.core import FitOptions, Moments
+
+Array = NDArray[np.float64]
+D = decimal.Decimal
+CONTEXT = decimal.Context(prec=80, Emax=10**6, Emin=-(10**6))
+
+
+@dataclass(frozen=True)
+class ExactMoments:
+    n: D
+    mean_x: D
+    mean_y: D
+    sxx: D
+    sxy: D
+    syy: D
+
+
+def _d(value: Fraction | float | int) -> D:
+    if isinstance(value, Fraction):
+        return CONTEXT.divide(D(value.numerator), D(value.denominator))
+    return D(value)  # exact for floats and ints
+
+
+def exact_moments(x: Sequence[float] | Array, y: Sequence[float] | Array) -> ExactMoments:
+    """The centred moments of the float64 points, exactly (then rounded to 80 digits)."""
+    xs = [Fraction(float(v)) for v in x]
+    ys = [Fraction(float(v)) for v in y]
+    n = len(xs)
+    mx, my = sum(xs, Fraction(0)) / n, sum(ys, Fraction(0)) / n
+    dx = [v - mx for v in xs]
+    dy = [v - my for v in ys]
+    return ExactMoments(
+        D(n),
+        _d(mx),
+        _d(my),
+        _d(sum((a * a for a in dx), Fraction(0))),
+        _d(sum((a * b for a, b in zip(dx, dy, strict=True)), Fraction(0))),
+        _d(sum((b * b for b in dy), Fraction(0))),
+    )
+
+
+def moments_as_sent(moments: Moments) -> ExactMoments:
+    """The exact descent of `moments` input is the one on the moments as sent."""
+    return ExactMoments(
+        D(moments.n),
+        D(moments.mean_x),
+        D(moments.mean_y),
+        D(moments.sxx),
+        D(moments.sxy),
+        D(moments.syy),
+    )
+
+
+@dataclass(frozen=True)
+class ExactPath:
+    m: list[D]
+    b: list[D]
+
+    def floats(self) -> tuple[Array, Array]:
+        return np.array([float(v) for v in self.m]), np.array([float(v) for v in self.b])
+
+
+def descend(moments: ExactMoments, options: FitOptions, epochs: int | None = None) -> ExactPath:
+    """(m_k, b_k) for k = 0 .. epochs, in original units, per SPEC's update rules."""
+    c = CONTEXT
+    epochs = options.epochs if epochs is None else epochs
+    n, mx, my = moments.n, moments.mean_x, moments.mean_y
+    lr, mu, l2 = D(options.learning_rate), D(options.momentum), D(options.l2)
+    m0, b0 = D(options.initial_m), D(options.initial_b)
+    two = D(2)
+    if options.standardize:
+        sx = c.sqrt(c.divide(moments.sxx, n))
+        sy = c.sqrt(c.divide(moments.syy, n))
+        vx = D(1)
+        cov = c.divide(moments.sxy, c.multiply(n, c.multiply(sx, sy)))
+        mean_x = mean_y = D(0)
+        m = c.divide(c.multiply(m0, sx), sy)
+        b = c.divide(c.subtract(c.add(c.multiply(m0, mx), b0), my), sy)
+    else:
+        vx, cov = c.divide(moments.sxx, n), c.divide(moments.sxy, n)
+        mean_x, mean_y = mx, my
+        m, b = m0, b0
+
+    def gradient(m: D, b: D) -> tuple[D, D]:
+        # dcost/db = -2 mean(y - m x - b); dcost/dm = 2 (m vx - cov) + mean_x dcost/db, exactly
+        # the sums of SPEC section 1 rewritten around the means (no cancellation).
+        gb = c.multiply(-two, c.subtract(c.subtract(mean_y, c.multiply(m, mean_x)), b))
+        gm = c.add(c.multiply(two, c.subtract(c.multiply(m, vx), cov)), c.multiply(mean_x, gb))
+        return c.add(gm, c.multiply(two, c.multiply(l2, m))), gb
+
+    ms, bs = [m], [b]
+    vm = vb = D(0)
+    for _ in range(epochs):
+        if options.optimizer == "gd" and options.update == "sequential":
+            m = c.subtract(m, c.multiply(lr, gradient(m, b)[0]))
+            b = c.subtract(b, c.multiply(lr, gradient(m, b)[1]))
+        elif options.optimizer == "gd":
+            gm, gb = gradient(m, b)
+            m, b = c.subtract(m, c.multiply(lr, gm)), c.subtract(b, c.multiply(lr, gb))
+        else:
+            at = (m, b)
+            if options.optimizer == "nesterov":
+                at = (c.add(m, c.multiply(mu, vm)), c.add(b, c.multiply(mu, vb)))
+            gm, gb = gradient(*at)
+            vm = c.subtract(c.multiply(mu, vm), c.multiply(lr, gm))
+            vb = c.subtract(c.multiply(mu, vb), c.multiply(lr, gb))
+            m, b = c.add(m, vm), c.add(b, vb)
+        ms.append(m)
+        bs.append(b)
+    if options.standardize:
+        ms_out = [c.divide(c.multiply(v, sy), sx) for v in ms]
+        bs_out = [
+            c.subtract(c.add(my, c.multiply(sy, bz)), c.multiply(mo, mx))
+            for bz, mo in zip(bs, ms_out, strict=True)
+        ]
+        return ExactPath(ms_out, bs_out)
+    return ExactPath(ms, bs)
+
+
+def float_loop(x: Array, y: Array, options: FitOptions, epochs: int | None = None) -> ExactPath:
+    """The plain float64 per-epoch loop (the article's code, vectorized), as an ExactPath."""
+    from tests.core import reference
+
+    with np.errstate(all="ignore"):
+        path = reference.descend(
+            x,
+            y,
+            learning_rate=options.learning_rate,
+            epochs=options.epochs if epochs is None else epochs,
+            initial_m=options.initial_m,
+            initial_b=options.initial_b,
+            update=options.update,
+            optimizer=options.optimizer,
+            momentum=options.momentum,
+            l2=options.l2,
+            standardize=options.standardize,
+            dtype=np.float64,
+        )
+    return ExactPath([D(float(v)) for v in path.m], [D(float(v)) for v in path.b])
+
+
+def allowed_error(exact: list[D], loop: list[D] | None = None) -> list[float]:
+    """SPEC 2's bound at each epoch: 1e-9 |exact| + 1e-12 P, or 16x the float64 loop's error."""
+    out, peak = [], D(0)
+    for k, value in enumerate(exact):
+        peak = max(peak, abs(value))
+        bound = 1e-9 * float(abs(value)) + 1e-12 * float(peak)
+        if loop is not None:
+            lost = loop[k]
+            if lost.is_finite():
+                bound = max(bound, 16 * float(abs(lost - value)))
+        out.append(bound)
+    return out
+
+
+def worst_excess(
+    got: Array, exact: list[D], loop: list[D] | None = None, epochs: Sequence[int] | None = None
+) -> float:
+    """max over the epochs of |got - exact| / allowed (<= 1 passes); epochs index `exact`."""
+    allowed = allowed_error(exact, loop)
+    picks = range(len(got)) if epochs is None else epochs
+    worst = 0.0
+    for value, k in zip(got, picks, strict=True):
+        error = abs(D(float(value)) - exact[k])
+        limit = allowed[k]
+        ratio = float(error) / limit if limit > 0 else (0.0 if error == 0 else float("inf"))
+        worst = max(worst, ratio)
+    return worst
