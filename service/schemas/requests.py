@@ -1,4 +1,4 @@
-"""The wire models of the service: the only place request and response shapes are defined.
+"""What clients send: `FitRequest`, `BatchFitRequest` and `Moments`, with all their rules.
 
 Pydantic validates everything it can declaratively: strict JSON numbers (no strings, no
 booleans, no NaN or Infinity), bounds, enumerations and `extra="forbid"`. The rules that tie
@@ -22,7 +22,7 @@ behind these rules is in `service.validation`; bodies are parsed in `service.bod
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,7 +41,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from service import core
 from service.examples import ARTICLE_EXAMPLE
-from service.settings import Settings
+from service.schemas.limits import limits_of
 from service.validation import (
     BATCH_WORK_FACTOR,
     DEFAULT_EPOCHS,
@@ -54,23 +54,7 @@ from service.validation import (
     validate_with,
 )
 
-__all__ = [
-    "DEFAULT_LIMITS",
-    "BatchFitRequest",
-    "BatchFitResponse",
-    "BatchItemError",
-    "FitErrorBody",
-    "FitRequest",
-    "FitResponse",
-    "Health",
-    "History",
-    "Info",
-    "Limits",
-    "Moments",
-    "Optimum",
-    "Readiness",
-    "limits_of",
-]
+__all__ = ["BatchFitRequest", "FitRequest", "Moments"]
 
 FloatArray = NDArray[np.float64]
 
@@ -354,106 +338,6 @@ class FitRequest(BaseModel):
         return request
 
 
-class Optimum(BaseModel):
-    """The exact minimizer of the descended objective (closed form) and its MSE."""
-
-    m: float = Field(description="Slope of the minimizer, in original units.", examples=[0.93])
-    b: float = Field(description="Intercept of the minimizer, in original units.", examples=[0.02])
-    cost: float = Field(description="MSE of the minimizer on the data.", examples=[0.11])
-
-    @classmethod
-    def from_core(cls, optimum: core.Optimum) -> Optimum:
-        return cls(m=optimum.m, b=optimum.b, cost=optimum.cost)
-
-
-class History(BaseModel):
-    """The descent at the recorded epochs, in original units."""
-
-    epoch: list[int] = Field(
-        description="Recorded epochs, strictly increasing from 0 to `epochs_run`.",
-        examples=[[0, 2500, 5000, 7500, 10000]],
-    )
-    cost: list[float] = Field(
-        description="MSE on the data at each recorded epoch (no penalty term).",
-        examples=[[0.72, 0.12, 0.11, 0.11, 0.11]],
-    )
-    m: list[float] = Field(
-        description="Slope at each recorded epoch.", examples=[[0.0, 0.91, 0.93, 0.93, 0.93]]
-    )
-    b: list[float] = Field(
-        description="Intercept at each recorded epoch.", examples=[[0.0, 0.02, 0.02, 0.02, 0.02]]
-    )
-
-    @classmethod
-    def from_core(cls, history: core.History) -> History:
-        return cls(
-            epoch=history.epoch.tolist(),
-            cost=history.cost.tolist(),
-            m=history.m.tolist(),
-            b=history.b.tolist(),
-        )
-
-
-class FitResponse(BaseModel):
-    """The fitted line, how the run ended, and its optional history."""
-
-    m: float = Field(description="Fitted slope.", examples=[0.93])
-    b: float = Field(description="Fitted intercept.", examples=[0.02])
-    cost: float = Field(
-        description="MSE of (m, b) on the request's data, whatever the options (no penalty).",
-        examples=[0.11],
-    )
-    epochs_run: int = Field(
-        description="Epochs taken: `epochs`, or the k at which `tolerance` stopped the run.",
-        examples=[10000],
-    )
-    stop_reason: Literal["epochs", "tolerance"] = Field(
-        description="Why the run ended.", examples=["epochs"]
-    )
-    gradient_norm: float = Field(
-        description=(
-            "Norm of the descended objective's gradient at (m, b), in the space where the "
-            "descent runs (what `tolerance` compares)."
-        ),
-        examples=[1.2e-9],
-    )
-    n: int = Field(description="Number of points.", examples=[100])
-    optimum: Optimum = Field(
-        description="The closed-form minimizer, so the gap is visible.",
-        examples=[{"m": 0.93, "b": 0.02, "cost": 0.11}],
-    )
-    max_stable_learning_rate: float = Field(
-        description=(
-            "Smallest learning rate at which the chosen rule stops converging on this data "
-            "(in z-space with `standardize`)."
-        ),
-        examples=[1.55],
-    )
-    warnings: list[str] = Field(
-        description="Plain-English warnings; empty when none.", examples=[[]]
-    )
-    history: History | None = Field(
-        description="The recorded descent; null unless `history_points` > 0.", examples=[None]
-    )
-
-    @classmethod
-    def from_core(cls, result: core.FitResult) -> FitResponse:
-        """The wire form of the core's result."""
-        return cls(
-            m=result.m,
-            b=result.b,
-            cost=result.cost,
-            epochs_run=result.epochs_run,
-            stop_reason=result.stop_reason,
-            gradient_norm=result.gradient_norm,
-            n=result.n,
-            optimum=Optimum.from_core(result.optimum),
-            max_stable_learning_rate=result.max_stable_learning_rate,
-            warnings=list(result.warnings),
-            history=None if result.history is None else History.from_core(result.history),
-        )
-
-
 class BatchFitRequest(BaseModel):
     """Several fits answered together, vectorized in one pass of the core."""
 
@@ -522,118 +406,3 @@ class BatchFitRequest(BaseModel):
         ]
         # The batch's own errors first, then its items'.
         return validate_with(cls.__name__, handler, data, errors, first=True)
-
-
-class FitErrorBody(BaseModel):
-    """Why one fit of a batch has no result."""
-
-    type: str = Field(description="What went wrong.", examples=["diverged"])
-    msg: str = Field(
-        description="A message a person understands.",
-        examples=["the descent diverged at epoch 12: ..."],
-    )
-    ctx: dict[str, Any] = Field(
-        description="Details, e.g. `epoch` and `max_stable_learning_rate`.",
-        examples=[{"epoch": 12, "max_stable_learning_rate": 0.9}],
-    )
-
-
-class BatchItemError(BaseModel):
-    """A batch item that diverged, in place of its result."""
-
-    error: FitErrorBody = Field(
-        description="Why this fit has no result.",
-        examples=[
-            {
-                "type": "diverged",
-                "msg": "the descent diverged at epoch 12: ...",
-                "ctx": {"epoch": 12, "max_stable_learning_rate": 0.9},
-            }
-        ],
-    )
-
-
-class BatchFitResponse(BaseModel):
-    """One entry per requested fit, in order."""
-
-    results: list[FitResponse | BatchItemError] = Field(
-        description='Each fit\'s response, or `{"error": ...}` for a fit that diverged.',
-        examples=[
-            [
-                {"m": 2.0, "b": 1.0, "cost": 0.0, "epochs_run": 10000, "...": "..."},
-                {"error": {"type": "diverged", "msg": "...", "ctx": {"epoch": 12}}},
-            ]
-        ],
-    )
-
-
-class Health(BaseModel):
-    """Liveness."""
-
-    status: Literal["ok"] = Field(
-        description="Always `ok` while the process lives.", examples=["ok"]
-    )
-
-
-class Readiness(BaseModel):
-    """Readiness to take traffic."""
-
-    status: Literal["ready", "not ready"] = Field(
-        description="`ready` once started; `not ready` (with 503) before that and while stopping.",
-        examples=["ready"],
-    )
-
-
-class Limits(BaseModel):
-    """The limits in force on this server (set by GDS_* settings)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_points: int = Field(description="Most points in one request.", examples=[1_000_000])
-    max_epochs: int = Field(description="Largest `epochs`.", examples=[10_000_000])
-    max_history_points: int = Field(description="Largest `history_points`.", examples=[10_000])
-    max_batch: int = Field(description="Most fits in one batch.", examples=[1000])
-    max_body_bytes: int = Field(description="Largest request body, bytes.", examples=[67108864])
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        """The limits `settings` set."""
-        return cls(
-            max_points=settings.max_points,
-            max_epochs=settings.max_epochs,
-            max_history_points=settings.max_history_points,
-            max_batch=settings.max_batch,
-            max_body_bytes=settings.max_body_bytes,
-        )
-
-
-DEFAULT_LIMITS: Final = Limits.from_settings(Settings.model_construct())
-"""The limits of a server with default settings: what validation checks when its context
-names no limits, so that no code path validates a body without any."""
-
-
-def limits_of(info: ValidationInfo) -> Limits:
-    """The limits in the validation context (``{"limits": Limits}``), else `DEFAULT_LIMITS`."""
-    context = info.context
-    limits = context.get("limits") if isinstance(context, Mapping) else None
-    return limits if isinstance(limits, Limits) else DEFAULT_LIMITS
-
-
-class Info(Limits):
-    """What this server is and the limits it enforces: each limit at the top level, as
-    SPEC's /info lists them, and all of them together again under `limits`."""
-
-    name: str = Field(description="Service name.", examples=["gd-fit-service"])
-    version: str = Field(description="Service version.", examples=["0.1.0"])
-    limits: Limits = Field(
-        description="The limits in force.",
-        examples=[
-            {
-                "max_points": 1_000_000,
-                "max_epochs": 10_000_000,
-                "max_history_points": 10_000,
-                "max_batch": 1000,
-                "max_body_bytes": 67108864,
-            }
-        ],
-    )

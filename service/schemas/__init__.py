@@ -1,0 +1,40 @@
+"""The wire models of the service: the only place request and response shapes are defined.
+
+- `service.schemas.requests`: what clients send (`FitRequest`, `BatchFitRequest`, `Moments`),
+  with every rule that Pydantic checks while it parses them;
+- `service.schemas.responses`: what the service answers;
+- `service.schemas.limits`: the limits in force (`Limits`, also the heart of ``GET /info``),
+  which validation reads from its context.
+"""
+
+from service.schemas.limits import DEFAULT_LIMITS, Limits, limits_of
+from service.schemas.requests import BatchFitRequest, FitRequest, Moments
+from service.schemas.responses import (
+    BatchFitResponse,
+    BatchItemError,
+    FitErrorBody,
+    FitResponse,
+    Health,
+    History,
+    Info,
+    Optimum,
+    Readiness,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "BatchFitRequest",
+    "BatchFitResponse",
+    "BatchItemError",
+    "FitErrorBody",
+    "FitRequest",
+    "FitResponse",
+    "Health",
+    "History",
+    "Info",
+    "Limits",
+    "Moments",
+    "Optimum",
+    "Readiness",
+    "limits_of",
+]
