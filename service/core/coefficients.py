@@ -40,15 +40,17 @@ class Coefficients:
 
     lr: FloatArray
     epochs: IntArray
-    # descent space
-    w: FloatArray
-    mx_d: FloatArray
+    # descent space: gradient g = (g_mm u_m + g_mc u_c, g_cc u_c)
+    g_mm: FloatArray
+    g_mc: FloatArray
+    g_cc: FloatArray
+    excess_weight: FloatArray  # f - f* = 4^ey (excess_weight^2 u_m^2 + u_c^2)
     # original units
     m_star: FloatArray
     b_star: FloatArray
     slope_gap: FloatArray  # m* - m_ls
     mean_x: FloatArray
-    vx: FloatArray
+    root_vx: FloatArray  # population standard deviation of x
     min_cost: FloatArray
     scale: FloatArray  # (N, 2): descent-space u -> original-space u
     m0: FloatArray
@@ -63,7 +65,7 @@ class Coefficients:
         m = self.m_star[idx] + um
         b = self.b_star[idx] + (uc - self.mean_x[idx] * um)
         gap = um + self.slope_gap[idx]
-        spread = np.sqrt(self.vx[idx]) * gap  # squared after scaling: no early overflow
+        spread = self.root_vx[idx] * gap  # squared after scaling: no early overflow
         cost = self.min_cost[idx] + spread * spread + uc * uc
         return m, b, cost
 
@@ -96,15 +98,20 @@ class Coefficients:
 
     def gradient_norm(self, idx: IntArray, u: FloatArray) -> FloatArray:
         """Euclidean norm of the descended objective's gradient, in descent space."""
-        gm = 2 * (self.w[idx] * u[..., 0] + self.mx_d[idx] * u[..., 1])
-        result: FloatArray = np.hypot(gm, 2 * u[..., 1])
+        gm = self.g_mm[idx] * u[..., 0] + self.g_mc[idx] * u[..., 1]
+        result: FloatArray = np.hypot(gm, self.g_cc[idx] * u[..., 1])
         return result
 
 
 def prepare(
     items: Sequence[tuple[Moments, FitOptions]],
 ) -> tuple[Coefficients, FloatArray, FloatArray]:
-    """Descent-space coefficients, the step D = A - I and the initial state of every item."""
+    """Descent-space coefficients, the step D = A - I and the initial state of every item.
+
+    Without standardize the descent runs in the moments' scaled units (x = 2^ex x',
+    y = 2^ey y'; `service.core.iteration`), under standardize in z-space; both are mapped
+    back to original units by exact powers of two or by the standard deviations.
+    """
 
     def column(values: Sequence[float]) -> FloatArray:
         return np.asarray(values, dtype=np.float64)
@@ -112,6 +119,8 @@ def prepare(
     data = [moments for moments, _ in items]
     opts = [options for _, options in items]
     n = column([d.n for d in data])
+    ex = np.array([d.x_exponent for d in data], dtype=np.int64)
+    ey = np.array([d.y_exponent for d in data], dtype=np.int64)
     mean_x, mean_y = column([d.mean_x for d in data]), column([d.mean_y for d in data])
     sxx, sxy, syy = (
         column([d.sxx for d in data]),
@@ -119,48 +128,82 @@ def prepare(
         column([d.syy for d in data]),
     )
     l2 = column([o.l2 for o in opts])
+    lr = column([o.learning_rate for o in opts])
     standardize = np.array([o.standardize for o in opts])
     m0, b0 = column([o.initial_m for o in opts]), column([o.initial_b for o in opts])
 
-    vx = sxx / n
-    sx = np.sqrt(vx)
-    sy = np.sqrt(np.where(standardize, syy / n, 1.0))
-    # In z-space mean x is 0 and vx is 1; sxy / sqrt(sxx syy) is the correlation.
-    vx_d = np.where(standardize, 1.0, vx)
-    mx_d = np.where(standardize, 0.0, mean_x)
-    root_syy = np.sqrt(np.where(standardize, syy, 1.0))
-    cov_d = np.where(standardize, sxy / np.sqrt(sxx) / root_syy, sxy / n)
-    w = vx_d + l2
-    scale_m = np.where(standardize, sy / sx, 1.0)
-    scale_c = np.where(standardize, sy, 1.0)
-    m_star = scale_m * (cov_d / w)
-    m_ls = sxy / sxx
+    vx_s = sxx / n  # scaled units
+    root_vx_s = np.sqrt(vx_s)
+    root_vy_s = np.sqrt(syy / n)
+    root_vx = np.ldexp(root_vx_s, ex)
+    vx = np.ldexp(vx_s, 2 * ex)  # original units (may underflow; used where it does not matter)
+    m_ls = np.ldexp(sxy / sxx, ey - ex)
+
+    # z-space: mean x 0, vx 1, and the slope there is the correlation r = m_ls sx / sy.
+    z_scale_m = np.ldexp(root_vy_s / root_vx_s, ey - ex)
+    z_scale_c = np.ldexp(root_vy_s, ey)
+    # scaled original units: the m' step is lam = lr 4^ex, lam w' = lam vx' + lr l2.
+    lam = np.where(standardize, lr, np.ldexp(lr, 2 * ex))
+    lam_w = np.where(standardize, lr * (1 + l2), np.ldexp(lr * vx_s, 2 * ex) + lr * l2)
+    mx_d = np.where(standardize, 0.0, np.ldexp(mean_x, -ex))
+    scale_m = np.where(standardize, z_scale_m, np.ldexp(1.0, ey - ex))
+    scale_c = np.where(standardize, z_scale_c, np.ldexp(1.0, ey))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        denominator = vx_s + np.ldexp(l2, -2 * ex)  # w' = vx' + l2 4^-ex
+        ridge = np.where(
+            np.isfinite(denominator),
+            np.ldexp((sxy / n) / denominator, ey - ex),
+            np.ldexp(sxy / n, ex + ey) / (vx + l2),
+        )
+    # Under standardize the ridge optimum is r / (1 + l2) in z-space, i.e. m_ls / (1 + l2);
+    # without a penalty both are the least-squares slope itself, to the last bit.
+    m_star = np.where(standardize, m_ls / (1 + l2), np.where(l2 > 0, ridge, m_ls))
     b_star = mean_y - m_star * mean_x
+
+    # The gradient in the units where the descent runs (original or z): SPEC's tolerance.
+    g_mm = np.where(
+        standardize, 2 * (1 + l2), 2 * (np.ldexp(vx_s, ex + ey) + np.ldexp(l2, ey - ex))
+    )
+    g_mc = np.where(standardize, 0.0, 2 * np.ldexp(mean_x, ey))
+    g_cc = np.where(standardize, 2.0, 2 * np.ldexp(1.0, ey))
+    # f - f* = w u_m^2 + u_c^2 in descent units (times 4^ey): the weight of u_m, rooted.
+    with np.errstate(over="ignore"):
+        excess_weight = np.where(
+            standardize, np.sqrt(1 + l2), np.sqrt(vx_s + np.ldexp(l2, -2 * ex))
+        )
+
     u0 = np.zeros((len(items), STATE_DIM))
-    u0[:, 0] = (m0 - m_star) / scale_m
+    u0[:, 0] = np.where(standardize, (m0 - m_star) / z_scale_m, np.ldexp(m0 - m_star, ex - ey))
     u0[:, 1] = (b0 + m0 * mean_x - mean_y) / scale_c
+
+    # The Hessian in the units of the learning rate (original or z-space), and h11 - h22
+    # from its terms.
+    h11 = np.where(standardize, 2 * (1 + l2), 2 * (vx + mean_x * mean_x + l2))
+    h12 = np.where(standardize, 0.0, 2 * mean_x)
+    h_gap = np.where(standardize, 2 * l2, 2 * ((vx - 1) + mean_x * mean_x + l2))
 
     sequential = np.array([o.update == "sequential" for o in opts])
     heavy_ball = np.array([o.optimizer == "momentum" for o in opts])
     nesterov = np.array([o.optimizer == "nesterov" for o in opts])
     mu = column([o.momentum if o.optimizer != "gd" else 0.0 for o in opts])
-    lr = column([o.learning_rate for o in opts])
     coefficients = Coefficients(
         lr=lr,
         epochs=np.array([o.epochs for o in opts], dtype=np.int64),
-        w=w,
-        mx_d=mx_d,
+        g_mm=g_mm,
+        g_mc=g_mc,
+        g_cc=g_cc,
+        excess_weight=excess_weight,
         m_star=m_star,
         b_star=b_star,
         slope_gap=m_star - m_ls,
         mean_x=mean_x,
-        vx=vx,
-        min_cost=column([d.min_cost for d in data]),
+        root_vx=root_vx,
+        min_cost=np.ldexp(column([d.min_cost for d in data]), 2 * ey),
         scale=np.stack((scale_m, scale_c), axis=1),
         m0=m0,
         b0=b0,
-        bound=max_stable_learning_rates(w, mx_d, mu, sequential, heavy_ball, nesterov),
+        bound=max_stable_learning_rates(h11, h12, h_gap, mu, sequential, heavy_ball, nesterov),
         standardized=standardize,
     )
-    step = iteration_steps(w, mx_d, lr, mu, sequential, heavy_ball, nesterov)
+    step = iteration_steps(lam, lam_w, mx_d, lr, mu, sequential, heavy_ball, nesterov)
     return coefficients, step, u0

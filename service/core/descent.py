@@ -99,6 +99,7 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
                     "y is constant, so it cannot be standardized (set standardize to false)",
                     field="y",
                 )
+            _check_representable(moments)
         except FitError as error:
             outcomes[i] = error
         else:
@@ -121,7 +122,20 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
 
 def _hessian_is_finite(moments: Moments, l2: float) -> bool:
     """Whether 2 (vx + l2 + mean_x^2), the largest Hessian entry, is a float64."""
-    return math.isfinite(2 * (moments.sxx / moments.n + l2 + moments.mean_x * moments.mean_x))
+    return math.isfinite(2 * (moments.vx + l2 + moments.mean_x * moments.mean_x))
+
+
+def _check_representable(moments: Moments) -> None:
+    """The smallest possible cost must be a float64, or no answer can be reported."""
+    with np.errstate(over="ignore"):
+        min_cost = float(np.ldexp(moments.min_cost, 2 * moments.y_exponent))
+    if not math.isfinite(min_cost):
+        raise DataError(
+            "y values are too large: even the least-squares line's mean squared error "
+            f"(about 2^{math.frexp(moments.min_cost)[1] + 2 * moments.y_exponent}) overflows "
+            "float64 (scale y first)",
+            field="y",
+        )
 
 
 def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
@@ -173,7 +187,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         diverged_at = np.where((diverged_at < 0) & ~np.isfinite(grad), epochs_run, diverged_at)
         u_start = s0[:, :2]
         # sqrt(f - f*) = |(sqrt(w) u_m, u_c)|, kept as a norm so that it cannot overflow.
-        root_w = np.sqrt(coefficients.w)
+        root_w = coefficients.excess_weight
         excess_start = np.hypot(root_w * u_start[:, 0], u_start[:, 1])
         excess_end = np.hypot(root_w * final[:, 0], final[:, 1])
 
@@ -211,7 +225,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         optimum = Optimum(
             m=float(coefficients.m_star[i]),
             b=float(coefficients.b_star[i]),
-            cost=moments.min_cost + _square(math.sqrt(float(coefficients.vx[i])) * gap),
+            cost=float(coefficients.min_cost[i]) + _square(float(coefficients.root_vx[i]) * gap),
         )
         out.append(
             FitResult(

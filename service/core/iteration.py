@@ -19,7 +19,14 @@ K = T G = 2 [[w, mx], [mx w, 1 + mx^2]] plays the role of the Hessian. The rules
     momentum          v' = mu v - lr K u,             u' = u + v'
     nesterov          v' = mu v - lr K (u + mu v),     u' = u + v'
 
-so every rule is s' = A s on the state s = (u, v) in R^4 (v = 0 for gd), and
+Data far from float64's comfortable range (x around 1e-200, say) is descended in units
+scaled by exact powers of two, x = 2^ex x', y = 2^ey y' (`service.core.moments`): then
+m = 2^(ey-ex) m', b = 2^ey b', and a step of the original descent is, in those units, a
+step of size lam = lr 4^ex on m' and lr on b'. Every formula below holds with lr K
+replaced by M = 2 [[lam w', lam mx'], [mx' lam w', lr + lam mx'^2]] (lam w' = lam vx' +
+lr l2, computed as such); with ex = ey = 0 (and always under standardize) M = lr K.
+
+So every rule is s' = A s on the state s = (u, v) in R^4 (v = 0 for gd), and
 s_k = A^k s_0 exactly. Two more kinds of coordinate ride along in the same linear map:
 
     v_b     the velocity of b itself (v_c - mx v_m cancels when mx is large):
@@ -63,17 +70,21 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 
-def gradient_matrices(w: FloatArray, mx: FloatArray) -> FloatArray:
-    """G with g = G u for each item: shape (N, 2, STATE_DIM), zero on the velocity."""
-    g = np.zeros((w.size, 2, STATE_DIM))
-    g[:, 0, 0] = 2 * w
-    g[:, 0, 1] = 2 * mx
-    g[:, 1, 1] = 2.0
+def gradient_matrices(g_mm: FloatArray, g_mc: FloatArray, g_cc: FloatArray) -> FloatArray:
+    """G with g = G s for each item: shape (N, 2, STATE_DIM), zero beyond u.
+
+    g_m = g_mm u_m + g_mc u_c and g_b = g_cc u_c, in the units where the descent runs.
+    """
+    g = np.zeros((g_mm.size, 2, STATE_DIM))
+    g[:, 0, UM] = g_mm
+    g[:, 0, UC] = g_mc
+    g[:, 1, UC] = g_cc
     return g
 
 
 def iteration_steps(
-    w: FloatArray,
+    lam: FloatArray,
+    lam_w: FloatArray,
     mx: FloatArray,
     lr: FloatArray,
     mu: FloatArray,
@@ -81,18 +92,18 @@ def iteration_steps(
     momentum: BoolArray,
     nesterov: BoolArray,
 ) -> FloatArray:
-    """D = A - I, the change per epoch s' - s = D s, for each item: (N, STATE_DIM, STATE_DIM).
+    """D = A - I, the change per epoch z' - z = D z, for each item: (N, STATE_DIM, STATE_DIM).
 
     Built from the formulas, not as A - I, so that a small learning rate keeps its digits
     (1 - lr k rounds lr k away; -lr k does not). A itself is I + D.
     """
-    n = w.size
-    k = np.empty((n, 2, 2))
-    k[:, 0, 0] = 2 * w
-    k[:, 0, 1] = 2 * mx
-    k[:, 1, 0] = 2 * mx * w
-    k[:, 1, 1] = 2 * (1 + mx * mx)
-    minus_lr_k = -lr[:, None, None] * k
+    n = lam.size
+    k = np.empty((n, 2, 2))  # M = lr K in scaled units
+    k[:, 0, 0] = 2 * lam_w
+    k[:, 0, 1] = 2 * lam * mx
+    k[:, 1, 0] = 2 * mx * lam_w
+    k[:, 1, 1] = 2 * (lr + lam * mx * mx)
+    minus_lr_k = -k
 
     d = np.zeros((n, STATE_DIM, STATE_DIM))
     d[:, :2, :2] = minus_lr_k
@@ -102,25 +113,25 @@ def iteration_steps(
     seq = np.flatnonzero(sequential)
     if seq.size:
         # L1 = I + E1 (m's step), L2 = I + E2 (b's step at the new m): L2 L1 - I = E1 + E2 + E2 E1.
-        two_lr, w_s, mx_s = 2 * lr[seq], w[seq], mx[seq]
+        two_lr, mx_s = 2 * lr[seq], mx[seq]
         e1 = np.empty((seq.size, 2, 2))
-        e1[:, 0, 0] = -two_lr * w_s
-        e1[:, 0, 1] = -two_lr * mx_s
-        e1[:, 1, 0] = -two_lr * mx_s * w_s
-        e1[:, 1, 1] = -two_lr * mx_s * mx_s
+        e1[:, 0, 0] = -2 * lam_w[seq]
+        e1[:, 0, 1] = -2 * lam[seq] * mx_s
+        e1[:, 1, 0] = -2 * mx_s * lam_w[seq]
+        e1[:, 1, 1] = -2 * lam[seq] * mx_s * mx_s
         step = e1.copy()
         step[:, 1, :] *= (1 - two_lr)[:, None]  # E1 + E2 E1 on the c row
         step[:, 1, 1] -= two_lr  # + E2
         d[seq, :2, :2] = step
         # b's gradient is taken at the new m: 2 times the c row of L1 u.
         d[seq, AB, UM] = -two_lr * e1[:, 1, 0]
-        d[seq, AB, UC] = -two_lr * (1 - two_lr * mx_s * mx_s)
+        d[seq, AB, UC] = -two_lr * (1 + e1[:, 1, 1])
 
     heavy = np.flatnonzero(momentum | nesterov)
     if heavy.size:
         mu_h = mu[heavy][:, None, None]
         eye = np.broadcast_to(np.eye(2), (heavy.size, 2, 2))
-        # momentum: v-columns of A are mu I in both rows; nesterov: mu (I - lr K) in both rows.
+        # momentum: v-columns of A are mu I in both rows; nesterov: mu (I - M) in both rows.
         v_cols = np.where(
             nesterov[heavy][:, None, None], mu_h * (eye + minus_lr_k[heavy]), mu_h * eye
         )
@@ -142,41 +153,49 @@ def iteration_steps(
 
 
 def max_stable_learning_rates(
-    w: FloatArray,
-    mx: FloatArray,
+    h11: FloatArray,
+    h12: FloatArray,
+    h11_minus_h22: FloatArray,
     mu: FloatArray,
     sequential: BoolArray,
     momentum: BoolArray,
     nesterov: BoolArray,
 ) -> FloatArray:
-    """The smallest learning rate at which each item's rule stops converging."""
-    h11, h22, h12 = 2 * (w + mx * mx), np.full_like(w, 2.0), 2 * mx
-    lam = 0.5 * (h11 + h22) + np.hypot(0.5 * (h11 - h22), h12)
+    """The smallest learning rate at which each item's rule stops converging.
+
+    H = [[h11, h12], [h12, 2]] is the descended objective's Hessian (in the units of the
+    learning rate); h11 - h22 comes in computed from its terms, so that nearly equal
+    curvatures keep their digits.
+    """
+    h22 = np.full_like(h11, 2.0)
+    half_gap = 0.5 * h11_minus_h22
+    lam = 0.5 * (h11 + h22) + np.hypot(half_gap, h12)
     bound = 2 / lam
     bound = np.where(momentum, 2 * (1 + mu) / lam, bound)
     bound = np.where(nesterov, 2 * (1 + mu) / ((1 + 2 * mu) * lam), bound)
     seq = np.flatnonzero(sequential)
     if seq.size:
-        bound[seq] = _sequential_bound(h11[seq], h22[seq], h12[seq])
+        bound[seq] = _sequential_bound(h11[seq], h22[seq], h12[seq], h11_minus_h22[seq])
     return bound
 
 
-def _sequential_bound(h11: FloatArray, h22: FloatArray, h12: FloatArray) -> FloatArray:
-    """Smallest lr > 0 on the boundary of the Jury region of L2 L1 (in theta coordinates).
+def _sequential_bound(
+    h11: FloatArray, h22: FloatArray, h12: FloatArray, gap: FloatArray
+) -> FloatArray:
+    """Smallest lr > 0 where the spectral radius of L2 L1 (in theta coordinates) reaches 1.
 
-    With s = h11 + h22, q = h11 h22: D = 1 - lr s + lr^2 q, T = 2 - lr s + lr^2 h12^2.
-    Boundaries: D = 1 at lr = s / q; T = -(1 + D) where (h12^2 + q) lr^2 - 2 s lr + 4 = 0;
-    D = -1 where q lr^2 - s lr + 2 = 0. Each quadratic's smaller root is taken in the
-    cancellation-free form 2c / (-b + sqrt(b^2 - 4ac)).
+    With s = h11 + h22, q = h11 h22: det D = (1 - lr h11)(1 - lr h22) and trace
+    T = 2 - lr s + lr^2 h12^2. The radius reaches 1 where D = 1 (complex pair on the unit
+    circle: lr = 1/h11 + 1/h22) or an eigenvalue reaches -1, T = -(1 + D):
+    (h12^2 + q) lr^2 - 2 s lr + 4 = 0, whose smaller root is 4 / (s + sqrt(disc)) with
+    disc = (h11 - h22)^2 - 4 h12^2, formed as a product of a difference and a sum so that
+    nearly equal curvatures (a double root) keep their digits. (T = 1 + D only at lr = 0.)
     """
-    s, q = h11 + h22, h11 * h22
-    candidates = [s / q]
-    for qa, qb, qc in (
-        (h12 * h12 + q, -2 * s, np.full_like(s, 4.0)),
-        (q, -s, np.full_like(s, 2.0)),
-    ):
-        disc = qb * qb - 4 * qa * qc
-        root = np.where(disc >= 0, 2 * qc / (-qb + np.sqrt(np.maximum(disc, 0.0))), np.inf)
-        candidates.append(root)
+    s = h11 + h22
+    candidates = [1 / h11 + 1 / h22]
+    size, cross = np.abs(gap), 2 * np.abs(h12)
+    disc = (size - cross) * (size + cross)
+    root = np.where(disc >= 0, 4 / (s + np.sqrt(np.maximum(disc, 0.0))), np.inf)
+    candidates.append(root)
     result: FloatArray = np.min(np.stack(candidates), axis=0)
     return result

@@ -9,9 +9,23 @@ because, writing vx = sxx / n and c = b + m * mean_x (the line's height at mean_
 
     cost(m, b) = min_cost + vx * (m - m_ls)^2 + (c - mean_y)^2,   m_ls = sxy / sxx,
 
-where min_cost is the residual mean square of the least-squares line. Centring first
-keeps x in [1e9, 1e9 + 100] as accurate as x in [-1, 1]; min_cost is summed directly
-from the residuals (not as syy - sxy^2 / sxx, which cancels for near-perfect fits).
+where min_cost is the residual mean square of the least-squares line.
+
+Accuracy, whatever the data's offset and magnitude:
+
+- the means are taken around a shifted origin (the segment's first point) and then
+  corrected by the mean of the remaining deviations, so constant y has mean exactly y_0,
+  deviations exactly 0 and hence an optimum slope and cost of exactly 0, and x within a
+  few ulps of 1e12 centre as well as x in [-1, 1]; the centred sums are the corrected
+  two-pass ones (minus (sum of deviations)^2 / n), which removes the rounding of the mean;
+- the deviations are scaled by exact powers of two where their squares would underflow or
+  overflow float64 (x around 1e-200, y around 1e200): `x_exponent` and `y_exponent` say
+  by how much, and the centred sums and min_cost are those of the scaled deviations;
+- min_cost is summed directly from the residuals where syy - sxy^2 / sxx would cancel
+  (near-perfect fits).
+
+`compute_moments` and `segment_moments` share one vectorized code path, so the moments of
+a data set are the same bits whether it comes alone or laid end to end with others.
 """
 
 from __future__ import annotations
@@ -38,9 +52,14 @@ class Moments:
     mean_x, mean_y : float
         Means of x and y.
     sxx, sxy, syy : float
-        Centred sums of squares and cross-products (not divided by n).
+        Centred sums of squares and cross-products (not divided by n), of the deviations
+        scaled by 2**-x_exponent (x) and 2**-y_exponent (y).
     min_cost : float
-        Residual mean square of the least-squares line, the smallest possible MSE.
+        Residual mean square of the least-squares line, the smallest possible MSE, in the
+        scaled units of y (times 4**-y_exponent).
+    x_exponent, y_exponent : int
+        0 unless the data's spread would under- or overflow float64 when squared; then the
+        power of two the deviations were divided by (exact).
     """
 
     n: int
@@ -50,6 +69,18 @@ class Moments:
     sxy: float
     syy: float
     min_cost: float
+    x_exponent: int = 0
+    y_exponent: int = 0
+
+    @property
+    def vx(self) -> float:
+        """Variance of x in original units (0.0 or inf when that is beyond float64)."""
+        return _ldexp(self.sxx / self.n, 2 * self.x_exponent)
+
+    @property
+    def slope(self) -> float:
+        """The least-squares slope sxy / sxx in original units."""
+        return _ldexp(self.sxy / self.sxx, self.y_exponent - self.x_exponent)
 
     @classmethod
     def from_sums(
@@ -80,12 +111,35 @@ class Moments:
                 "moments are inconsistent: sxy^2 must not exceed sxx * syy (Cauchy-Schwarz)",
                 field="moments",
             )
+        # Sums beyond float64's comfortable range are rescaled by exact powers of two.
+        ex = _exponent_for(math.sqrt(sxx)) if sxx > 0 else 0
+        ey = _exponent_for(math.sqrt(syy)) if syy > 0 else 0
+        sxx, syy = math.ldexp(sxx, -2 * ex), math.ldexp(syy, -2 * ey)
+        sxy = math.ldexp(sxy, -ex - ey)
         min_cost = max(0.0, (syy - sxy * (sxy / sxx)) / n)
-        return cls(n, float(mean_x), float(mean_y), float(sxx), float(sxy), float(syy), min_cost)
+        return cls(
+            n, float(mean_x), float(mean_y), float(sxx), float(sxy), float(syy), min_cost, ex, ey
+        )
+
+
+def _ldexp(value: float, exponent: int) -> float:
+    """value * 2**exponent, overflowing to inf (math.ldexp raises instead)."""
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(value, exponent))
 
 
 CANCELLATION_LIMIT = 1e-4
 """Below this 1 - r^2, syy - sxy^2 / sxx loses digits: sum the residuals instead."""
+SAFE_SPREAD = 2.0**400
+"""Deviations within [1 / SAFE_SPREAD, SAFE_SPREAD] are squared as they are; others are
+scaled by a power of two first (their squares, times a million points, stay normal)."""
+
+
+def _exponent_for(spread: float) -> int:
+    """0 if `spread` is safe to square, else the power of two that brings it near 1."""
+    if not math.isfinite(spread) or 1 / SAFE_SPREAD <= spread <= SAFE_SPREAD:
+        return 0
+    return math.frexp(spread)[1]
 
 
 def _as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -97,68 +151,40 @@ def _as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
     return array
 
 
-def _dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    # einsum's own SIMD loop: as accurate as BLAS dot here and free of its thread start-up.
-    return float(np.einsum("i,i->", a, b))
-
-
 def compute_moments(x: ArrayLike, y: ArrayLike) -> Moments:
     """Centred moments of the points (x_i, y_i) and the least-squares residual mean square.
+
+    The same computation as one segment of `segment_moments`, bit for bit.
 
     Raises
     ------
     DataError
-        When the lengths differ, there are fewer than 2 points, x is constant (or its
-        spread underflows float64), or the sums of squares overflow float64.
+        When the lengths differ, there are fewer than 2 points, a value is not finite, x is
+        constant, or the spread of the data is beyond what float64 can difference.
     """
     xs, ys = _as_vector(x, "x"), _as_vector(y, "y")
     if xs.size != ys.size:
         raise DataError(
             f"x and y must have the same length (got {xs.size} and {ys.size})", field="y"
         )
-    n = xs.size
-    if n < 2:
-        raise DataError(f"at least 2 points are needed (got {n})", field="x")
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean_x, mean_y = float(np.mean(xs)), float(np.mean(ys))
-        dx, dy = xs - mean_x, ys - mean_y
-        sxx, sxy, syy = _dot(dx, dx), _dot(dx, dy), _dot(dy, dy)
-        if not all(map(math.isfinite, (mean_x, mean_y, sxx, sxy, syy))):
-            for name, values in (("x", xs), ("y", ys)):
-                if not np.isfinite(values).all():
-                    raise DataError(f"{name} must contain only finite numbers", field=name)
-        _check_range(mean_x, mean_y, sxx, sxy, syy, xs)
-        slope = sxy / sxx
-        explained = sxy * slope
-        if syy - explained > CANCELLATION_LIMIT * syy:
-            min_cost = (syy - explained) / n
-        else:  # a near-perfect fit: sum the residuals of the least-squares line directly
-            dy -= slope * dx
-            min_cost = _dot(dy, dy) / n
-    if not math.isfinite(min_cost):
-        raise DataError("y values are too large: their squares overflow float64", field="y")
-    return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost))
+    if xs.size < 2:
+        raise DataError(f"at least 2 points are needed (got {xs.size})", field="x")
+    (outcome,) = segment_moments(xs, ys, np.array([xs.size], dtype=np.int64))
+    if isinstance(outcome, DataError):
+        raise outcome
+    return outcome
 
 
-def _check_range(
-    mean_x: float, mean_y: float, sxx: float, sxy: float, syy: float, xs: NDArray[np.float64]
-) -> None:
-    if not (math.isfinite(mean_x) and math.isfinite(sxx)):
-        raise DataError(
-            "x values are too large: their squares overflow float64 (scale the data first)",
-            field="x",
-        )
-    if not (math.isfinite(mean_y) and math.isfinite(syy) and math.isfinite(sxy)):
-        raise DataError(
-            "y values are too large: their squares overflow float64 (scale the data first)",
-            field="y",
-        )
-    if sxx == 0.0:
-        if float(xs.min()) == float(xs.max()):
-            raise DataError("x must have at least two distinct values (all x are equal)", field="x")
-        raise DataError(
-            "x values are too close together: their spread underflows float64", field="x"
-        )
+def _centre(
+    values: NDArray[np.float64], starts: NDArray[np.intp], lengths: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-segment means around a shifted origin, refined once, and the deviations."""
+    counts = lengths.astype(np.float64)
+    shift = values[starts]
+    mean = shift + np.add.reduceat(values - np.repeat(shift, lengths), starts) / counts
+    deviations = values - np.repeat(mean, lengths)
+    mean = mean + np.add.reduceat(deviations, starts) / counts
+    return mean, values - np.repeat(mean, lengths)
 
 
 def segment_moments(
@@ -169,34 +195,59 @@ def segment_moments(
     `x` and `y` hold the concatenated points; `lengths` the size of each data set.
     Each set that cannot be fitted yields its `DataError` in place of its moments.
     """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     lengths = np.asarray(lengths, dtype=np.int64)
     if x.shape != y.shape or x.ndim != 1 or int(lengths.sum()) != x.size or (lengths < 1).any():
         raise DataError("segments do not match the concatenated data", field="x")
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
     counts = lengths.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        mean_x = np.add.reduceat(x, starts) / counts
-        mean_y = np.add.reduceat(y, starts) / counts
-        dx = x - np.repeat(mean_x, lengths)
-        dy = y - np.repeat(mean_y, lengths)
-        sxx = np.add.reduceat(dx * dx, starts)
-        sxy = np.add.reduceat(dx * dy, starts)
-        syy = np.add.reduceat(dy * dy, starts)
+        mean_x, dx = _centre(x, starts, lengths)
+        mean_y, dy = _centre(y, starts, lengths)
+        spread_x = np.maximum.reduceat(np.abs(dx), starts)
+        spread_y = np.maximum.reduceat(np.abs(dy), starts)
+        ex = np.array([_exponent_for(float(v)) for v in spread_x], dtype=np.int64)
+        ey = np.array([_exponent_for(float(v)) for v in spread_y], dtype=np.int64)
+        if ex.any():
+            dx = np.ldexp(dx, -np.repeat(ex, lengths))
+        if ey.any():
+            dy = np.ldexp(dy, -np.repeat(ey, lengths))
+        # The corrected two-pass sums: the mean is a rounded float, and the deviations' own
+        # sums say by how much (sum (x - a)^2 = sxx + n (mean - a)^2 for any a).
+        sum_dx = np.add.reduceat(dx, starts)
+        sum_dy = np.add.reduceat(dy, starts)
+        sxx = np.add.reduceat(dx * dx, starts) - sum_dx * sum_dx / counts
+        sxy = np.add.reduceat(dx * dy, starts) - sum_dx * sum_dy / counts
+        syy = np.add.reduceat(dy * dy, starts) - sum_dy * sum_dy / counts
         slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
         residual = dy - np.repeat(slope, lengths) * dx
         summed = np.add.reduceat(residual * residual, starts) / counts
         unexplained = syy - sxy * slope
-        # The same choice as `compute_moments`: the closed form unless it would cancel.
+        # The closed form unless it would cancel.
         min_cost = np.where(unexplained > CANCELLATION_LIMIT * syy, unexplained / counts, summed)
     out: list[Moments | DataError] = []
     for i, n in enumerate(lengths.tolist()):
         try:
             if n < 2:
                 raise DataError(f"at least 2 points are needed (got {n})", field="x")
-            segment = x[starts[i] : starts[i] + n]
-            _check_range(mean_x[i], mean_y[i], sxx[i], sxy[i], syy[i], segment)
-            if not math.isfinite(min_cost[i]):
-                raise DataError("y values are too large: their squares overflow float64", field="y")
+            segment = slice(int(starts[i]), int(starts[i]) + n)
+            for name, values, mean, spread in (
+                ("x", x, mean_x, spread_x),
+                ("y", y, mean_y, spread_y),
+            ):
+                if not (math.isfinite(mean[i]) and math.isfinite(spread[i])):
+                    if not np.isfinite(values[segment]).all():
+                        raise DataError(f"{name} must contain only finite numbers", field=name)
+                    raise DataError(
+                        f"{name} values are too far apart: their differences overflow float64 "
+                        "(scale the data first)",
+                        field=name,
+                    )
+            if sxx[i] == 0.0:
+                raise DataError(
+                    "x must have at least two distinct values (all x are equal)", field="x"
+                )
         except DataError as error:
             out.append(error)
             continue
@@ -208,7 +259,9 @@ def segment_moments(
                 float(sxx[i]),
                 float(sxy[i]),
                 float(syy[i]),
-                float(min_cost[i]),
+                max(0.0, float(min_cost[i])),
+                int(ex[i]),
+                int(ey[i]),
             )
         )
     return out

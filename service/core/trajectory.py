@@ -156,7 +156,11 @@ class Trajectory:
         block = self.block
         # Gradient at every in-block offset r as one linear map of the block start.
         grad_maps = (
-            gradient_matrices(self.coefficients.w[idx], self.coefficients.mx_d[idx])[:, None]
+            gradient_matrices(
+                self.coefficients.g_mm[idx],
+                self.coefficients.g_mc[idx],
+                self.coefficients.g_cc[idx],
+            )[:, None]
             @ self.powers[idx, :block]
         )  # (n, B, 2, d)
         flat = grad_maps.transpose(0, 3, 1, 2).reshape(idx.size, STATE_DIM, block * 2)
@@ -197,7 +201,9 @@ class Trajectory:
         big = reach[:, :, None] * coefficients.scale[:, None, :]
         gap = big[..., 0] + np.abs(coefficients.slope_gap)[:, None]
         bound = (
-            coefficients.min_cost[:, None] + coefficients.vx[:, None] * gap * gap + big[..., 1] ** 2
+            coefficients.min_cost[:, None]
+            + (coefficients.root_vx[:, None] * gap) ** 2
+            + big[..., 1] ** 2
         )
         bound = bound + (np.abs(coefficients.m_star) + np.abs(coefficients.b_star))[:, None]
         risky = ~(bound <= OVERFLOW_GUARD)
