@@ -4,7 +4,10 @@ print the OpenAPI document (what ``make openapi`` writes to openapi/openapi.json
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -17,9 +20,23 @@ import uvicorn
 
 from service.app import create_app
 from service.logs import JsonFormatter, log_config
-from service.settings import Settings, get_settings
+from service.protocol import GuardedHttpToolsProtocol
+from service.settings import Settings, SettingsError, get_settings
 
-__all__ = ["JsonFormatter", "log_config", "main", "multiprocess_metrics", "openapi_json", "serve"]
+__all__ = [
+    "JsonFormatter",
+    "log_config",
+    "main",
+    "multiprocess_metrics",
+    "openapi_json",
+    "raise_open_files_limit",
+    "serve",
+]
+
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long uvicorn's supervisor waits for a busy worker's answer before killing it (its
+default, 5 s, killed workers that were parsing a large body; parsing now runs off the event
+loop, and this is the margin on top)."""
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -51,13 +68,30 @@ def multiprocess_metrics(workers: int) -> Iterator[str | None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft limit of open files to the hard limit (idle sockets must not starve the
+    health checks at the default 1024); returns the (soft, hard) limits now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # some platforms cap it below RLIM_INFINITY
+            pass
+    return soft, hard
+
+
 def serve(settings: Settings) -> None:
     """Run uvicorn; each worker builds its app from the environment via the factory.
 
     uvicorn's access log is off: the service writes one line per request itself, with the
-    request id (`service.logs`).
+    request id (`service.logs`). The HTTP protocol is `GuardedHttpToolsProtocol` (header
+    timeout and size limit); after SIGTERM, in-flight requests get ``GDS_SHUTDOWN_TIMEOUT``
+    seconds; ``X-Forwarded-For`` is trusted from ``GDS_FORWARDED_ALLOW_IPS`` only.
     """
     signal.signal(signal.SIGTERM, _after_graceful_shutdown)
+    soft, _ = raise_open_files_limit()
+    logging.getLogger("service.app").debug("open files limit: %d", soft)
     with multiprocess_metrics(settings.workers):
         uvicorn.run(
             "service.app:create_app",
@@ -68,6 +102,11 @@ def serve(settings: Settings) -> None:
             log_level=settings.log_level,
             log_config=log_config(settings),
             access_log=False,
+            http=GuardedHttpToolsProtocol,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
 
 
@@ -78,7 +117,12 @@ def main(argv: list[str]) -> int:
     if argv:
         sys.stderr.write("usage: python -m service [openapi]\n")
         return 2
-    serve(get_settings())
+    try:
+        settings = get_settings()
+    except SettingsError as error:
+        sys.stderr.write(f"gd-fit-service: cannot start, bad setting:\n{error}\n")
+        return 2
+    serve(settings)
     return 0
 
 

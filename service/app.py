@@ -24,12 +24,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import __version__, metrics, ui
+from service import __version__, api_docs, metrics, ui
 from service.errors import install_error_handlers
 from service.middleware import (
     REQUEST_ID_HEADER,
     SERVER_TIMING_HEADER,
     BodyLimitMiddleware,
+    BodyTimeoutMiddleware,
+    LoadSheddingMiddleware,
     RequestContextMiddleware,
 )
 from service.routes import fit, ops
@@ -123,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from api_docs, with no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.limits = Limits.from_settings(settings)
@@ -130,9 +134,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fit.router)
     app.include_router(ops.router)
     app.include_router(ui.router)
+    api_docs.install(app)
     app.mount("/static", ui.static_files(), name="static")
     install_error_handlers(app)
-    # Added last = outermost: the request id wraps CORS, which wraps the body limit.
+    # Added last = outermost: the request id wraps load shedding, then the body timeout,
+    # CORS and the body limit.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -142,5 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER, SERVER_TIMING_HEADER],
         )
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout)
+    app.add_middleware(LoadSheddingMiddleware, max_concurrency=settings.max_concurrency)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -45,7 +45,8 @@ def check_api_key(settings: Settings, authorization: str | None) -> None:
         raise HTTPException(
             status_code=401,
             detail="missing or invalid API key: send Authorization: Bearer <key>",
-            headers={"WWW-Authenticate": "Bearer"},
+            # The body was not read: the connection cannot carry another request.
+            headers={"WWW-Authenticate": "Bearer", "Connection": "close"},
         )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "TEXT_FORMAT",
     "JsonFormatter",
     "TextFormatter",
+    "escape_controls",
     "log_config",
     "log_request",
 ]
@@ -66,13 +67,28 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+"""Control characters as escapes: a path or header holding a newline cannot forge a line."""
+
+
+def escape_controls(text: str) -> str:
+    """`text` with its control characters (newline, carriage return, escape...) escaped."""
+    return text.translate(_CONTROL)
+
+
 class TextFormatter(logging.Formatter):
-    """``<time> <LEVEL> <logger>: <message> [request id]``, traceback on the next lines."""
+    """``<time> <LEVEL> <logger>: <message> [request id]``, traceback on the next lines.
+
+    The line itself never holds a control character (`escape_controls`): each log line is
+    one line, whatever a client put in its path or headers.
+    """
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         line = super().formatMessage(record)
         request_id = getattr(record, "request_id", None)
-        return f"{line} [{request_id}]" if request_id is not None else line
+        line = f"{line} [{request_id}]" if request_id is not None else line
+        return escape_controls(line)
 
 
 def log_config(settings: Settings) -> dict[str, Any]:

@@ -11,6 +11,12 @@
   Starlette's `RequestBodyLimitMiddleware`, which stops reading and answers ``413`` as soon
   as the count passes the limit. Both answer the same body (`too_large_detail`), and either
   ``413`` closes the connection, so the rest of an oversized body is never read.
+- `LoadSheddingMiddleware` admits at most ``GDS_MAX_CONCURRENCY`` fit requests at once
+  (counted from the arrival of their headers); one more answers ``503`` with ``Retry-After``
+  at once, without reading its body. Other routes are never refused.
+- `BodyTimeoutMiddleware` answers ``408`` and closes the connection when a request's body has
+  not arrived in full ``GDS_BODY_TIMEOUT`` seconds after its headers (a client trickling its
+  body holds neither a fit slot nor the shutdown).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import uuid
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +42,8 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SERVER_TIMING_HEADER",
     "BodyLimitMiddleware",
+    "BodyTimeoutMiddleware",
+    "LoadSheddingMiddleware",
     "RequestContextMiddleware",
     "add_core_seconds",
     "request_id_of",
@@ -183,16 +193,98 @@ class BodyLimitMiddleware:
         await self.app(scope, receive, send_closing_on_413)
 
     async def _too_large(self, send: Send) -> None:
-        body = json.dumps({"detail": too_large_detail(self.max_body_bytes)}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _answer_json(send, 413, too_large_detail(self.max_body_bytes), [])
+
+
+FIT_PATH_PREFIX = "/fit"
+"""Requests whose path starts so are fits: the work `LoadSheddingMiddleware` bounds."""
+
+RETRY_AFTER_SECONDS = 1
+
+
+async def _answer_json(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """Send a complete JSON answer ``{"detail": detail}`` that closes the connection."""
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class LoadSheddingMiddleware:
+    """Answer ``503`` with ``Retry-After`` to a fit request when `max_concurrency` fit requests
+    are already in progress in this process, before its body is read."""
+
+    def __init__(self, app: ASGIApp, max_concurrency: int) -> None:
+        self.app = app
+        self.max_concurrency = max_concurrency
+        self.in_progress = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(FIT_PATH_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        if self.in_progress >= self.max_concurrency:
+            await _answer_json(
+                send,
+                503,
+                f"the server is busy: {self.in_progress} fit requests are in progress, the most "
+                f"it takes at once (max_concurrency); retry in {RETRY_AFTER_SECONDS} s",
+                [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+            )
+            return
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+
+class BodyTimeoutMiddleware:
+    """Answer ``408`` (and close) when the body has not arrived in full `seconds` after the
+    request's headers."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.seconds
+        body_done = False
+
+        async def receive_in_time() -> Message:
+            nonlocal body_done
+            if body_done:  # after the body: waiting for a disconnect is not the client's delay
+                return await receive()
+            remaining = deadline - time.monotonic()
+            message: Message | None = None
+            with anyio.move_on_after(max(remaining, 0.0)):
+                message = await receive()
+            if message is None:
+                raise HTTPException(
+                    status_code=408,
+                    detail=(
+                        f"the request body did not arrive in full within {self.seconds:g} s "
+                        "of its headers (body_timeout)"
+                    ),
+                    headers={"Connection": "close"},
+                )
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await self.app(scope, receive_in_time, send)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "SettingsError", "get_settings"]
 
 MIB = 1024 * 1024
 
@@ -42,6 +42,49 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(1000, ge=1, description="Most fits in one POST /fit/batch.")
     max_body_bytes: int = Field(64 * MIB, ge=0, description="Largest request body in bytes (413).")
+    max_concurrency: int = Field(
+        8,
+        ge=1,
+        description=(
+            "Fit requests in progress per worker process, counted from the arrival of their "
+            "headers; above it a fit request answers 503 with Retry-After at once, without "
+            "reading its body. Health, readiness, info and metrics are never refused."
+        ),
+    )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds from the arrival of a request's headers within which its body must have "
+            "arrived in full; a slower body answers 408 and the connection is closed."
+        ),
+    )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a connection may take to send a request's headers (from its first byte, "
+            "or from the connection's opening); a slower connection is closed."
+        ),
+    )
+    shutdown_timeout: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "After SIGTERM, how long in-flight requests may take before the remaining "
+            "connections are closed."
+        ),
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description=(
+            "Comma-separated addresses of proxies whose X-Forwarded-For (and -Proto) is "
+            "trusted for the client address in the access log; `*` trusts every proxy."
+        ),
+    )
     drain_seconds: float = Field(
         0.0,
         ge=0,
@@ -69,13 +112,33 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        return _split_commas(value)
+    def _comma_list(cls, value: Any, info: ValidationInfo) -> Any:
+        items = _split_commas(value)
+        if isinstance(value, str) and value and not items and info.field_name != "cors_origins":
+            # "GDS_API_KEYS= " must not switch auth off: a set variable must name something.
+            raise ValueError(f"{value!r} holds no value: give one or more, comma-separated")
+        return items
+
+
+class SettingsError(ValueError):
+    """A ``GDS_*`` variable with a bad value; the message is one line per variable, naming it
+    and what it accepts."""
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings from the environment, read once on first call."""
-    return Settings()
+    """The settings from the environment, read once on first call.
+
+    Raises `SettingsError` naming each bad variable.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        prefix = Settings.model_config.get("env_prefix", "")
+        lines = [
+            f"{prefix}{str(item['loc'][0]).upper()}: {item['msg']} (got {item['input']!r})"
+            for item in error.errors(include_url=False)
+        ]
+        raise SettingsError("\n".join(lines)) from None

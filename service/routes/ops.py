@@ -1,6 +1,7 @@
 """The operations routes: ``GET /healthz``, ``/readyz``, ``/info`` and ``/metrics``.
 
-Open to everyone (no API key), tagged ``operations``.
+Open to everyone (no API key), tagged ``operations``. They are ``async def``: trivial and never
+blocking, they answer on the event loop even when every thread of the pool is fitting.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", operation_id="healthz", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     """Liveness: 200 while the process lives."""
     return Health(status="ok")
 
@@ -27,7 +28,7 @@ def healthz() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "The server is shutting down."}},
 )
-def readyz(request: Request, response: Response) -> Readiness:
+async def readyz(request: Request, response: Response) -> Readiness:
     """Readiness: 200 once started, 503 before that and while shutting down."""
     if getattr(request.app.state, "ready", False):
         return Readiness(status="ready")
@@ -36,7 +37,7 @@ def readyz(request: Request, response: Response) -> Readiness:
 
 
 @router.get("/info", operation_id="info", response_model=Info)
-def info(request: Request) -> Info:
+async def info(request: Request) -> Info:
     """The service's version and the limits in force."""
     limits: Limits = request.app.state.limits
     return Info(name="gd-fit-service", version=__version__, limits=limits, **limits.model_dump())

@@ -1,0 +1,201 @@
+"""Abuse and overload: load shedding, body and header timeouts, header size, refusing before
+reading, forged log lines, the open-files limit. In-process where the behaviour is the app's,
+against a real server where it is the protocol's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service import operations
+from service.__main__ import raise_open_files_limit
+from service.logs import TEXT_FORMAT, TextFormatter
+from service.protocol import MAX_HEADER_BYTES
+from tests.helpers.apps import app_with, serve
+from tests.helpers.servers import Server, running_server
+
+LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}
+
+
+@pytest.mark.anyio
+async def test_fit_requests_over_max_concurrency_get_503_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+    fit_one = operations.fit_one
+
+    def held_fit(*args: Any, **kwargs: Any) -> Any:
+        entered.release()
+        release.wait(10)
+        return fit_one(*args, **kwargs)
+
+    monkeypatch.setattr(operations, "fit_one", held_fit)
+    async with serve(app_with(max_concurrency=2)) as client:
+        held = [asyncio.create_task(client.post("/fit", json=LINE)) for _ in range(2)]
+        for _ in range(2):
+            await asyncio.to_thread(entered.acquire, True, 10)
+        refused = await client.post("/fit", json=LINE)
+        batch = await client.post("/fit/batch", json={"fits": [LINE]})
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        release.set()
+        answers = await asyncio.gather(*held)
+        after = await client.post("/fit", json=LINE)
+    for response in (refused, batch):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["connection"] == "close"
+        assert "max_concurrency" in response.json()["detail"]
+    assert (health.status_code, ready.status_code) == (200, 200)
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert after.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_body_slower_than_body_timeout_gets_408() -> None:
+    async def trickle() -> Any:
+        yield b'{"x": [0, 1, 2, 3], '
+        await asyncio.sleep(1.0)
+        yield b'"y": [1, 3, 5, 7]}'
+
+    async with serve(app_with(body_timeout=0.2)) as client:
+        slow = await client.post(
+            "/fit", content=trickle(), headers={"Content-Type": "application/json"}
+        )
+        fast = await client.post("/fit", json=LINE)
+    assert slow.status_code == 408
+    assert slow.headers["connection"] == "close"
+    assert "body_timeout" in slow.json()["detail"]
+    assert fast.status_code == 200
+
+
+def test_text_log_lines_escape_control_characters() -> None:
+    formatter = TextFormatter(TEXT_FORMAT)
+    forged = "/x\n2026-11-30 00:00:00,000 INFO service.access: POST /fit 200 1.00 ms"
+    record = logging.LogRecord(
+        "service.access", logging.INFO, __file__, 1, "GET %s 404", (forged,), None
+    )
+    record.request_id = "abc"
+    line = formatter.format(record)
+    assert "\n" not in line and "\r" not in line
+    assert line.endswith(
+        "GET /x\\n2026-11-30 00:00:00,000 INFO service.access: POST /fit 200 1.00 ms 404 [abc]"
+    )
+
+
+def test_open_files_soft_limit_is_raised_to_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        if soft == hard and hard > 64:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard // 2, hard))
+        lowered, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert raise_open_files_limit() == (hard, hard)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+        assert lowered <= hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# Against a real server: the protocol's guards, and refusing before the body is read.
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(
+        tmp_path_factory.mktemp("abuse"), header_timeout="0.5", api_keys="k", body_timeout="2"
+    ) as server:
+        yield server
+
+
+def _exchange(server: Server, data: bytes, wait: float = 5.0) -> bytes:
+    """Send `data` on a fresh connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.slow
+def test_a_connection_that_sends_nothing_is_closed_after_header_timeout(server: Server) -> None:
+    start = time.monotonic()
+    assert _exchange(server, b"") == b""
+    assert 0.3 < time.monotonic() - start < 4
+
+
+@pytest.mark.slow
+def test_trickled_headers_are_cut_off_after_header_timeout(server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        start = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        closed = False
+        for _ in range(40):
+            try:
+                sock.sendall(b"X-a: b\r\n")
+                if sock.recv(1, socket.MSG_DONTWAIT) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.1)
+    assert closed, "the server kept a connection that trickled its headers for 4 s"
+    assert time.monotonic() - start < 4
+
+
+@pytest.mark.slow
+def test_headers_over_the_limit_get_431(server: Server) -> None:
+    huge = b"X-Big: " + b"a" * (MAX_HEADER_BYTES + 10) + b"\r\n"
+    answer = _exchange(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + huge + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_request_without_a_key_is_refused_before_its_body_is_read(server: Server) -> None:
+    head = (
+        b"POST /fit HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 20000000\r\n\r\n"
+    )
+    start = time.monotonic()
+    answer = _exchange(server, head + b'{"x": [')
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert b"connection: close" in answer.lower()
+    assert time.monotonic() - start < 1.5  # answered and closed long before the body timeout
+
+
+@pytest.mark.slow
+def test_a_trickled_body_gets_408_and_the_connection_closes(server: Server) -> None:
+    head = (
+        b"POST /fit HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer k\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    start = time.monotonic()
+    answer = _exchange(server, head + b'{"x": [1, 2', wait=10)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"body_timeout" in answer
+    assert 1.5 < time.monotonic() - start < 6
+
+
+@pytest.mark.slow
+def test_a_forged_access_line_stays_on_one_line(server: Server, tmp_path: Path) -> None:
+    forged = "/x%0A2026-11-30%2000:00:00,000%20INFO%20service.access:%20POST%20/fit%20200"
+    httpx.get(f"{server.url}{forged}")
+    time.sleep(0.2)
+    lines = [line for line in server.log_text().splitlines() if "service.access" in line]
+    assert not any(line.startswith("2026-11-30 00:00:00,000") for line in lines)
+    assert any("GET /x\\n2026-11-30" in line for line in lines)
