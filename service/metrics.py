@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -42,6 +43,7 @@ from prometheus_client.process_collector import ProcessCollector
 __all__ = [
     "MULTIPROCESS_DIR",
     "REGISTRY",
+    "forget_dead_workers",
     "mark_worker_exited",
     "observe_request",
     "record_fits",
@@ -140,9 +142,34 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     _LATENCY.labels(method, route, status_label).observe(seconds)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def forget_dead_workers(directory: str) -> list[int]:
+    """Drop the live-gauge samples of worker processes that no longer exist (a worker killed
+    by a signal never runs `mark_worker_exited`, so its in-progress requests would otherwise
+    be counted for ever); returns their pids."""
+    dead: set[int] = set()
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            dead.add(int(pid))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+    return sorted(dead)
+
+
 def _registry() -> CollectorRegistry:
     if MULTIPROCESS_DIR is None:
         return REGISTRY
+    forget_dead_workers(MULTIPROCESS_DIR)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
     return registry

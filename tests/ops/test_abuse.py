@@ -8,6 +8,8 @@ import asyncio
 import logging
 import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service import operations
+from service import metrics, operations
 from service.__main__ import raise_open_files_limit
 from service.logs import TEXT_FORMAT, TextFormatter
 from service.protocol import MAX_HEADER_BYTES
@@ -199,3 +201,20 @@ def test_a_forged_access_line_stays_on_one_line(server: Server, tmp_path: Path) 
     lines = [line for line in server.log_text().splitlines() if "service.access" in line]
     assert not any(line.startswith("2026-11-30 00:00:00,000") for line in lines)
     assert any("GET /x\\n2026-11-30" in line for line in lines)
+
+
+def test_live_gauge_of_a_killed_worker_is_forgotten(tmp_path: Path) -> None:
+    """A worker killed by a signal never marks itself dead: the next scrape does it."""
+    code = (
+        "import os, signal; from prometheus_client import Gauge, values;"
+        "values.ValueClass = values.MultiProcessValue();"
+        "g = Gauge('gds_test_in_progress', 'x', multiprocess_mode='livesum'); g.inc(3);"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    killed = subprocess.run([sys.executable, "-c", code], env=env, check=False)
+    assert killed.returncode == -9
+    (sample,) = tmp_path.glob("gauge_livesum_*.db")
+    pid = int(sample.stem.rpartition("_")[2])
+    assert metrics.forget_dead_workers(str(tmp_path)) == [pid]
+    assert not list(tmp_path.glob("gauge_live*"))
