@@ -173,8 +173,10 @@ def prepare(
         )
 
     u0 = np.zeros((len(items), STATE_DIM))
-    u0[:, 0] = np.where(standardize, (m0 - m_star) / z_scale_m, np.ldexp(m0 - m_star, ex - ey))
-    u0[:, 1] = (b0 + m0 * mean_x - mean_y) / scale_c
+    with np.errstate(invalid="ignore", divide="ignore"):  # z-space needs syy > 0 (checked)
+        z_start = (m0 - m_star) / z_scale_m
+        u0[:, 0] = np.where(standardize, z_start, np.ldexp(m0 - m_star, ex - ey))
+        u0[:, 1] = (b0 + m0 * mean_x - mean_y) / scale_c
 
     # The Hessian in the units of the learning rate (original or z-space), and h11 - h22
     # from its terms.

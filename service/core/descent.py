@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from service.core.advice import warnings_for
 from service.core.coefficients import prepare
 from service.core.errors import DataError, DivergedError, FitError, ParameterError
 from service.core.iteration import STATE_DIM
@@ -54,8 +55,6 @@ IntArray = NDArray[np.int64]
 
 MATRIX_BUDGET = 64 << 20
 """Bytes of stacked matrix powers one vectorized step of a batch may hold."""
-FAR_FROM_OPTIMUM = 1e-3
-"""Warn when more than this fraction of the initial excess objective remains."""
 
 
 def fit(x: ArrayLike, y: ArrayLike, options: FitOptions | None = None) -> FitResult:
@@ -141,19 +140,26 @@ def _check_representable(moments: Moments) -> None:
 def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
     """The recorded epochs: strictly increasing over [0, epochs_run], both ends included.
 
-    "linear": min(points, epochs_run + 1) epochs as evenly spaced as whole epochs allow;
-    "log": 0, then up to points - 1 epochs geometrically spaced over [1, epochs_run],
-    rounded (neighbours that round to the same epoch merge).
+    Exactly min(points, epochs_run + 1) epochs. "linear": as evenly spaced as whole epochs
+    allow; "log": 0, then geometrically spaced over [1, epochs_run], rounded, and where
+    rounding would merge neighbours the next free epochs are taken instead.
     """
-    if epochs_run == 0:
-        return np.zeros(1, dtype=np.int64)
+    count = min(points, epochs_run + 1)
+    if count == epochs_run + 1:
+        return np.arange(epochs_run + 1, dtype=np.int64)
     if spacing == "linear":
-        count = min(points, epochs_run + 1)
         return np.rint(np.linspace(0, epochs_run, count)).astype(np.int64)
-    if points == 2:
+    if count == 2:
         return np.array([0, epochs_run], dtype=np.int64)
-    geometric = np.unique(np.rint(np.geomspace(1, epochs_run, points - 1)).astype(np.int64))
-    return np.concatenate((np.zeros(1, dtype=np.int64), geometric))
+    rounded = np.concatenate(
+        ([0], np.rint(np.geomspace(1, epochs_run, count - 1)).astype(np.int64))
+    )
+    index = np.arange(count, dtype=np.int64)
+    # e_i - i must be non-decreasing (strictly increasing e) and at most epochs_run - count
+    # + 1 (room for the rest): push merged neighbours up, then cap from the end.
+    lifted = np.maximum.accumulate(rounded - index)
+    result: IntArray = np.minimum(lifted, epochs_run - count + 1) + index
+    return result
 
 
 def _block_size(epochs: int) -> int:
@@ -185,11 +191,6 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
         grad = coefficients.gradient_norm(np.arange(count), final)
         # A gradient too large for float64 at a finite point has diverged all the same.
         diverged_at = np.where((diverged_at < 0) & ~np.isfinite(grad), epochs_run, diverged_at)
-        u_start = s0[:, :2]
-        # sqrt(f - f*) = |(sqrt(w) u_m, u_c)|, kept as a norm so that it cannot overflow.
-        root_w = coefficients.excess_weight
-        excess_start = np.hypot(root_w * u_start[:, 0], u_start[:, 1])
-        excess_end = np.hypot(root_w * final[:, 0], final[:, 1])
 
     out: list[FitResult | FitError] = []
     for i, (moments, options) in enumerate(items):
@@ -238,13 +239,15 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
                 n=moments.n,
                 optimum=optimum,
                 max_stable_learning_rate=bound,
-                warnings=_warnings(
+                warnings=warnings_for(
+                    moments,
                     options,
                     bound,
                     stopped=bool(stopped[i]),
-                    remaining=_square(float(excess_end[i] / excess_start[i]))
-                    if excess_start[i] > 0
-                    else 0.0,
+                    m=float(m[i]),
+                    b=float(b[i]),
+                    cost=float(cost[i]),
+                    optimum=optimum,
                 ),
                 history=history,
             )
@@ -255,27 +258,3 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
 def _square(value: float) -> float:
     # value ** 2 raises OverflowError on Python floats; a product overflows to inf quietly.
     return value * value
-
-
-def _warnings(
-    options: FitOptions, bound: float, *, stopped: bool, remaining: float
-) -> tuple[str, ...]:
-    notes: list[str] = []
-    if options.learning_rate >= bound:
-        notes.append(
-            f"learning_rate {options.learning_rate:g} is at or above the largest stable learning "
-            f"rate {bound:.6g} for this data and update rule: the iterates grow instead of "
-            "converging"
-        )
-    elif remaining > FAR_FROM_OPTIMUM:
-        notes.append(
-            f"the run stopped far from the optimum: {remaining:.3g} of the initial excess cost "
-            "remains; raise epochs or the learning rate (see max_stable_learning_rate)"
-            + ("" if options.standardize else ", or use standardize")
-        )
-    if options.tolerance is not None and not stopped:
-        notes.append(
-            f"the gradient norm did not reach the tolerance {options.tolerance:g} within "
-            f"{options.epochs} epochs"
-        )
-    return tuple(notes)

@@ -50,6 +50,8 @@ to K), that holds for
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -125,7 +127,7 @@ def iteration_steps(
         d[seq, :2, :2] = step
         # b's gradient is taken at the new m: 2 times the c row of L1 u.
         d[seq, AB, UM] = -two_lr * e1[:, 1, 0]
-        d[seq, AB, UC] = -two_lr * (1 + e1[:, 1, 1])
+        d[seq, AB, UC] = -two_lr * _one_minus_twice(lam[seq], mx_s)
 
     heavy = np.flatnonzero(momentum | nesterov)
     if heavy.size:
@@ -150,6 +152,17 @@ def iteration_steps(
     gd_rows = np.flatnonzero(~(momentum | nesterov))
     d[gd_rows, AM, :2] = d[gd_rows, UM, :2]  # gd: m moves as u_m does
     return d
+
+
+def _one_minus_twice(lam: FloatArray, mx: FloatArray) -> FloatArray:
+    """1 - 2 lam mx^2 rounded once (it cancels when the step nearly levels the c error)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        plain = 1 - 2 * lam * mx * mx
+    exact = [
+        float(1 - 2 * Fraction(a) * Fraction(b) ** 2) if np.isfinite(c) and abs(c) < 0.5 else c
+        for a, b, c in zip(lam.tolist(), mx.tolist(), plain.tolist(), strict=True)
+    ]
+    return np.asarray(exact, dtype=np.float64)
 
 
 def max_stable_learning_rates(

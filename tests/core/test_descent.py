@@ -550,7 +550,18 @@ def test_history_epochs_follow_the_contract(epochs_run: int, points: int, spacin
             gaps = np.diff(epochs)
             assert gaps.max() - gaps.min() <= 1
     else:
-        assert epochs.size <= points
+        assert epochs.size == min(points, epochs_run + 1)
+        if epochs_run + 1 <= points:
+            assert epochs.tolist() == list(range(epochs_run + 1))
+
+
+def test_log_history_with_few_epochs_records_every_epoch() -> None:
+    assert history_epochs(7, 8, "log").tolist() == list(range(8))
+    assert history_epochs(7, 7, "log").tolist() == [0, 1, 2, 3, 4, 5, 7]
+    wide = history_epochs(10**6, 12, "log")
+    assert wide[:2].tolist() == [0, 1] and wide[-1] == 10**6
+    ratios = wide[3:] / wide[2:-1]
+    assert np.allclose(ratios, ratios[-1], rtol=0.05)  # geometric where rounding allows
 
 
 # --- batch, moments input, cost of the work ---------------------------------------------------
