@@ -2,9 +2,11 @@
 
 One router carries what they share: the ``fit`` tag, the API-key check (`service.auth`), the
 error answers, and `BodyRoute`, which parses and validates their bodies against the limits in
-force (`service.bodies`). Fits are plain ``def`` routes: the descent is CPU work, so it runs in
-the threadpool, and the service scales with worker processes (``GDS_WORKERS``). Core errors
-propagate to the handlers of `service.errors`.
+force (`service.bodies`). ``/fit`` and ``/fit/plot`` declare the table encodings of their body
+(CSV and Arrow, hyperparameters in the query string) in their ``openapi_extra``, which is also
+what `BodyRoute` accepts; ``/fit/batch`` takes JSON only. Fits are plain ``def`` routes: the
+descent is CPU work, so it runs in the threadpool, and the service scales with worker
+processes (``GDS_WORKERS``). Core errors propagate to the handlers of `service.errors`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pydantic import BaseModel
 
 from service import operations, plotting
 from service.auth import require_api_key
-from service.bodies import BodyRoute
+from service.bodies import ARROW, CSV, JSON, BodyRoute, hyperparameter_names
+from service.bodies.arrow_body import INSTALL_HINT as ARROW_INSTALL_HINT
 from service.schemas import BatchFitRequest, BatchFitResponse, FitRequest, FitResponse
 
 __all__ = ["router"]
@@ -29,6 +32,7 @@ router = APIRouter(
     responses={
         401: {"description": "GDS_API_KEYS is set and no valid bearer key was sent."},
         413: {"description": "The body is larger than `max_body_bytes`."},
+        415: {"description": "The body's Content-Type is not one the route accepts."},
         422: {
             "description": (
                 "Validation failed, or the descent diverged (`type` `diverged`, `loc` "
@@ -37,6 +41,64 @@ router = APIRouter(
         },
     },
 )
+
+_CSV_EXAMPLE = "x,y\n0,1\n1,3\n2,5\n3,7\n"
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    """The hyperparameters as query parameters (read only with a CSV or Arrow body), with the
+    schemas and descriptions of their `FitRequest` fields."""
+    properties = FitRequest.model_json_schema()["properties"]
+    parameters = []
+    for name in dict.fromkeys(field for field, _ in hyperparameter_names(FitRequest).values()):
+        schema = {
+            key: value
+            for key, value in properties[name].items()
+            if key not in ("title", "description", "examples")
+        }
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": schema,
+                "description": (
+                    f"{properties[name]['description']} Only with a `text/csv` or Arrow body "
+                    "(a JSON body carries it in the body; a query string with JSON is a 422). "
+                    "Written as in JSON: `epochs=5000`, `tolerance=1e-9`, `standardize=true`, "
+                    "`tolerance=null`; text values bare: `optimizer=momentum`."
+                ),
+            }
+        )
+    return parameters
+
+
+TABLE_BODIES: dict[str, Any] = {
+    "requestBody": {
+        "description": (
+            f"`{JSON}`: the FitRequest object. `{CSV}` (UTF-8): a header row naming the "
+            "columns `x` and `y` (other columns ignored; no `weight` column yet), then one "
+            "line per point; decimal numbers, no empty cells, NaN or infinity. "
+            f"`{ARROW}`: an Arrow IPC stream (uncompressed) with numeric columns `x` and `y`, "
+            "no nulls; needs the server's `arrow` extra. With CSV and Arrow the "
+            "hyperparameters are query parameters, with the names, defaults and rules of the "
+            "JSON fields."
+        ),
+        "content": {
+            CSV: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
+            ARROW: {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "parameters": _query_parameters(),
+}
+"""The ``openapi_extra`` of the routes that take a FitRequest as CSV or Arrow too."""
+
+_TABLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    501: {
+        "description": "An Arrow body, and pyarrow (the optional `arrow` extra) is not installed.",
+        "content": {"application/json": {"example": {"detail": ARROW_INSTALL_HINT}}},
+    },
+}
 
 
 def json_response(model: BaseModel) -> Response:
@@ -49,7 +111,13 @@ def json_response(model: BaseModel) -> Response:
     return Response(content=model.model_dump_json(), media_type="application/json")
 
 
-@router.post("/fit", operation_id="fit", response_model=FitResponse)
+@router.post(
+    "/fit",
+    operation_id="fit",
+    response_model=FitResponse,
+    responses=_TABLE_RESPONSES,
+    openapi_extra=TABLE_BODIES,
+)
 def fit(body: FitRequest, request: Request) -> Response:
     """Fit y = m*x + b to the points by gradient descent on the mean squared error."""
     _, result = operations.fit_one(body, request)
@@ -78,14 +146,21 @@ _PLOT_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     422: {"description": "The same validation and divergence errors as `POST /fit`."},
     501: {
-        "description": "matplotlib, the optional `plot` extra, is not installed.",
+        "description": (
+            "matplotlib, the optional `plot` extra, is not installed; or an Arrow body, and "
+            "pyarrow, the optional `arrow` extra, is not installed."
+        ),
         "content": {"application/json": {"example": {"detail": plotting.INSTALL_HINT}}},
     },
 }
 
 
 @router.post(
-    "/fit/plot", operation_id="fit_plot", response_class=Response, responses=_PLOT_RESPONSES
+    "/fit/plot",
+    operation_id="fit_plot",
+    response_class=Response,
+    responses=_PLOT_RESPONSES,
+    openapi_extra=TABLE_BODIES,
 )
 def fit_plot(body: FitRequest, request: Request) -> Response:
     """Fit like POST /fit and draw it: data and line, cost per epoch, (m, b) path on contours."""

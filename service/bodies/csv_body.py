@@ -1,0 +1,293 @@
+"""CSV bodies (``text/csv``): the points as the columns ``x`` and ``y`` of an RFC 4180 table.
+
+The first line is the header row. It names the column ``x`` (or ``X``) and the column ``y``
+(or ``Y``), in any order, among any others, which are ignored; a ``weight`` column is refused
+(weights are not supported yet). Each following non-blank line is one point: every line has
+as many fields as the header, fields may be quoted, lines end with ``\\n`` or ``\\r\\n``.
+
+Every x and y cell is a decimal number: ``1``, ``-2.5``, ``6.02e23`` (a sign, a leading or
+trailing point like ``.5`` or ``5.``, and spaces or tabs around the number are read too).
+Refused, each with an error naming its line and column: empty cells, ``NaN``, ``inf`` and
+numbers too large for a float64 (``1e400``), thousands separators (``1,000`` is two fields;
+``"1,000"`` is not a number) and anything else that is not a number. The body must be UTF-8
+(an optional byte-order mark is skipped).
+
+Reading: pyarrow's CSV reader when pyarrow is installed (the ``arrow`` extra), else NumPy's
+``loadtxt`` for bodies of exactly two unquoted columns. Both read decimal numbers to the
+nearest float64, as orjson reads JSON numbers, so the same float64 data gives the same
+arrays whichever encoding carried it. A body either fast reader refuses or is not sure of is
+read by Python's ``csv`` module, the reference: it finds the errors (the first `MAX_LISTED`,
+each with its line and column, then how many more), or reads the values when there are none.
+"""
+
+from __future__ import annotations
+
+import array
+import csv
+import importlib
+import io
+import math
+import re
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Final
+
+import numpy as np
+
+from service.bodies.points import BodyError, ErrorList, FloatArray, Points
+
+__all__ = ["read_csv"]
+
+_BOM: Final = b"\xef\xbb\xbf"
+_WEIGHT_NAMES: Final = frozenset({"weight", "weights"})
+_NUMBER: Final = re.compile(r"[ \t]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
+"""What the fast readers read as a number (pyarrow's grammar for float64), by the reference."""
+_NON_FINITE: Final = re.compile(r"[ \t]*[+-]?(?:nan|inf|infinity)[ \t]*", re.IGNORECASE)
+_SHOWN: Final = 40
+"""A bad cell is echoed up to this many characters; the body itself never is."""
+
+ErrorItem = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the points are: the header's field count and the indices and names of x, y."""
+
+    fields: int
+    x: int
+    y: int
+    x_name: str
+    y_name: str
+
+
+def _body_error(msg: str, type_: str = "csv_invalid", **ctx: Any) -> BodyError:
+    item: ErrorItem = {"type": type_, "loc": ("body",), "msg": msg}
+    if ctx:
+        item["ctx"] = ctx
+    return BodyError([item])
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
+def _check_utf8(body: bytes) -> None:
+    """Raise `BodyError` naming the line and byte of the first byte that is not UTF-8."""
+    if body.isascii():
+        return
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        at = error.start
+        line = body.count(b"\n", 0, at) + 1
+        column = at - (body.rfind(b"\n", 0, at) + 1) + 1
+        raise _body_error(
+            f"the body is not UTF-8 text: byte 0x{body[at]:02x} at line {line}, byte {column} "
+            "cannot be decoded; save the CSV as UTF-8",
+            "csv_encoding",
+            line=line,
+            column=column,
+        ) from None
+
+
+def _layout(body: bytes) -> _Layout:
+    """The header row's layout. Raises `BodyError` when it does not name x and y once each,
+    or names a weight column."""
+    ends = [at for at in (body.find(b"\n"), body.find(b"\r")) if at >= 0]
+    line = body[: min(ends)] if ends else body
+    if not line.strip():
+        raise _body_error(
+            "the first line must be the header row naming the columns x and y "
+            "(then one line per point, e.g. x,y then 1,3)",
+            "csv_header",
+            line=1,
+        )
+    try:
+        names = [name.strip() for name in next(csv.reader([line.decode("utf-8")]))]
+    except (csv.Error, StopIteration) as error:
+        raise _body_error(f"line 1 (the header row) is not CSV: {error}", line=1) from None
+    errors: list[ErrorItem] = []
+    found: dict[str, tuple[int, str]] = {}
+    for field, aliases in (("x", ("x", "X")), ("y", ("y", "Y"))):
+        places = [(at, name) for at, name in enumerate(names) if name in aliases]
+        if len(places) == 1:
+            found[field] = places[0]
+            continue
+        if places:
+            msg = f"the header row names the column {field} {len(places)} times (as " + (
+                ", ".join(f"column {at + 1}" for at, _ in places) + "); name it once"
+            )
+        else:
+            listed = ", ".join(repr(_shown(name)) for name in names[:20])
+            msg = f"the header row (line 1) has no column {field}; its columns are {listed}"
+        errors.append({"type": "csv_header", "loc": ("body", field), "msg": msg})
+    for at, name in enumerate(names):
+        if name.lower() in _WEIGHT_NAMES:
+            errors.append(
+                {
+                    "type": "weights_unsupported",
+                    "loc": ("body", name),
+                    "msg": (
+                        f"column {at + 1} is {name!r}: weights are not supported yet; "
+                        "send the points without that column"
+                    ),
+                }
+            )
+    if errors:
+        raise BodyError(errors)
+    (x, x_name), (y, y_name) = found["x"], found["y"]
+    return _Layout(len(names), x, y, x_name, y_name)
+
+
+def _pyarrow_csv() -> tuple[ModuleType, ModuleType] | None:
+    """(pyarrow, pyarrow.csv), or None when pyarrow is not installed."""
+    try:
+        return importlib.import_module("pyarrow"), importlib.import_module("pyarrow.csv")
+    except ImportError:
+        return None
+
+
+def _finite(x: FloatArray, y: FloatArray, layout: _Layout) -> Points | None:
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return None
+    return Points(x, y, layout.x_name, layout.y_name)
+
+
+def _read_with_pyarrow(pa: Any, pa_csv: Any, body: bytes, layout: _Layout) -> Points | None:
+    """The points as pyarrow reads them; None for anything it refuses or that is not finite."""
+    names = [f"c{at}" for at in range(layout.fields)]
+    wanted = [names[layout.x], names[layout.y]]
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body),
+            # One thread: the server already runs a request per core.
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=wanted,
+                column_types=dict.fromkeys(wanted, pa.float64()),
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    x = np.asarray(table.column(0).to_numpy(), dtype=np.float64)
+    y = np.asarray(table.column(1).to_numpy(), dtype=np.float64)
+    return _finite(x, y, layout)
+
+
+def _read_with_numpy(body: bytes, layout: _Layout) -> Points | None:
+    """The points as NumPy's ``loadtxt`` reads them, for a body of just the two columns, no
+    quotes and ``\\n`` or ``\\r\\n`` line ends; None otherwise or for anything it refuses."""
+    if layout.fields != 2 or b'"' in body:
+        return None
+    if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+        return None  # lines ended by a lone "\r": loadtxt would see one line
+    rows = body.split(b"\n", 1)[1] if b"\n" in body else b""
+    if not rows.strip():
+        empty = np.empty(0, dtype=np.float64)
+        return Points(empty, empty.copy(), layout.x_name, layout.y_name)
+    try:
+        table = np.loadtxt(
+            io.StringIO(rows.decode("utf-8")),
+            delimiter=",",
+            comments=None,
+            dtype=np.float64,
+            ndmin=2,
+        )
+    except ValueError:
+        return None
+    x = np.ascontiguousarray(table[:, layout.x])
+    y = np.ascontiguousarray(table[:, layout.y])
+    return _finite(x, y, layout)
+
+
+def _cell_error(cell: str, name: str, index: int, line: int, column: int) -> ErrorItem | None:
+    """The error of one x or y cell, or None when it is a finite number."""
+    if _NUMBER.fullmatch(cell):
+        if math.isfinite(float(cell)):
+            return None
+        type_, why = "finite_number", "the number is too large for a float64"
+    elif _NON_FINITE.fullmatch(cell):
+        type_, why = "finite_number", "numbers must be finite (no NaN or infinity)"
+    elif not cell.strip():
+        type_, why = "float_parsing", "the cell is empty"
+    else:
+        type_, why = "float_parsing", "not a number"
+    return {
+        "type": type_,
+        "loc": ("body", name, index),
+        "msg": f"line {line}, column {column} ({name}): {why}",
+        "input": _shown(cell),
+        "ctx": {"line": line, "column": column},
+    }
+
+
+def _read_reference(body: bytes, layout: _Layout) -> Points:
+    """The points as Python's ``csv`` module reads them, or `BodyError` listing the errors."""
+    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    errors = ErrorList()
+    xs, ys = array.array("d"), array.array("d")
+    cells = ((layout.x, layout.x_name, xs), (layout.y, layout.y_name, ys))
+    index = 0
+    try:
+        next(reader, None)  # the header row
+        for row in reader:
+            if not row:
+                continue  # a blank line
+            line = reader.line_num
+            if len(row) != layout.fields:
+                errors.add(
+                    {
+                        "type": "csv_row",
+                        "loc": ("body",),
+                        "msg": (
+                            f"line {line} has {len(row)} fields; the header row has {layout.fields}"
+                        ),
+                        "ctx": {"line": line, "fields": len(row), "expected": layout.fields},
+                    }
+                )
+            else:
+                for at, name, values in cells:
+                    error = _cell_error(row[at], name, index, line, at + 1)
+                    if error is not None:
+                        errors.add(error)
+                    elif not errors:
+                        values.append(float(row[at]))
+            index += 1
+    except csv.Error as error:
+        errors.add(
+            {
+                "type": "csv_invalid",
+                "loc": ("body",),
+                "msg": f"line {reader.line_num} is not CSV: {error}",
+                "ctx": {"line": reader.line_num},
+            }
+        )
+    if errors:
+        raise errors.error()
+    x = np.frombuffer(xs, dtype=np.float64)
+    y = np.frombuffer(ys, dtype=np.float64)
+    return Points(x, y, layout.x_name, layout.y_name)
+
+
+def read_csv(body: bytes) -> Points:
+    """The points of a CSV body (UTF-8 bytes): float64 arrays of equal length.
+
+    Raises `BodyError` with FastAPI error items: ``csv_encoding`` (not UTF-8), ``csv_header``
+    (no x or y column, or one named twice), ``weights_unsupported``, ``csv_row`` (a line with
+    another number of fields than the header), ``csv_invalid`` (not CSV), ``float_parsing``
+    and ``finite_number`` (a cell, at ``["body", column, row index]``, its line and column in
+    ``ctx``); at most `MAX_LISTED` about rows and cells, then one counting the rest.
+    """
+    _check_utf8(body)
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
+    layout = _layout(body)
+    modules = _pyarrow_csv()
+    if modules is not None:
+        points = _read_with_pyarrow(*modules, body, layout)
+    else:
+        points = _read_with_numpy(body, layout)
+    return points if points is not None else _read_reference(body, layout)
