@@ -120,7 +120,10 @@ def _compressed(metadata: bytes) -> bool:
 def _schema(pa: Any, source: Any) -> Any:
     """The stream's schema, after checking that no batch is compressed (`BodyError` else)."""
     reader = pa.ipc.MessageReader.open_stream(source)
-    first = reader.read_next_message()
+    try:
+        first = reader.read_next_message()
+    except StopIteration:  # no message at all
+        first = None
     if first is None or first.type != "schema":
         raise _invalid("the body is not an Arrow IPC stream: it does not start with a schema")
     while True:

@@ -15,14 +15,16 @@ Every value arrives as a string; it is converted by the type of its field:
   ``epochs=1e4`` is a number that is not an integer, refused as in JSON.
 
 A name given twice, a name that is not a hyperparameter, and the data fields (``x``, ``y``,
-``moments``: the points come from the body) are errors located at ``["query", name]``.
+``moments``: the points come from the body) are errors located at ``["query", name]``. With a
+JSON body, which carries the hyperparameters, a hyperparameter in the query string is an error
+(it would be ignored); other names are left alone there (`query_errors_for_json`).
 """
 
 from __future__ import annotations
 
 import functools
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -134,17 +136,23 @@ def query_hyperparameters(
     return values, errors
 
 
-def query_errors_for_json(query: Mapping[str, str] | Iterable[str]) -> list[ErrorItem]:
+def query_errors_for_json(
+    model: type[BaseModel], query: Iterable[tuple[str, str]]
+) -> list[ErrorItem]:
     """The errors of a query string sent with a JSON body, whose hyperparameters are in the
-    body: every name is refused, so that none is silently ignored."""
+    body: a hyperparameter there would be silently ignored, so it is refused; other names
+    (a cache buster, a token for a proxy) are left alone."""
+    names = hyperparameter_names(model)
     return [
         {
             "type": "extra_forbidden",
             "loc": ("query", name),
             "msg": (
-                f"query parameters are read only with text/csv and Arrow bodies: send {name} "
-                "in the JSON body"
+                f"{name} in the query string is read only with text/csv and Arrow bodies: "
+                "send it in the JSON body"
             ),
+            "input": raw,
         }
-        for name in dict.fromkeys(query)
+        for name, raw in query
+        if name in names
     ]

@@ -78,8 +78,8 @@ def parse_body(
     ``missing``). Raises `RequestValidationError` for every other invalid request.
     """
     if media_type == media.JSON:
-        if query:
-            raise RequestValidationError(query_errors_for_json(name for name, _ in query))
+        if query and (errors := query_errors_for_json(model, query)):
+            raise RequestValidationError(errors)
         if not body:
             return None, None
         data = parse_json(body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -51,10 +52,12 @@ def _query_parameters() -> list[dict[str, Any]]:
     properties = FitRequest.model_json_schema()["properties"]
     parameters = []
     for name in dict.fromkeys(field for field, _ in hyperparameter_names(FitRequest).values()):
+        # No "default" in the schema: Swagger UI would send it, with JSON bodies too.
+        field = properties[name]
         schema = {
             key: value
-            for key, value in properties[name].items()
-            if key not in ("title", "description", "examples")
+            for key, value in field.items()
+            if key not in ("title", "description", "examples", "default")
         }
         parameters.append(
             {
@@ -63,10 +66,8 @@ def _query_parameters() -> list[dict[str, Any]]:
                 "required": False,
                 "schema": schema,
                 "description": (
-                    f"{properties[name]['description']} Only with a `text/csv` or Arrow body "
-                    "(a JSON body carries it in the body; a query string with JSON is a 422). "
-                    "Written as in JSON: `epochs=5000`, `tolerance=1e-9`, `standardize=true`, "
-                    "`tolerance=null`; text values bare: `optimizer=momentum`."
+                    f"{field['description']} Default `{orjson.dumps(field['default']).decode()}`."
+                    " With a `text/csv` or Arrow body only (see the request body)."
                 ),
             }
         )
@@ -82,7 +83,10 @@ TABLE_BODIES: dict[str, Any] = {
             f"`{ARROW}`: an Arrow IPC stream (uncompressed) with numeric columns `x` and `y`, "
             "no nulls; needs the server's `arrow` extra. With CSV and Arrow the "
             "hyperparameters are query parameters, with the names, defaults and rules of the "
-            "JSON fields."
+            "JSON fields, each value written as in JSON (`epochs=5000`, `tolerance=1e-9`, "
+            "`standardize=true`, `tolerance=null`) except text, which is bare "
+            "(`optimizer=momentum`); a name given twice or unknown is a 422. With a JSON body, a "
+            "hyperparameter in the query string is a 422."
         ),
         "content": {
             CSV: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
