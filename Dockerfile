@@ -1,33 +1,53 @@
 # syntax=docker/dockerfile:1
 # The gradient-descent fitting service: `docker build -t gd-fit-service .`
-FROM python:3.11-slim
+#
+# Two stages. `build` installs exactly what uv.lock pins (the service, its dependencies and
+# the plot extra, which the playground needs; no dev tools) into /app/.venv with uv; the
+# final stage is a clean python:3.11-slim with only that virtualenv copied in: no uv, no
+# pip caches, no build tools, no source tree. Everything has wheels: no compiler is needed.
 
-ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PIP_NO_CACHE_DIR=1 \
+FROM python:3.11-slim AS build
+
+# The uv that `make` uses too (pyproject.toml's `tools` group pins the same version;
+# tests/e2e/test_container_files.py checks that they agree).
+ARG UV_VERSION=0.13.9
+
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GDS_HOST=0.0.0.0 \
-    GDS_PORT=8000
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy
+
+RUN python -m venv /opt/uv && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 
 WORKDIR /app
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
-# A placeholder package lets `pip install '.[plot]'` (the README's install) resolve them now.
-# DL3013 asks to pin registry packages; `.[plot]` is this project, its bounds in pyproject.toml.
-COPY pyproject.toml README.md ./
-# hadolint ignore=DL3013
-RUN mkdir service && touch service/__init__.py \
-    && pip install --no-cache-dir .[plot] \
-    && pip uninstall --yes gd-fit-service \
-    && rm -rf service
+# Dependencies first, in their own layer: rebuilt only when the lock or pyproject.toml change.
+COPY pyproject.toml uv.lock README.md LICENSE ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-default-groups --extra plot --no-install-project
 
-# Then the service itself, installed the same way, without touching the dependencies.
+# Then the service itself, as an ordinary (not editable) install into the same virtualenv.
 COPY service ./service
-# hadolint ignore=DL3013
-RUN pip install --no-cache-dir --no-deps .[plot] \
-    && groupadd --gid 10001 app \
-    && useradd --create-home --uid 10001 --gid 10001 --shell /usr/sbin/nologin app
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-default-groups --extra plot --no-editable
 
+
+FROM python:3.11-slim
+
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    GDS_HOST=0.0.0.0 \
+    GDS_PORT=8000
+
+RUN groupadd --gid 10001 app \
+    && useradd --no-create-home --uid 10001 --gid 10001 --shell /usr/sbin/nologin app
+
+COPY --from=build /app/.venv /app/.venv
+
+WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
 
