@@ -36,9 +36,12 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 FROM python:3.11-slim
 
+# The user has no home: matplotlib keeps its font cache in /tmp (a tmpfs under compose,
+# whose containers are read-only otherwise).
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MPLCONFIGDIR=/tmp/matplotlib \
     GDS_HOST=0.0.0.0 \
     GDS_PORT=8000
 

@@ -81,6 +81,7 @@ def test_dockerfile_final_stage_base_user_env_and_command() -> None:
     env = " ".join(rest for word, rest in final if word == "ENV")
     assert "PATH=/app/.venv/bin:$PATH" in env
     assert "PYTHONUNBUFFERED=1" in env
+    assert "MPLCONFIGDIR=/tmp/" in env  # writable with a read-only root file system
     assert "GDS_HOST=0.0.0.0" in env
     assert f"GDS_PORT={Settings().port}" in env
     assert first(final, "EXPOSE") == str(Settings().port)
