@@ -8,7 +8,9 @@ Mapping::
     └── core.DivergedError        type "diverged", loc ["body", "learning_rate"],
                                   ctx {"epoch", "max_stable_learning_rate"}
     RequestValidationError        422 FastAPI's standard detail list (large inputs not echoed;
-                                  at most MAX_ITEM_ERRORS per array, then one "too_many_errors")
+                                  at most MAX_ITEM_ERRORS per array, at most MAX_ERRORS items
+                                  and MAX_ANSWER_BYTES in all, each cap closed by one
+                                  "too_many_errors" item counting the rest)
     HTTPException 413             the one body of every 413 (a streamed body over the limit)
     any other Exception           500 {"detail": "internal error", "request_id": ...}, logged
 
@@ -19,6 +21,7 @@ result (`batch_item_error`); any other core error of an item fails the whole req
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -39,6 +42,7 @@ from service.middleware import (
     server_timing,
     too_large_detail,
 )
+from service.validation import MAX_ERRORS, MAX_ITEM_ERRORS
 
 __all__ = [
     "batch_item_error",
@@ -75,9 +79,12 @@ def validation_error(errors: Iterable[dict[str, Any]]) -> RequestValidationError
     return RequestValidationError(list(errors))
 
 
-MAX_ITEM_ERRORS = 20
-"""Errors listed per array field (``x``, ``y``, a batch item's ``x``...): a body of a million
-strings must not answer a million error items; one more item counts the rest."""
+MAX_ANSWER_BYTES = 64 * 1024
+"""Largest ``detail`` list of a 422, serialized: its items are listed until the next would
+pass this, then one item counts the rest."""
+
+MAX_ECHOED_CHARS = 200
+"""A longer string ``input`` is echoed shortened to this many characters."""
 
 
 def _array_of(loc: Sequence[Any]) -> tuple[Any, ...]:
@@ -129,16 +136,69 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _small(value: Any, budget: list[int]) -> bool:
+    """Whether `value` holds at most ``budget[0]`` values in all, none a long string (it
+    stops counting as soon as the budget is spent, so it costs O(budget))."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    if isinstance(value, str):
+        return len(value) <= MAX_ECHOED_CHARS
+    if isinstance(value, dict):
+        return all(_small(key, budget) and _small(item, budget) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return all(_small(item, budget) for item in value)
+    return True
+
+
 def _echoable(detail: Any) -> Any:
-    """A detail item that is valid JSON, without ``input`` when it is a large array or object.
+    """A detail item that is valid JSON, its ``input`` shortened when it is a long string and
+    left out when it is a large array or object (more than `MAX_ECHOED_ITEMS` values).
 
     The rejected input may itself be NaN or Infinity (Python's JSON parser accepts them).
     """
     if not isinstance(detail, dict):
         return detail
-    if isinstance(detail.get("input"), list | dict) and len(detail["input"]) > MAX_ECHOED_ITEMS:
+    given = detail.get("input")
+    if detail.get("type") == "too_many_errors":  # its input is only the count, in ctx already
+        detail = {key: value for key, value in detail.items() if key != "input"}
+    elif isinstance(given, str) and len(given) > MAX_ECHOED_CHARS:
+        detail = {**detail, "input": given[:MAX_ECHOED_CHARS] + "..."}
+    elif isinstance(given, list | tuple | dict) and not _small(given, [MAX_ECHOED_ITEMS + 1]):
         detail = {key: value for key, value in detail.items() if key != "input"}
     return _json_safe(jsonable_encoder(detail))
+
+
+def _answer_items(errors: Sequence[Any]) -> list[Any]:
+    """The ``detail`` list of a 422: at most `MAX_ERRORS` items and `MAX_ANSWER_BYTES`, the
+    last item counting those left out."""
+    kept: list[Any] = []
+    size = 2
+    reserve = 512  # room for the counting item
+    for n, error in enumerate(errors):
+        item = _echoable(error)
+        length = len(json.dumps(item, ensure_ascii=False)) + 1
+        if (
+            len(kept) == MAX_ERRORS - 1
+            and n < len(errors) - 1
+            or (size + length > MAX_ANSWER_BYTES - reserve)
+        ):
+            left = len(errors) - n
+            kept.append(
+                {
+                    "type": "too_many_errors",
+                    "loc": ["body"],
+                    "msg": (
+                        f"{left} more errors are not listed (an answer lists at most "
+                        f"{MAX_ERRORS} errors and {MAX_ANSWER_BYTES // 1024} KiB)"
+                    ),
+                    "ctx": {"omitted": left},
+                }
+            )
+            break
+        kept.append(item)
+        size += length
+    return kept
 
 
 async def _fit_error(request: Request, exc: Exception) -> JSONResponse:
@@ -148,9 +208,7 @@ async def _fit_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse(
-        status_code=422, content={"detail": [_echoable(item) for item in _capped(exc.errors())]}
-    )
+    return JSONResponse(status_code=422, content={"detail": _answer_items(_capped(exc.errors()))})
 
 
 async def _http_error(request: Request, exc: Exception) -> Any:

@@ -218,3 +218,71 @@ def test_live_gauge_of_a_killed_worker_is_forgotten(tmp_path: Path) -> None:
     pid = int(sample.stem.rpartition("_")[2])
     assert metrics.forget_dead_workers(str(tmp_path)) == [pid]
     assert not list(tmp_path.glob("gauge_live*"))
+
+
+# Bodies whose errors used to cost far more than their size: each answer stays small and fast.
+
+FLOODS: dict[str, tuple[str, bytes]] = {
+    "350,000 empty objects as x": (
+        "/fit",
+        b'{"x": [' + b",".join([b"{}"] * 350_000) + b'], "y": [1, 2]}',
+    ),
+    "a batch of 100,000 empty items": (
+        "/fit/batch",
+        b'{"fits": [' + b",".join([b"{}"] * 100_000) + b"]}",
+    ),
+    "a batch of 1,000 items with 100 bad points each": (
+        "/fit/batch",
+        b'{"fits": ['
+        + b",".join([b'{"x": [' + b",".join([b'"a"'] * 100) + b'], "y": [1]}'] * 1000)
+        + b"]}",
+    ),
+    "200,000 unknown keys": (
+        "/fit",
+        b'{"x": [1, 2], "y": [1, 2], ' + b",".join(b'"k%d": 1' % i for i in range(200_000)) + b"}",
+    ),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(FLOODS))
+async def test_a_flood_of_errors_answers_small_and_fast(name: str) -> None:
+    route, body = FLOODS[name]
+    async with serve(app_with()) as client:
+        start = time.perf_counter()
+        response = await client.post(
+            route, content=body, headers={"Content-Type": "application/json"}
+        )
+        seconds = time.perf_counter() - start
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert len(response.content) <= 64 * 1024
+    assert len(detail) <= 100
+    # Each flood either lists a few errors and counts the rest, or is refused as a whole.
+    assert detail[-1]["type"] in ("too_many_errors", "too_long"), detail[-1]
+    assert seconds < 10, f"{name}: {seconds:.1f} s"  # generous: well under 1 s on a quiet machine
+
+
+@pytest.mark.anyio
+async def test_validation_of_a_flood_builds_no_error_per_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A million bad points make a bounded number of error objects (counted, not timed)."""
+    from service import validation
+
+    made = 0
+    original = validation.PydanticCustomError
+
+    def counting(*args: Any) -> Any:
+        nonlocal made
+        made += 1
+        return original(*args)
+
+    monkeypatch.setattr(validation, "PydanticCustomError", counting)
+    body = b'{"x": [' + b",".join([b"null"] * 1_000_000) + b'], "y": [1, 2]}'
+    async with serve(app_with()) as client:
+        response = await client.post(
+            "/fit", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert made <= 30

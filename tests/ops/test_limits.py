@@ -1,174 +1,238 @@
-"""Limits: every limit /info lists answers a clear 422 on every fit route (the body limit a
-413 before parsing, checked against a real server for Content-Length and chunked bodies)."""
+"""The server's limits (GDS_MAX_*): /info lists them; each is a clear 422 naming its setting,
+on every fit route and in every batch item, reported with the other errors of the body; a
+batch's own budgets; validation outside a request applies the defaults, never no limits.
+The body size limit, a 413: test_body_limit.py."""
 
 from __future__ import annotations
 
-import socket
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
+from pydantic import ValidationError
 
-from tests.apps import app_with, serve
-from tests.servers import Server, running_server
+from service.schemas import DEFAULT_LIMITS, BatchFitRequest, FitRequest
+from tests.helpers.apps import ClientFactory
+from tests.helpers.fits import LINE, error_kinds
+
+pytestmark = pytest.mark.anyio
 
 LIMITS = {"max_points": 4, "max_epochs": 50, "max_history_points": 5, "max_batch": 2}
 FIT = {"x": [0, 1, 2], "y": [1, 3, 5], "epochs": 10}
+AT_LIMITS = {"x": [0, 1, 2, 3], "y": [1, 2, 3, 5], "epochs": 50, "history_points": 5}
+
+# One past each limit of `LIMITS`, valid otherwise: (the body, where the error is, its type).
+OVER: dict[str, tuple[dict[str, Any], str, str]] = {
+    "max_points": ({**FIT, "x": [0, 1, 2, 3, 4], "y": [1, 3, 5, 7, 9]}, "x", "too_long"),
+    "max_epochs": ({**FIT, "epochs": 51}, "epochs", "less_than_equal"),
+    "max_history_points": ({**FIT, "history_points": 6}, "history_points", "less_than_equal"),
+}
 
 
-def over(limit: str) -> dict[str, Any]:
-    """A /fit body one past `limit` (of `LIMITS`), valid otherwise."""
-    if limit == "max_points":
-        return {**FIT, "x": [0, 1, 2, 3, 4], "y": [1, 3, 5, 7, 9]}
-    if limit == "max_epochs":
-        return {**FIT, "epochs": 51}
-    assert limit == "max_history_points"
-    return {**FIT, "history_points": 6}
-
-
-@pytest.mark.anyio
-async def test_info_lists_the_limits_tested_here() -> None:
-    async with serve(app_with(**LIMITS, max_body_bytes=10_000)) as client:
+async def test_info_lists_the_limits_tested_here(make_client: ClientFactory) -> None:
+    async with make_client(**LIMITS, max_body_bytes=10_000) as client:
         limits = (await client.get("/info")).json()["limits"]
     assert limits == {**LIMITS, "max_body_bytes": 10_000}
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("route", ["/fit", "/fit/plot"])
-@pytest.mark.parametrize("limit", ["max_points", "max_epochs", "max_history_points"])
-async def test_each_fit_limit_is_a_clear_422(route: str, limit: str) -> None:
-    async with serve(app_with(**LIMITS)) as client:
-        at_limit = await client.post("/fit", json={**FIT, "x": [0, 1, 2, 3], "y": [1, 2, 3, 5]})
-        response = await client.post(route, json=over(limit))
-    assert at_limit.status_code == 200
+@pytest.mark.parametrize("limit", list(OVER))
+async def test_each_fit_limit_is_a_clear_422(
+    make_client: ClientFactory, route: str, limit: str
+) -> None:
+    body, field, type_ = OVER[limit]
+    async with make_client(**LIMITS) as client:
+        at_limit = await client.post(route, json=AT_LIMITS)
+        response = await client.post(route, json=body)
+    assert at_limit.status_code == 200, at_limit.text
     assert response.status_code == 422
     (item,) = response.json()["detail"]
-    assert f"({limit})" in item["msg"]
-    assert str(LIMITS[limit]) in item["msg"]
+    assert (item["type"], item["loc"]) == (type_, ["body", field])
+    assert f"at most {LIMITS[limit]} " in item["msg"] and f"({limit})" in item["msg"]
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("limit", ["max_points", "max_epochs", "max_history_points"])
-async def test_each_fit_limit_in_a_batch_item_is_a_clear_422(limit: str) -> None:
-    async with serve(app_with(**{**LIMITS, "max_points": 100})) as client:
-        body = over(limit) if limit != "max_points" else {**FIT, "x": list(range(101))}
+@pytest.mark.parametrize("limit", list(OVER))
+async def test_each_fit_limit_in_a_batch_item_is_a_clear_422(
+    make_client: ClientFactory, limit: str
+) -> None:
+    body, field, type_ = OVER[limit]
+    # The batch's total of points is checked too; let it allow more than one item's.
+    async with make_client(**{**LIMITS, "max_points": 100}) as client:
         if limit == "max_points":
-            body["y"] = list(range(101))
+            body = {**FIT, "x": list(range(101)), "y": list(range(101))}
         response = await client.post("/fit/batch", json={"fits": [FIT, body]})
     assert response.status_code == 422
-    messages = [item["msg"] for item in response.json()["detail"]]
-    assert any(f"({limit})" in message for message in messages), messages
+    if limit == "max_points":
+        # An item over max_points puts the batch over it too: refused as a whole, unchecked.
+        (item,) = response.json()["detail"]
+        assert (item["type"], item["loc"]) == (type_, ["body", "fits"])
+        assert "fits hold 104 points in all" in item["msg"]
+        return
+    (item,) = [item for item in response.json()["detail"] if item["loc"][:3] == ["body", "fits", 1]]
+    assert (item["type"], item["loc"]) == (type_, ["body", "fits", 1, field])
+    assert f"({limit})" in item["msg"]
 
 
-@pytest.mark.anyio
-async def test_batch_size_and_total_points_limits() -> None:
-    async with serve(app_with(**LIMITS)) as client:
-        too_many = await client.post("/fit/batch", json={"fits": [FIT, FIT, FIT]})
+async def test_fit_limits_exact_answer(make_client: ClientFactory) -> None:
+    async with make_client(max_points=3, max_epochs=100, max_history_points=5) as client:
+        body = {"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 101, "history_points": 6}
+        response = await client.post("/fit", json=body)
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "too_long",
+                "loc": ["body", "x"],
+                "msg": "x has 4 points; this server accepts at most 3 (max_points)",
+                "input": [0, 1, 2, 3],
+                "ctx": {"max_points": 3, "actual_length": 4},
+            },
+            {
+                "type": "less_than_equal",
+                "loc": ["body", "epochs"],
+                "msg": "epochs must be at most 100 on this server (max_epochs); got 101",
+                "input": 101,
+                "ctx": {"le": 100},
+            },
+            {
+                "type": "less_than_equal",
+                "loc": ["body", "history_points"],
+                "msg": (
+                    "history_points must be at most 5 on this server (max_history_points); got 6"
+                ),
+                "input": 6,
+                "ctx": {"le": 5},
+            },
+        ]
+    }
+
+
+async def test_fit_at_the_limits_is_accepted(make_client: ClientFactory) -> None:
+    async with make_client(max_points=4, max_epochs=100, max_history_points=5) as client:
+        body = {"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 100, "history_points": 5}
+        response = await client.post("/fit", json=body)
+    assert response.status_code == 200
+    assert response.json()["history"]["epoch"] == [0, 25, 50, 75, 100]
+
+
+@pytest.mark.parametrize("route", ["/fit", "/fit/plot"])
+async def test_server_limits_are_reported_with_the_other_errors(
+    make_client: ClientFactory, route: str
+) -> None:
+    async with make_client(max_points=3, max_epochs=100, max_history_points=5) as client:
+        response = await client.post(
+            route,
+            json={
+                "x": [0, 1, 2, 3],
+                "y": [1, 2, 3],
+                "learning_rate": -1,
+                "epochs": 101,
+                "history_points": 6,
+            },
+        )
+    assert error_kinds(response) == [
+        ("too_long", ("body", "x")),
+        ("length_mismatch", ("body", "y")),
+        ("greater_than", ("body", "learning_rate")),
+        ("less_than_equal", ("body", "epochs")),
+        ("less_than_equal", ("body", "history_points")),
+    ]
+
+
+async def test_batch_limits_exact_answer(make_client: ClientFactory) -> None:
+    async with make_client(max_batch=2, max_points=10, max_epochs=50) as client:
+        fits = [{**LINE, "epochs": 50}, {**LINE, "epochs": 50}, {**LINE, "epochs": 51}]
+        response = await client.post("/fit/batch", json={"fits": fits})
+        at_limits = await client.post("/fit/batch", json={"fits": fits[:2]})
+    assert at_limits.status_code == 200, at_limits.text
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "type": "too_long",
+                "loc": ["body", "fits"],
+                "msg": "fits has 3 items; this server accepts at most 2 (max_batch)",
+                "input": 3,
+                "ctx": {"max_batch": 2, "actual_length": 3},
+            },
+            {
+                "type": "too_long",
+                "loc": ["body", "fits"],
+                "msg": "fits hold 12 points in all; this server accepts at most 10 (max_points)",
+                "input": 12,
+                "ctx": {"max_points": 10, "actual_length": 12},
+            },
+        ]
+    }
+
+
+async def test_batch_points_are_counted_over_all_items(make_client: ClientFactory) -> None:
+    async with make_client(**LIMITS) as client:
         too_much = await client.post("/fit/batch", json={"fits": [FIT, FIT]})
         at_limit = await client.post("/fit/batch", json={"fits": [FIT]})
-    assert too_many.status_code == 422
-    assert any("(max_batch)" in item["msg"] for item in too_many.json()["detail"])
-    assert too_much.status_code == 422
     assert [item["msg"] for item in too_much.json()["detail"]] == [
         "fits hold 6 points in all; this server accepts at most 4 (max_points)"
     ]
     assert at_limit.status_code == 200
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("route", ["/fit", "/fit/batch", "/fit/plot"])
-async def test_body_limit_on_every_fit_route(route: str) -> None:
-    async with serve(app_with(max_body_bytes=50)) as client:
+async def test_a_batch_over_its_limits_skips_its_items(make_client: ClientFactory) -> None:
+    """Known bad as a whole, a batch is not validated item by item (that work would buy
+    nothing: the request is refused anyway)."""
+    async with make_client(max_batch=1) as client:
         response = await client.post(
-            route, content=b" " * 51, headers={"Content-Type": "application/json"}
+            "/fit/batch",
+            json={"fits": [{"x": [0, 1], "y": [1, 2]}, {"x": [0, 1], "y": [1], "lr": 0}]},
         )
-    assert response.status_code == 413
-    assert "(max_body_bytes)" in response.json()["detail"]
+    assert error_kinds(response) == [("too_long", ("body", "fits"))]
 
 
-# Against a real server: the 413 must come before the body is read, whatever its framing.
-
-BODY_LIMIT = 1000
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(
-        tmp_path_factory.mktemp("limits"), max_body_bytes=str(BODY_LIMIT)
-    ) as server:
-        yield server
-
-
-def raw_exchange(server: Server, head: bytes, body_parts: list[bytes]) -> bytes:
-    """Send `head` and `body_parts` on a raw socket (never finishing an oversized body), then
-    read the answer until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(head)
-        for part in body_parts:
-            sock.sendall(part)
-        received = b""
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            received += chunk
-        return received
+async def test_batch_cannot_buy_unbounded_tolerance_scans(make_client: ClientFactory) -> None:
+    fit = {"x": [0, 1, 2], "y": [1, 2, 4], "epochs": 100, "tolerance": 0}
+    async with make_client(max_epochs=100) as client:
+        within = await client.post("/fit/batch", json={"fits": [fit] * 10})
+        over = await client.post("/fit/batch", json={"fits": [fit] * 11})
+    assert within.status_code == 200, within.text
+    assert over.json()["detail"] == [
+        {
+            "type": "too_long",
+            "loc": ["body", "fits"],
+            "msg": (
+                "fits scan 1100 epochs in all for tolerance; this server accepts at most 1000 "
+                "(10 x max_epochs)"
+            ),
+            "input": 1100,
+            "ctx": {"max_epochs": 1000, "actual_length": 1100},
+        }
+    ]
 
 
-def status_and_body(answer: bytes) -> tuple[int, bytes, str]:
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    return status, body, head.decode("latin-1").lower()
-
-
-@pytest.mark.e2e
-def test_real_server_413_on_content_length_without_reading_the_body(server: Server) -> None:
-    head = (
-        b"POST /fit HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 1000000000\r\n\r\n"
+async def test_batch_cannot_buy_an_unbounded_history(make_client: ClientFactory) -> None:
+    fit = {"x": [0, 1, 2], "y": [1, 2, 4], "epochs": 1000, "history_points": 100}
+    short = {**fit, "epochs": 9}  # records min(100, 9 + 1) = 10 entries
+    async with make_client(max_history_points=100) as client:
+        within = await client.post("/fit/batch", json={"fits": [fit] * 9 + [short] * 10})
+        over = await client.post("/fit/batch", json={"fits": [fit] * 10 + [short]})
+    assert within.status_code == 200, within.text
+    assert error_kinds(over) == [("too_long", ("body", "fits"))]
+    assert over.json()["detail"][0]["msg"] == (
+        "fits record 1010 history entries in all; this server accepts at most 1000 "
+        "(10 x max_history_points)"
     )
-    # Not one byte of the announced gigabyte is sent: the answer must not wait for it.
-    status, body, headers = status_and_body(raw_exchange(server, head, []))
-    assert status == 413
-    assert b"larger than the limit of 1000 bytes (max_body_bytes)" in body
-    assert "connection: close" in headers
 
 
-@pytest.mark.e2e
-def test_real_server_413_on_a_chunked_body_as_soon_as_it_passes_the_limit(
-    server: Server,
-) -> None:
-    head = (
-        b"POST /fit HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n"
-    )
-    chunk = b'{"x": [' + b"1.0, " * 100
-    parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * 3  # 1.5 KB, and never the final chunk
-    status, body, headers = status_and_body(raw_exchange(server, head, parts))
-    assert status == 413
-    assert body.startswith(b"{") and b"detail" in body
-    assert "connection: close" in headers
+def test_validation_outside_a_request_applies_the_default_limits() -> None:
+    """No limits is never the accident: without a context the defaults of the settings hold."""
+    with pytest.raises(ValidationError) as caught:
+        FitRequest.model_validate({"x": [0, 1], "y": [0, 1], "epochs": 10**12})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("epochs",)
+    assert error["ctx"] == {"le": DEFAULT_LIMITS.max_epochs}
 
 
-@pytest.mark.e2e
-def test_real_server_413_on_an_httpx_streamed_body_then_healthy(server: Server) -> None:
-    def chunks() -> Iterator[bytes]:
-        yield b'{"x": ['
-        for _ in range(400):
-            yield b"1.0, "
-        yield b'2.0], "y": [1, 2]}'
-
-    with httpx.Client(base_url=server.url, timeout=5) as client:
-        response = client.post(
-            "/fit", content=chunks(), headers={"Content-Type": "application/json"}
-        )
-        small = client.post("/fit", json={"x": [0, 1], "y": [0, 1]})
-    assert response.status_code == 413
-    assert small.status_code == 200
-    assert httpx.get(f"{server.url}/healthz").status_code == 200
+def test_validation_context_carries_the_limits_into_batch_items() -> None:
+    limits = DEFAULT_LIMITS.model_copy(update={"max_epochs": 5, "max_points": 3})
+    body = {"fits": [{"x": [0, 1, 2], "y": [0, 1, 2], "epochs": 6}]}
+    with pytest.raises(ValidationError) as caught:
+        BatchFitRequest.model_validate(body, context={"limits": limits})
+    assert [error["loc"] for error in caught.value.errors()] == [("fits", 0, "epochs")]
+    assert BatchFitRequest.model_validate(body).fits[0].epochs == 6
