@@ -36,7 +36,7 @@ $(VENV)/.installed-dev: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --extra dev
 	touch $(VENV)/.installed $@
 
-run: $(VENV)/.installed  ## serve on $(HOST):$(PORT) in the foreground (Ctrl-C stops; GDS_* apply)
+run: $(VENV)/.installed  ## serve on 127.0.0.1:8000 in the foreground, Ctrl-C stops (PORT=, HOST=; GDS_* apply)
 	GDS_HOST=$${GDS_HOST:-$(HOST)} GDS_PORT=$${GDS_PORT:-$(PORT)} $(BIN)/python -m service
 
 lint: $(VENV)/.installed-dev  ## ruff check and format check
