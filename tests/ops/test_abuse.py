@@ -24,7 +24,7 @@ from service.__main__ import raise_open_files_limit
 from service.logs import TEXT_FORMAT, TextFormatter
 from service.protocol import MAX_HEADER_BYTES
 from tests.helpers.apps import app_with, serve
-from tests.helpers.servers import Server, running_server
+from tests.helpers.servers import Server, running_server, start_server
 
 LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}
 
@@ -286,3 +286,25 @@ async def test_validation_of_a_flood_builds_no_error_per_item(
         )
     assert response.status_code == 422
     assert made <= 30
+
+
+@pytest.mark.slow
+def test_sigterm_does_not_wait_for_a_trickling_client_past_shutdown_timeout(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path, shutdown_timeout="2", body_timeout="60")
+    try:
+        server.wait_ready()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /fit HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n{"
+            )
+            time.sleep(0.3)
+            start = time.monotonic()
+            status = server.stop(timeout=20)
+            seconds = time.monotonic() - start
+    finally:
+        server.stop()
+    assert status == 0, server.log_text()
+    assert 1.5 < seconds < 10, seconds
