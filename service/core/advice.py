@@ -62,7 +62,7 @@ def _spectral_radii(moments: Moments, options: FitOptions, rates: FloatArray) ->
     """rho of the rule's iteration matrix at each learning rate (the u and v block)."""
     items = [(moments, replace(options, learning_rate=float(r))) for r in rates]
     _, step, _ = prepare(items)
-    dynamic = step[:, :4, :4] + np.eye(4)
+    dynamic = (step[:, :4, :4] + np.eye(4)).astype(np.float64)
     if options.optimizer == "gd":
         dynamic = dynamic[:, :2, :2]
     with np.errstate(all="ignore"):

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from service.core.iteration import STATE_DIM, iteration_steps, max_stable_learning_rates
+from service.core.iteration import (
+    STATE_DIM,
+    WideArray,
+    iteration_steps,
+    max_stable_learning_rates,
+)
 from service.core.moments import Moments
 from service.core.options import FitOptions
 
@@ -105,8 +110,9 @@ class Coefficients:
 
 def prepare(
     items: Sequence[tuple[Moments, FitOptions]],
-) -> tuple[Coefficients, FloatArray, FloatArray]:
-    """Descent-space coefficients, the step D = A - I and the initial state of every item.
+) -> tuple[Coefficients, WideArray, WideArray]:
+    """Descent-space coefficients, the step D = A - I and the initial state of every item
+    (these two in extended precision).
 
     Without standardize the descent runs in the moments' scaled units (x = 2^ex x',
     y = 2^ey y'; `service.core.iteration`), under standardize in z-space; both are mapped
@@ -118,7 +124,8 @@ def prepare(
 
     data = [moments for moments, _ in items]
     opts = [options for _, options in items]
-    n = column([d.n for d in data])
+    # The divisor that turns the sums into means: n, or the total weight of weighted data.
+    n = column([d.sum_w for d in data])
     ex = np.array([d.x_exponent for d in data], dtype=np.int64)
     ey = np.array([d.y_exponent for d in data], dtype=np.int64)
     mean_x, mean_y = column([d.mean_x for d in data]), column([d.mean_y for d in data])
@@ -142,9 +149,7 @@ def prepare(
     # z-space: mean x 0, vx 1, and the slope there is the correlation r = m_ls sx / sy.
     z_scale_m = np.ldexp(root_vy_s / root_vx_s, ey - ex)
     z_scale_c = np.ldexp(root_vy_s, ey)
-    # scaled original units: the m' step is lam = lr 4^ex, lam w' = lam vx' + lr l2.
-    lam = np.where(standardize, lr, np.ldexp(lr, 2 * ex))
-    lam_w = np.where(standardize, lr * (1 + l2), np.ldexp(lr * vx_s, 2 * ex) + lr * l2)
+    # scaled original units: the m' step is lam = lr 4^ex, lam w' = lam vx' + lr l2 (below).
     mx_d = np.where(standardize, 0.0, np.ldexp(mean_x, -ex))
     scale_m = np.where(standardize, z_scale_m, np.ldexp(1.0, ey - ex))
     scale_c = np.where(standardize, z_scale_c, np.ldexp(1.0, ey))
@@ -207,5 +212,16 @@ def prepare(
         bound=max_stable_learning_rates(h11, h12, h_gap, mu, sequential, heavy_ball, nesterov),
         standardized=standardize,
     )
-    step = iteration_steps(lam, lam_w, mx_d, lr, mu, sequential, heavy_ball, nesterov)
-    return coefficients, step, u0
+    # The step in extended precision (x87 long double where NumPy has it): its entries are
+    # products of the float64 inputs rounded once at 64 bits, so that nearly coincident
+    # eigenvalues of A (heavy-ball momentum near 1 at a rate near the bound, where A^k is
+    # sensitive to A like 1 / (their gap)) see their exact values to within 2^-64.
+    wide = np.longdouble
+    lr_e, l2_e = lr.astype(wide), l2.astype(wide)
+    lam_e = np.where(standardize, lr_e, np.ldexp(lr_e, 2 * ex))
+    vx_e = sxx.astype(wide) / n.astype(wide)
+    lam_w_e = np.where(standardize, lr_e * (1 + l2_e), np.ldexp(lr_e * vx_e, 2 * ex) + lr_e * l2_e)
+    step = iteration_steps(
+        lam_e, lam_w_e, mx_d.astype(wide), lr_e, mu.astype(wide), sequential, heavy_ball, nesterov
+    )
+    return coefficients, step, u0.astype(wide)

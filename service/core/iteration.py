@@ -51,6 +51,7 @@ to K), that holds for
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,6 +70,8 @@ UM, UC, VM, VC, VB, AM, AB = range(7)
 STATE_DIM = 7
 
 FloatArray = NDArray[np.float64]
+WideArray = NDArray[np.floating[Any]]
+"""float64 or extended precision: the step is built in the precision of its inputs."""
 BoolArray = NDArray[np.bool_]
 
 
@@ -85,29 +88,30 @@ def gradient_matrices(g_mm: FloatArray, g_mc: FloatArray, g_cc: FloatArray) -> F
 
 
 def iteration_steps(
-    lam: FloatArray,
-    lam_w: FloatArray,
-    mx: FloatArray,
-    lr: FloatArray,
-    mu: FloatArray,
+    lam: WideArray,
+    lam_w: WideArray,
+    mx: WideArray,
+    lr: WideArray,
+    mu: WideArray,
     sequential: BoolArray,
     momentum: BoolArray,
     nesterov: BoolArray,
-) -> FloatArray:
-    """D = A - I, the change per epoch z' - z = D z, for each item: (N, STATE_DIM, STATE_DIM).
+) -> WideArray:
+    """D = A - I, the change per epoch z' - z = D z, for each item: (N, STATE_DIM, STATE_DIM),
+    in the precision of the inputs.
 
     Built from the formulas, not as A - I, so that a small learning rate keeps its digits
     (1 - lr k rounds lr k away; -lr k does not). A itself is I + D.
     """
-    n = lam.size
-    k = np.empty((n, 2, 2))  # M = lr K in scaled units
+    n, dtype = lam.size, lam.dtype
+    k = np.empty((n, 2, 2), dtype=dtype)  # M = lr K in scaled units
     k[:, 0, 0] = 2 * lam_w
     k[:, 0, 1] = 2 * lam * mx
     k[:, 1, 0] = 2 * mx * lam_w
     k[:, 1, 1] = 2 * (lr + lam * mx * mx)
     minus_lr_k = -k
 
-    d = np.zeros((n, STATE_DIM, STATE_DIM))
+    d = np.zeros((n, STATE_DIM, STATE_DIM), dtype=dtype)
     d[:, :2, :2] = minus_lr_k
     d[:, VM, VM] = d[:, VC, VC] = d[:, VB, VB] = -1.0  # gd: the velocity stays 0
     d[:, AB, UC] = -2 * lr  # gd: b moves by -lr g_b = -2 lr u_c
@@ -116,7 +120,7 @@ def iteration_steps(
     if seq.size:
         # L1 = I + E1 (m's step), L2 = I + E2 (b's step at the new m): L2 L1 - I = E1 + E2 + E2 E1.
         two_lr, mx_s = 2 * lr[seq], mx[seq]
-        e1 = np.empty((seq.size, 2, 2))
+        e1 = np.empty((seq.size, 2, 2), dtype=dtype)
         e1[:, 0, 0] = -2 * lam_w[seq]
         e1[:, 0, 1] = -2 * lam[seq] * mx_s
         e1[:, 1, 0] = -2 * mx_s * lam_w[seq]
@@ -132,7 +136,7 @@ def iteration_steps(
     heavy = np.flatnonzero(momentum | nesterov)
     if heavy.size:
         mu_h = mu[heavy][:, None, None]
-        eye = np.broadcast_to(np.eye(2), (heavy.size, 2, 2))
+        eye = np.broadcast_to(np.eye(2, dtype=dtype), (heavy.size, 2, 2))
         # momentum: v-columns of A are mu I in both rows; nesterov: mu (I - M) in both rows.
         v_cols = np.where(
             nesterov[heavy][:, None, None], mu_h * (eye + minus_lr_k[heavy]), mu_h * eye
@@ -154,15 +158,23 @@ def iteration_steps(
     return d
 
 
-def _one_minus_twice(lam: FloatArray, mx: FloatArray) -> FloatArray:
+def _one_minus_twice(lam: WideArray, mx: WideArray) -> WideArray:
     """1 - 2 lam mx^2 rounded once (it cancels when the step nearly levels the c error)."""
     with np.errstate(over="ignore", invalid="ignore"):
         plain = 1 - 2 * lam * mx * mx
     exact = [
-        float(1 - 2 * Fraction(a) * Fraction(b) ** 2) if np.isfinite(c) and abs(c) < 0.5 else c
-        for a, b, c in zip(lam.tolist(), mx.tolist(), plain.tolist(), strict=True)
+        1 - 2 * Fraction(*a.as_integer_ratio()) * Fraction(*b.as_integer_ratio()) ** 2
+        if np.isfinite(c) and abs(c) < 0.5
+        else c
+        for a, b, c in zip(lam, mx, plain, strict=True)
     ]
-    return np.asarray(exact, dtype=np.float64)
+    wide = lam.dtype.type
+
+    def rounded(v: Fraction) -> np.floating:  # hi + lo carries 106 bits into the sum
+        hi = float(v)
+        return wide(hi) + wide(float(v - Fraction(hi)))
+
+    return np.array([rounded(v) if isinstance(v, Fraction) else v for v in exact], dtype=lam.dtype)
 
 
 def max_stable_learning_rates(

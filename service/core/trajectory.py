@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.core.coefficients import Coefficients
-from service.core.iteration import AB, AM, STATE_DIM, gradient_matrices
+from service.core.iteration import AB, AM, STATE_DIM, WideArray, gradient_matrices
 
 __all__ = ["Trajectory", "matrix_powers", "power_differences"]
 
@@ -38,10 +38,10 @@ DIGITS_KEPT = 1e3
 view is consulted (eps * 1e3 is still far below the contract's 1e-9)."""
 
 
-def matrix_powers(a: FloatArray, count: int) -> FloatArray:
+def matrix_powers(a: WideArray, count: int) -> WideArray:
     """a^0 .. a^(count-1) for each item, by doubling: shape (N, count, d, d)."""
     n, d, _ = a.shape
-    out = np.empty((n, count, d, d))
+    out = np.empty((n, count, d, d), dtype=a.dtype)
     out[:, 0] = np.eye(d)
     filled, doubled = 1, a
     while filled < count:
@@ -53,14 +53,14 @@ def matrix_powers(a: FloatArray, count: int) -> FloatArray:
     return out
 
 
-def power_differences(step: FloatArray, count: int) -> FloatArray:
+def power_differences(step: WideArray, count: int) -> WideArray:
     """(I + step)^k - I for k = 0 .. count-1, by doubling on the differences themselves.
 
     (I + D_f)(I + D_i) - I = D_f + D_i + D_f D_i keeps the digits of a small change, which
     (I + step)^k - I, computed after the fact, would cancel away.
     """
     n, d, _ = step.shape
-    out = np.empty((n, count, d, d))
+    out = np.empty((n, count, d, d), dtype=step.dtype)
     out[:, 0] = 0.0
     filled, doubled = 1, step
     while filled < count:
@@ -84,7 +84,7 @@ class Trajectory:
     """
 
     def __init__(
-        self, coefficients: Coefficients, step: FloatArray, s0: FloatArray, block: int, blocks: int
+        self, coefficients: Coefficients, step: WideArray, s0: WideArray, block: int, blocks: int
     ) -> None:
         self.coefficients = coefficients
         self.block = block
@@ -93,18 +93,21 @@ class Trajectory:
         self.powers = matrix_powers(step + np.eye(STATE_DIM), block + 1)  # A^0 .. A^B
         # Block starts s_{jB}; `first_nonfinite` returns them carried block by block where
         # doubling overflowed, and the caller installs them with `replace_starts`.
-        self.starts = (matrix_powers(self.powers[:, block], blocks) @ s0[:, None, :, None])[..., 0]
-        self._changes: FloatArray | None = None  # A^0 - I .. A^B - I
-        self._moves: FloatArray | None = None  # s_{jB} - s_0
+        self.starts: WideArray = (
+            matrix_powers(self.powers[:, block], blocks) @ s0[:, None, :, None]
+        )[..., 0]
+        self._changes: WideArray | None = None  # A^0 - I .. A^B - I
+        self._moves: WideArray | None = None  # s_{jB} - s_0
 
-    def replace_starts(self, starts: FloatArray) -> None:
+    def replace_starts(self, starts: WideArray) -> None:
         """Use these block starts from now on (see `first_nonfinite`)."""
         self.starts = starts
 
     def states(self, idx: IntArray, k: IntArray) -> FloatArray:
         """u (the error from the optimum) at epochs k of items idx (same shapes): (len, 2)."""
         j, r = np.divmod(k, self.block)
-        result: FloatArray = (self.powers[idx, r, :2] @ self.starts[idx, j][..., None])[..., 0]
+        wide = (self.powers[idx, r, :2] @ self.starts[idx, j][..., None])[..., 0]
+        result: FloatArray = wide.astype(np.float64)  # overflows to inf where float64 would
         return result
 
     def moved(self, idx: IntArray, k: IntArray) -> FloatArray:
@@ -123,7 +126,7 @@ class Trajectory:
         move = self._moves[idx, j]
         rows = self._changes[idx, r][:, [AM, AB]]
         carried = (rows @ (self.s0[idx] + move)[..., None])[..., 0]
-        result: FloatArray = move[..., [AM, AB]] + carried
+        result: FloatArray = (move[..., [AM, AB]] + carried).astype(np.float64)
         return result
 
     def points(
@@ -183,7 +186,7 @@ class Trajectory:
             first[pending[found]] = epoch[hit[found].argmax(axis=1)]
         return first
 
-    def first_nonfinite(self, epochs_run: IntArray) -> tuple[IntArray, FloatArray]:
+    def first_nonfinite(self, epochs_run: IntArray) -> tuple[IntArray, WideArray]:
         """First epoch <= epochs_run where m, b or the cost is not finite (or -1), per item,
         and the block starts carried block by block where the walk went.
 
@@ -215,13 +218,13 @@ class Trajectory:
             result[i] = self._walk_item(int(i), int(risky[i].argmax()), int(epochs_run[i]), starts)
         return result, starts
 
-    def _walk_item(self, i: int, j: int, last: int, starts: FloatArray) -> int:
+    def _walk_item(self, i: int, j: int, last: int, starts: WideArray) -> int:
         """Epoch by epoch from block j-1 on, writing each next block start into `starts`."""
         block, idx = self.block, np.full(self.block + 1, i, dtype=np.int64)
         j = max(0, j - 1)
         while j * block <= last:
             start = starts[i, j]
-            u = (self.powers[i] @ start[:, None])[:, :2, 0]  # epochs jB .. jB + B
+            u = (self.powers[i] @ start[:, None])[:, :2, 0].astype(np.float64)  # jB .. jB + B
             m, b, cost = self.coefficients.observe(idx, u)
             bad = ~(np.isfinite(m) & np.isfinite(b) & np.isfinite(cost))
             epochs = np.arange(j * block, j * block + block + 1)

@@ -65,18 +65,7 @@ def test_case_files_are_all_covered() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "exact-1",
-        pytest.param(
-            "exact-2",
-            marks=pytest.mark.xfail(
-                reason="open: powers of the non-normal heavy-ball matrix by doubling lose "
-                "~7 digits (m off by 4e-7, allowed 1e-8); needs compensated products",
-                strict=True,
-            ),
-        ),
-        "exact-3",
-    ],
+    ["exact-1", "exact-2", "exact-3"],
 )
 def test_exact_cases_match_the_exact_descent(name: str) -> None:
     case = load(name)

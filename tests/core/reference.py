@@ -11,6 +11,7 @@ eps * offset / spread per point, which at offset / spread ~ 1e7 is itself near 1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -27,8 +28,9 @@ class Path:
     gradient_noise: float  # rounding of a float64 gradient: eps |H| (sizes of what it subtracts)
 
 
-def gradient(m: float, b: float, x: Array, y: Array, l2: float) -> tuple[float, float]:
-    """(dcost/dm + 2 l2 m, dcost/db) at (m, b): SPEC section 1's sums over the points."""
+def gradient(m: Any, b: Any, x: Array, y: Array, l2: float) -> tuple[Any, Any]:
+    """(dcost/dm + 2 l2 m, dcost/db) at (m, b): SPEC section 1's sums over the points
+    (NumPy scalars of the reference's precision)."""
     residual = y - (m * x + b)
     return np.mean(-2 * x * residual) + 2 * l2 * m, np.mean(-2 * residual)
 

@@ -610,7 +610,7 @@ def test_work_grows_with_the_square_root_of_the_epochs(monkeypatch: pytest.Monke
     sizes: list[int] = []
     original = trajectory_module.matrix_powers
 
-    def counting(a: Array, count: int) -> Array:
+    def counting(a: Any, count: int) -> Any:
         sizes.append(count)
         return original(a, count)
 
