@@ -251,7 +251,7 @@ def read_arrow(body: bytes) -> Points:
             raise BodyError(errors)
         options = pa.ipc.IpcReadOptions(included_fields=[at for at, _ in found])
         table = pa.ipc.open_stream(source, options=options).read_all()
-    except (pa.ArrowException, ValueError, EOFError) as error:
+    except (pa.ArrowException, ValueError, OSError, EOFError) as error:
         raise _invalid(f"the body is not an Arrow IPC stream: {str(error)[:_SHOWN]}") from None
     value_errors = ErrorList()
     arrays: list[FloatArray] = []

@@ -102,6 +102,12 @@ def _layout(body: bytes) -> _Layout:
             "csv_header",
             line=1,
         )
+    if line.count(b'"') % 2:
+        raise _body_error(
+            "line 1 (the header row) has an unclosed quote; the header row must be one line",
+            "csv_header",
+            line=1,
+        )
     try:
         names = [name.strip() for name in next(csv.reader([line.decode("utf-8")]))]
     except (csv.Error, StopIteration) as error:
