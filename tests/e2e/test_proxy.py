@@ -76,7 +76,8 @@ def proxy() -> Iterator[Proxy]:
         (scratch / "logs").mkdir()
         (scratch / "nginx.conf").write_text(text, encoding="utf-8")
         command = [nginx, "-p", str(scratch), "-c", str(scratch / "nginx.conf")]
-        command += ["-g", f"pid {scratch / 'nginx.pid'};"]
+        # In the foreground (daemon off), so that stopping the process stops nginx.
+        command += ["-g", f"daemon off; pid {scratch / 'nginx.pid'};"]
         check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
         with (scratch / "nginx.out").open("wb") as out:
