@@ -22,7 +22,14 @@ from service.errors import batch_item_error, error_detail, validation_error
 from service.middleware import add_core_seconds
 from service.schemas import BatchFitRequest, BatchItemError, FitRequest, FitResponse
 
-__all__ = ["batch_moments", "core_timer", "fit_batch", "fit_one", "plot_fit"]
+__all__ = [
+    "batch_moments",
+    "core_timer",
+    "fit_batch",
+    "fit_one",
+    "plot_fit",
+    "with_statistics",
+]
 
 
 @contextmanager
@@ -41,13 +48,27 @@ def fit_one(
     """Fit a validated body (the limits in force were checked with it), timed and counted.
 
     `options` replaces the body's own hyperparameters (the plot asks for its own history).
-    Raises the core's `FitError` subclasses.
+    The result carries its `statistics`. Raises the core's `FitError` subclasses.
     """
     with core_timer(request):
         moments = body.to_moments()
         result = core.fit_moments(moments, options or body.to_options())
+        result = with_statistics([body], [moments], [result])[0]
     metrics.record_fits([(body.optimizer, body.update, result.n)])
     return moments, result
+
+
+def with_statistics(
+    bodies: Sequence[FitRequest], moments: Sequence[core.Moments], results: Sequence[core.FitResult]
+) -> list[core.FitResult]:
+    """The `results` with their statistics (`core.with_statistics`): O(1) each from the
+    `moments`, plus one pass over the points of each raw-data body for ``mae``."""
+    points = [
+        None if body.moments is not None else (*body.data_arrays(), body.weight_array())
+        for body in bodies
+    ]
+    levels = [body.confidence_level for body in bodies]
+    return core.with_statistics(results, moments, levels, points)
 
 
 def fit_batch(body: BatchFitRequest, request: Request) -> list[FitResponse | BatchItemError]:
@@ -68,6 +89,14 @@ def fit_batch(body: BatchFitRequest, request: Request) -> list[FitResponse | Bat
             if isinstance(item, core.Moments)
         ]
         outcomes = core.fit_batch(items)
+        fitted = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, core.FitResult)]
+        completed = with_statistics(
+            [body.fits[i] for i, _ in fitted],
+            [items[i][0] for i, _ in fitted],
+            [result for _, result in fitted],
+        )
+        for (i, _), result in zip(fitted, completed, strict=True):
+            outcomes[i] = result
     results: list[FitResponse | BatchItemError] = []
     for i, outcome in enumerate(outcomes):
         if isinstance(outcome, core.DivergedError):
@@ -96,7 +125,9 @@ def plot_fit(body: FitRequest, request: Request, accept: str | None) -> tuple[by
     image_format = plotting.choose_format(accept)
     moments, result = fit_one(body, request, plotting.plot_options(body.to_options()))
     x, y = (None, None) if body.moments is not None else body.data_arrays()
-    image = plotting.render_fit(result, moments, x, y, image_format=image_format)
+    image = plotting.render_fit(
+        result, moments, x, y, weights=body.weight_array(), image_format=image_format
+    )
     return image, plotting.MEDIA_TYPES[image_format]
 
 
@@ -135,4 +166,7 @@ def _stacked_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.Dat
         pairs = [fit.data_arrays() for fit in fits]
         x = np.concatenate([pair[0] for pair in pairs])
         y = np.concatenate([pair[1] for pair in pairs])
-    return core.segment_moments(x, y, lengths)
+    weights = [fit.weight_array() for fit in fits]
+    return core.segment_moments(
+        x, y, lengths, weights if any(w is not None for w in weights) else None
+    )

@@ -11,12 +11,17 @@ say declaratively lives here, as functions of plain values so it is testable on 
   fields have errors of their own;
 - `validate_with`, which merges those errors with the model's own, so that every bad field is
   reported in one answer;
-- `batch_work`, what a batch asks of the core in all its fits together.
+- `batch_work`, what a batch asks of the core in all its fits together;
+- `oversized_errors` and `unknown_key_errors`, which find what is wrong with huge arrays
+  and with bodies full of unknown fields in one cheap pass, reporting at most
+  `MAX_ITEM_ERRORS` items per field, so that the errors of a body cost time and memory in
+  proportion to its size, never one error object per bad item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import array
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -26,11 +31,18 @@ __all__ = [
     "ALIASES",
     "BATCH_WORK_FACTOR",
     "DEFAULT_EPOCHS",
+    "MAX_ERRORS",
+    "MAX_ITEM_ERRORS",
     "alias_errors",
     "at_most",
     "batch_work",
     "constant",
     "count_error",
+    "distinct_weighted",
+    "oversized_errors",
+    "reraisable",
+    "too_many_error",
+    "unknown_key_errors",
     "source_errors",
     "validate_with",
 ]
@@ -46,11 +58,121 @@ must not buy minutes of CPU or a huge answer."""
 ALIASES: Final = (("x", "X"), ("y", "Y"), ("learning_rate", "lr"))
 """Fields and their aliases."""
 
+MAX_ITEM_ERRORS: Final = 20
+"""Errors listed per array field (``x``, ``y``, a batch item's ``x``...) or for unknown
+fields: a body of a million strings must not answer a million error items; one more item
+counts the rest."""
+
+MAX_ERRORS: Final = 100
+"""Error items in one answer, the last of which may count the rest."""
+
+POINT_FIELDS: Final = ("x", "X", "y", "Y", "weights")
+
+
+def too_many_error(loc: tuple[str | int, ...], omitted: int, what: str) -> InitErrorDetails:
+    """The ``too_many_errors`` item at `loc` saying that `omitted` more `what` are not listed."""
+    return InitErrorDetails(
+        type=PydanticCustomError(
+            "too_many_errors",
+            f"{{omitted}} more {what} are not listed (at most {{listed}} are)",
+            {"omitted": omitted, "listed": MAX_ITEM_ERRORS},
+        ),
+        loc=loc,
+        input=omitted,
+    )
+
+
+def _not_numbers(values: list[Any]) -> list[int]:
+    """Indices of the items of `values` that are not JSON numbers (booleans are not)."""
+    try:
+        # One C loop over ints and floats; it refuses str, None, lists and dicts.
+        array.array("d", values)
+    except (TypeError, OverflowError):
+        return [i for i, value in enumerate(values) if type(value) not in (int, float)]
+    return [i for i, value in enumerate(values) if type(value) is bool]
+
+
+def oversized_errors(
+    data: Mapping[str, Any], max_points: int
+) -> tuple[list[InitErrorDetails], dict[str, Any]]:
+    """The errors of point arrays (x, y) longer than `max_points` or holding items that are
+    not numbers, found in one pass; and the body with those arrays set to None, so that
+    validation does not report them item by item again.
+
+    At most `MAX_ITEM_ERRORS` bad items are listed per array, then one ``too_many_errors``.
+    """
+    errors: list[InitErrorDetails] = []
+    rest = dict(data)
+    for key in POINT_FIELDS:
+        values = data.get(key)
+        if type(values) is not list:
+            continue
+        if len(values) > max_points:
+            # x carries the error; y over the limit is always also a length mismatch or
+            # comes with an x error, so it is only kept from being checked item by item.
+            if key in ("x", "X"):
+                error = count_error("x has {count} points", len(values), max_points, "max_points")
+                assert error is not None
+                errors.append(InitErrorDetails(type=error, loc=(key,), input=values))
+            rest[key] = None
+            continue
+        bad = _not_numbers(values)
+        if not bad:
+            continue
+        for i in bad[:MAX_ITEM_ERRORS]:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("float_type", "Input should be a valid number"),
+                    loc=(key, i),
+                    input=values[i],
+                )
+            )
+        if len(bad) > MAX_ITEM_ERRORS:
+            errors.append(
+                too_many_error((key,), len(bad) - MAX_ITEM_ERRORS, f"invalid items in {key}")
+            )
+        rest[key] = None
+    return errors, rest
+
+
+def unknown_key_errors(
+    data: Mapping[str, Any], known: Collection[str]
+) -> tuple[list[InitErrorDetails], dict[str, Any]]:
+    """When `data` holds more than `MAX_ITEM_ERRORS` keys outside `known`: the errors of the
+    first of them and one counting the rest, and `data` without them (else nothing, and
+    `data` as it is: validation reports a few unknown fields itself)."""
+    unknown = [key for key in data if key not in known]
+    if len(unknown) <= MAX_ITEM_ERRORS:
+        return [], dict(data)
+    errors = [
+        InitErrorDetails(
+            type=PydanticCustomError("extra_forbidden", "Extra inputs are not permitted"),
+            loc=(key,),
+            input=data[key],
+        )
+        for key in unknown[:MAX_ITEM_ERRORS]
+    ]
+    errors.append(too_many_error((), len(unknown) - MAX_ITEM_ERRORS, "unknown fields"))
+    drop = set(unknown)
+    return errors, {key: value for key, value in data.items() if key not in drop}
+
 
 def constant(values: Sequence[float]) -> bool:
     """True when all values are equal (stops at the first difference, so O(1) on real data)."""
     first = values[0]
     return all(value == first for value in values)
+
+
+def distinct_weighted(x: Sequence[float], weights: Sequence[float]) -> bool:
+    """True when at least two distinct x have a positive weight (stops at the second)."""
+    first: float | None = None
+    for value, weight in zip(x, weights, strict=False):
+        if weight > 0:
+            if first is None:
+                first = value
+            elif value != first:
+                return True
+    return False
 
 
 def at_most(field: str, value: int, limit: int, limit_name: str) -> None:
@@ -130,6 +252,18 @@ def source_errors(data: Mapping[str, Any]) -> list[InitErrorDetails]:
     }
     errors: list[InitErrorDetails] = []
     if present["moments"]:
+        if data.get("weights") is not None:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "data_conflict",
+                        "weights go with x and y, not with moments: weighted moments carry "
+                        "their weights in sum_w and in the weighted sums",
+                    ),
+                    loc=("weights",),
+                    input=data.get("weights"),
+                )
+            )
         if present["x"] or present["y"]:
             errors.append(
                 InitErrorDetails(
@@ -191,7 +325,7 @@ def validate_with(
     except ValidationError as error:
         if not extra:
             raise
-        own = list(map(_reraisable, error.errors()))
+        own = list(map(reraisable, error.errors()))
         merged = [*extra, *own] if first else [*own, *extra]
         if order is not None:
             merged.sort(key=order)
@@ -201,7 +335,7 @@ def validate_with(
     return model
 
 
-def _reraisable(error: ErrorDetails) -> InitErrorDetails:
+def reraisable(error: ErrorDetails) -> InitErrorDetails:
     """An error of a caught ValidationError, in the form `from_exception_data` takes back."""
     # Messages are already formatted; escape braces so they are not formatted again.
     template = error["msg"].replace("{", "{{").replace("}", "}}")

@@ -9,6 +9,14 @@ from service.core.errors import DataError, DivergedError, FitError, ParameterErr
 from service.core.moments import Moments, compute_moments, segment_moments
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
+from service.core.statistics import (
+    FitStatistics,
+    OlsInference,
+    fit_statistics,
+    mean_absolute_residual,
+    ols_inference,
+    with_statistics,
+)
 
 __all__ = [
     "DataError",
@@ -16,13 +24,19 @@ __all__ = [
     "FitError",
     "FitOptions",
     "FitResult",
+    "FitStatistics",
     "History",
     "Moments",
+    "OlsInference",
     "Optimum",
     "ParameterError",
     "compute_moments",
     "fit",
     "fit_batch",
     "fit_moments",
+    "fit_statistics",
+    "mean_absolute_residual",
+    "ols_inference",
     "segment_moments",
+    "with_statistics",
 ]

@@ -11,6 +11,13 @@ because, writing vx = sxx / n and c = b + m * mean_x (the line's height at mean_
 
 where min_cost is the residual mean square of the least-squares line.
 
+With sample weights w_i >= 0 the cost is the weighted mean sum_i w_i r_i^2 / sum_w, and the
+same identity holds with sum_w = sum_i w_i in place of n, weighted means and weighted centred
+sums (sxx = sum_i w_i (x_i - mean_x)^2, ...): `sum_w` carries that total, and n counts the
+points of positive weight (those of weight 0 are dropped first, exactly as if absent). Only
+ratios of the weighted sums to sum_w enter a fit, so weights extreme enough to under- or
+overflow are divided by a power of two first (`w_exponent`), which changes no ratio.
+
 Accuracy, whatever the data's offset and magnitude:
 
 - the means are taken around a shifted origin (the segment's first point) and then
@@ -24,6 +31,10 @@ Accuracy, whatever the data's offset and magnitude:
 - min_cost is summed directly from the residuals where syy - sxy^2 / sxx would cancel
   (near-perfect fits).
 
+The weighted sums use the same shifted origin and corrected two-pass formulas: with
+d_i = x_i - mean_x, sum_i w_i (d_i - delta)^2 = sum_i w_i d_i^2 - (sum_i w_i d_i)^2 / sum_w
+for delta = sum_i w_i d_i / sum_w (and likewise for the cross-products).
+
 `compute_moments` and `segment_moments` share one code path (a few vectorized passes per
 data set), so the moments of a data set are the same bits whether it comes alone or laid
 end to end with others.
@@ -32,6 +43,7 @@ end to end with others.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,23 +56,32 @@ __all__ = ["Moments", "compute_moments", "segment_moments"]
 
 @dataclass(frozen=True, slots=True)
 class Moments:
-    """Sufficient statistics of a data set for fitting a line by least squares.
+    """Sufficient statistics of a (possibly weighted) data set for fitting a line by least
+    squares.
 
     Attributes
     ----------
     n : int
-        Number of points, at least 2.
+        Number of points (with weights: of positive weight), at least 2.
     mean_x, mean_y : float
-        Means of x and y.
+        Means of x and y (weighted: sum_i w_i x_i / sum_w).
     sxx, sxy, syy : float
-        Centred sums of squares and cross-products (not divided by n), of the deviations
-        scaled by 2**-x_exponent (x) and 2**-y_exponent (y).
+        Centred sums of squares and cross-products (not divided by n; weighted:
+        sum_i w_i (x_i - mean_x)^2, ...), of the deviations scaled by 2**-x_exponent (x) and
+        2**-y_exponent (y) and of the weights scaled by 2**-w_exponent.
     min_cost : float
-        Residual mean square of the least-squares line, the smallest possible MSE, in the
-        scaled units of y (times 4**-y_exponent).
+        Residual (weighted) mean square of the least-squares line, the smallest possible
+        MSE, in the scaled units of y (times 4**-y_exponent).
     x_exponent, y_exponent : int
         0 unless the data's spread would under- or overflow float64 when squared; then the
         power of two the deviations were divided by (exact).
+    sum_w : float
+        The total weight sum_i w_i (times 2**-w_exponent), the divisor that turns the sums
+        into means: n for unweighted data (0.0 when constructing means "n").
+    w_exponent : int
+        0 unless the weights were divided by 2**w_exponent to keep their products normal
+        (which changes no ratio of the sums, hence no fit; only the residual standard error
+        of `service.core.statistics` scales with it).
     """
 
     n: int
@@ -72,11 +93,18 @@ class Moments:
     min_cost: float
     x_exponent: int = 0
     y_exponent: int = 0
+    sum_w: float = 0.0
+    w_exponent: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sum_w == 0.0:  # unweighted: the total weight is the number of points
+            object.__setattr__(self, "sum_w", float(self.n))
 
     @property
     def vx(self) -> float:
-        """Variance of x in original units (0.0 or inf when that is beyond float64)."""
-        return _ldexp(self.sxx / self.n, 2 * self.x_exponent)
+        """(Weighted) variance of x, sxx / sum_w, in original units (0.0 or inf when that is
+        beyond float64)."""
+        return _ldexp(self.sxx / self.sum_w, 2 * self.x_exponent)
 
     @property
     def slope(self) -> float:
@@ -85,14 +113,24 @@ class Moments:
 
     @classmethod
     def from_sums(
-        cls, n: int, mean_x: float, mean_y: float, sxx: float, sxy: float, syy: float
+        cls,
+        n: int,
+        mean_x: float,
+        mean_y: float,
+        sxx: float,
+        sxy: float,
+        syy: float,
+        sum_w: float | None = None,
     ) -> Moments:
         """Moments given by a caller (e.g. reduced in Dask or Spark), checked for consistency.
 
-        min_cost is (syy - sxy^2 / sxx) / n, clipped at 0: without the raw data this is the
-        best available, and it is exact up to rounding of the caller's sums.
+        `sum_w` is the total weight of weighted moments (None: n, unweighted). min_cost is
+        (syy - sxy^2 / sxx) / sum_w, clipped at 0: without the raw data this is the best
+        available, and it is exact up to rounding of the caller's sums.
         """
         values = {"mean_x": mean_x, "mean_y": mean_y, "sxx": sxx, "sxy": sxy, "syy": syy}
+        if sum_w is not None:
+            values["sum_w"] = sum_w
         bad = [name for name, v in values.items() if not math.isfinite(v)]
         if bad:
             raise DataError(
@@ -100,6 +138,8 @@ class Moments:
             )
         if n < 2:
             raise DataError(f"moments.n must be at least 2 (got {n})", field="moments")
+        if sum_w is not None and not sum_w > 0:
+            raise DataError(f"moments.sum_w must be > 0 (got {sum_w!r})", field="moments")
         if not sxx > 0:
             raise DataError(
                 f"moments.sxx must be > 0: x needs at least two distinct values (got {sxx!r})",
@@ -112,14 +152,27 @@ class Moments:
                 "moments are inconsistent: sxy^2 must not exceed sxx * syy (Cauchy-Schwarz)",
                 field="moments",
             )
+        total = float(n) if sum_w is None else float(sum_w)
+        ew = _weight_exponent(total)
         # Sums beyond float64's comfortable range are rescaled by exact powers of two.
-        ex = _exponent_for(math.sqrt(sxx)) if sxx > 0 else 0
-        ey = _exponent_for(math.sqrt(syy)) if syy > 0 else 0
-        sxx, syy = math.ldexp(sxx, -2 * ex), math.ldexp(syy, -2 * ey)
-        sxy = math.ldexp(sxy, -ex - ey)
-        min_cost = max(0.0, (syy - sxy * (sxy / sxx)) / n)
+        ex = _spread_exponent(sxx, ew)
+        ey = _spread_exponent(syy, ew) if syy > 0 else 0
+        sxx, syy = math.ldexp(sxx, -ew - 2 * ex), math.ldexp(syy, -ew - 2 * ey)
+        sxy = math.ldexp(sxy, -ew - ex - ey)
+        total = math.ldexp(total, -ew)
+        min_cost = max(0.0, (syy - sxy * (sxy / sxx)) / total)
         return cls(
-            n, float(mean_x), float(mean_y), float(sxx), float(sxy), float(syy), min_cost, ex, ey
+            n,
+            float(mean_x),
+            float(mean_y),
+            float(sxx),
+            float(sxy),
+            float(syy),
+            min_cost,
+            ex,
+            ey,
+            total,
+            ew,
         )
 
 
@@ -139,12 +192,34 @@ scaled by a power of two first (their squares, times a million points, stay norm
 SAFE_SUMS = (2.0**-800, 2.0**800)
 """Centred sums within this range were squared without under- or overflow."""
 
+SAFE_WEIGHTS = (2.0**-100, 2.0**100)
+"""Weights (largest weight; a caller's sum_w) within this range are used as they are; others
+are divided by a power of two first, so that weight times squared spread stays normal."""
+
 
 def _exponent_for(spread: float) -> int:
     """0 if `spread` is safe to square, else the power of two that brings it near 1."""
     if not math.isfinite(spread) or 1 / SAFE_SPREAD <= spread <= SAFE_SPREAD:
         return 0
     return math.frexp(spread)[1]
+
+
+def _weight_exponent(weight: float) -> int:
+    """0 if `weight` (the largest weight, or a total) is safe, else its binary exponent."""
+    if SAFE_WEIGHTS[0] <= weight <= SAFE_WEIGHTS[1]:
+        return 0
+    return math.frexp(weight)[1]
+
+
+def _spread_exponent(total: float, ew: int) -> int:
+    """The x or y exponent of a caller's centred sum `total` of weights scaled by 2**-ew: 0
+    when total * 2**-ew is safe, else about half its binary exponent."""
+    if ew == 0:
+        return _exponent_for(math.sqrt(total))
+    exponent = math.frexp(total)[1] - ew  # of total * 2**-ew, without computing it
+    if -800 <= exponent <= 800:
+        return 0
+    return (exponent + 1) // 2
 
 
 def _as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -156,25 +231,34 @@ def _as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
     return array
 
 
-def compute_moments(x: ArrayLike, y: ArrayLike) -> Moments:
-    """Centred moments of the points (x_i, y_i) and the least-squares residual mean square.
+def compute_moments(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None) -> Moments:
+    """Centred moments of the points (x_i, y_i) and the least-squares residual mean square;
+    with `weights` (w_i >= 0, same length) the weighted ones, points of weight 0 as if absent.
 
-    The same computation as one segment of `segment_moments`, bit for bit.
+    The same computation as one segment of `segment_moments`, bit for bit. Weights that are
+    all 1 give the unweighted moments, bit for bit.
 
     Raises
     ------
     DataError
         When the lengths differ, there are fewer than 2 points, a value is not finite, x is
-        constant, or the spread of the data is beyond what float64 can difference.
+        constant (among the points of positive weight), a weight is negative, non-finite or
+        all are 0, or the spread of the data is beyond what float64 can difference.
     """
     xs, ys = _as_vector(x, "x"), _as_vector(y, "y")
     if xs.size != ys.size:
         raise DataError(
             f"x and y must have the same length (got {xs.size} and {ys.size})", field="y"
         )
+    ws = None if weights is None else _as_vector(weights, "weights")
+    if ws is not None and ws.size != xs.size:
+        raise DataError(
+            f"weights must have one value per point (got {ws.size} for {xs.size} points)",
+            field="weights",
+        )
     if xs.size < 2:
         raise DataError(f"at least 2 points are needed (got {xs.size})", field="x")
-    return _one_segment(xs, ys)
+    return _one_segment(xs, ys, ws)
 
 
 def _dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
@@ -190,16 +274,75 @@ def _deviations(values: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]
     return mean, deviations, float(np.sum(deviations))
 
 
-def _one_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments:
+def _weighted_deviations(
+    values: NDArray[np.float64], weights: NDArray[np.float64], total: float
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64], float]:
+    """The weighted mean around a shifted origin, the deviations d, w * d and sum w * d."""
+    shift = float(values[0])
+    mean = shift + _dot(weights, values - shift) / total
+    deviations = values - mean
+    weighted = weights * deviations
+    return mean, deviations, weighted, float(np.sum(weighted))
+
+
+def _usable_weights(
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None, int]:
+    """The points of positive weight, their weights (None when all are 1: unweighted) scaled
+    by 2**-w_exponent, and w_exponent. Raises `DataError` for unusable weights."""
+    with np.errstate(invalid="ignore"):
+        low, high = float(w.min()), float(w.max())
+    if not (math.isfinite(low) and math.isfinite(high)) or not np.isfinite(w).all():
+        raise DataError("weights must contain only finite numbers", field="weights")
+    if low < 0:
+        first = int(np.argmax(w < 0))
+        raise DataError(
+            f"weights must be >= 0 (weights[{first}] is {float(w[first])!r})", field="weights"
+        )
+    if high == 0:
+        raise DataError(
+            "weights are all 0: at least two points need a positive weight", field="weights"
+        )
+    if low == 1 and high == 1:
+        return x, y, None, 0
+    if low == 0:  # weight 0 is as if absent: drop those points
+        keep = w > 0
+        x, y, w = x[keep], y[keep], w[keep]
+        if x.size < 2:
+            raise DataError(
+                f"only {x.size} point has a positive weight: at least 2 are needed",
+                field="weights",
+            )
+    ew = _weight_exponent(high)
+    if ew:
+        w = np.ldexp(w, -ew)
+    return x, y, w, ew
+
+
+def _one_segment(
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64] | None = None
+) -> Moments:
     """The moments of one data set: the single code path of both public functions."""
+    ew = 0
+    if w is not None:
+        x, y, weights, ew = _usable_weights(x, y, w)
+    else:
+        weights = None
     n = x.size
     if n < 2:
         raise DataError(f"at least 2 points are needed (got {n})", field="x")
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        mean_x, dx, sum_dx = _deviations(x)
-        mean_y, dy, sum_dy = _deviations(y)
-        sxx = _dot(dx, dx) - sum_dx * sum_dx / n
-        syy = _dot(dy, dy) - sum_dy * sum_dy / n
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        if weights is None:
+            total = float(n)
+            mean_x, dx, sum_dx = _deviations(x)
+            mean_y, dy, sum_dy = _deviations(y)
+            wdx, wdy = dx, dy
+        else:
+            total = float(np.sum(weights))
+            mean_x, dx, wdx, sum_dx = _weighted_deviations(x, weights, total)
+            mean_y, dy, wdy, sum_dy = _weighted_deviations(y, weights, total)
+        sxx = _dot(wdx, dx) - sum_dx * sum_dx / total
+        syy = _dot(wdy, dy) - sum_dy * sum_dy / total
         for name, values, mean, sums in (("x", x, mean_x, sxx), ("y", y, mean_y, syy)):
             if not (math.isfinite(mean) and math.isfinite(sums)):
                 if not np.isfinite(values).all():
@@ -213,11 +356,13 @@ def _one_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments:
         )
         if ex:
             dx, sum_dx = np.ldexp(dx, -ex), math.ldexp(sum_dx, -ex)
-            sxx = _dot(dx, dx) - sum_dx * sum_dx / n
+            wdx = dx if weights is None else weights * dx
+            sxx = _dot(wdx, dx) - sum_dx * sum_dx / total
         if ey:
             dy, sum_dy = np.ldexp(dy, -ey), math.ldexp(sum_dy, -ey)
-            syy = _dot(dy, dy) - sum_dy * sum_dy / n
-        sxy = _dot(dx, dy) - sum_dx * sum_dy / n
+            wdy = dy if weights is None else weights * dy
+            syy = _dot(wdy, dy) - sum_dy * sum_dy / total
+        sxy = _dot(wdx, dy) - sum_dx * sum_dy / total
         for name, value in (("x", sxx), ("y", syy), ("x", sxy)):
             if not math.isfinite(value):
                 raise DataError(
@@ -226,23 +371,33 @@ def _one_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments:
                     field=name,
                 )
         if sxx == 0.0:
+            if weights is not None:
+                raise DataError(
+                    "x must have at least two distinct values among the points of positive weight",
+                    field="weights",
+                )
             raise DataError("x must have at least two distinct values (all x are equal)", field="x")
         slope = sxy / sxx
         unexplained = syy - sxy * slope
         if unexplained > CANCELLATION_LIMIT * syy:
-            min_cost = unexplained / n
+            min_cost = unexplained / total
         else:  # a near-perfect fit: sum the residuals of the least-squares line directly
             residual = dy - slope * dx
-            min_cost = _dot(residual, residual) / n
-    return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey)
+            weighted = residual if weights is None else weights * residual
+            min_cost = _dot(weighted, residual) / total
+    return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey, total, ew)
 
 
 def segment_moments(
-    x: NDArray[np.float64], y: NDArray[np.float64], lengths: NDArray[np.int64]
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    lengths: NDArray[np.int64],
+    weights: Sequence[NDArray[np.float64] | None] | None = None,
 ) -> list[Moments | DataError]:
     """Moments of many data sets laid end to end, each by `compute_moments`'s own code path.
 
-    `x` and `y` hold the concatenated points; `lengths` the size of each data set.
+    `x` and `y` hold the concatenated points; `lengths` the size of each data set;
+    `weights`, if given, one entry per data set: its weights (same length) or None.
     Each set that cannot be fitted yields its `DataError` in place of its moments.
     """
     x = np.asarray(x, dtype=np.float64)
@@ -250,11 +405,26 @@ def segment_moments(
     lengths = np.asarray(lengths, dtype=np.int64)
     if x.shape != y.shape or x.ndim != 1 or int(lengths.sum()) != x.size or (lengths < 1).any():
         raise DataError("segments do not match the concatenated data", field="x")
+    if weights is not None and len(weights) != lengths.size:
+        raise DataError("segments do not match their weights", field="weights")
     out: list[Moments | DataError] = []
     start = 0
-    for n in lengths.tolist():
+    for i, n in enumerate(lengths.tolist()):
+        w = None if weights is None else weights[i]
         try:
-            out.append(_one_segment(x[start : start + n], y[start : start + n]))
+            if w is not None and np.asarray(w).shape != (n,):
+                raise DataError(
+                    f"weights must have one value per point (got {np.asarray(w).size} for "
+                    f"{n} points)",
+                    field="weights",
+                )
+            out.append(
+                _one_segment(
+                    x[start : start + n],
+                    y[start : start + n],
+                    None if w is None else np.asarray(w, dtype=np.float64),
+                )
+            )
         except DataError as error:
             out.append(error)
         start += n

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from service.core.statistics import FitStatistics
 
 __all__ = ["FitResult", "History", "Optimum", "StopReason"]
 
@@ -37,7 +40,12 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class FitResult:
-    """The outcome of one descent (see the request/response contract for each field)."""
+    """The outcome of one descent (see the request/response contract for each field).
+
+    `statistics` is None as the descent returns it; `service.core.fit_statistics` computes
+    them (O(1) from the moments, plus one pass over the points for the mean absolute
+    residual) and the caller attaches them with ``dataclasses.replace``.
+    """
 
     m: float
     b: float
@@ -50,3 +58,4 @@ class FitResult:
     max_stable_learning_rate: float
     warnings: tuple[str, ...]
     history: History | None
+    statistics: FitStatistics | None = None

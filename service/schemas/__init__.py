@@ -17,8 +17,10 @@ from service.schemas.responses import (
     Health,
     History,
     Info,
+    OlsStatistics,
     Optimum,
     Readiness,
+    Statistics,
 )
 
 __all__ = [
@@ -34,7 +36,9 @@ __all__ = [
     "Info",
     "Limits",
     "Moments",
+    "OlsStatistics",
     "Optimum",
     "Readiness",
+    "Statistics",
     "limits_of",
 ]

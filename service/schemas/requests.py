@@ -7,6 +7,8 @@ bad field is reported in one answer, each at its own location:
 
 - `y`: same length as `x`;
 - `x`: at least two distinct values;
+- `weights`: one per point, >= 0, not all 0, two distinct x among the points of positive
+  weight, and only with `x`/`y` (never with `moments`);
 - `update`: `"sequential"` only with `optimizer` `"gd"`;
 - `standardize`: y (or `moments.syy`) must vary;
 - `history_points`: 0 or at least 2;
@@ -33,6 +35,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -43,14 +46,21 @@ from service import core
 from service.examples import ARTICLE_EXAMPLE
 from service.schemas.limits import limits_of
 from service.validation import (
+    ALIASES,
     BATCH_WORK_FACTOR,
     DEFAULT_EPOCHS,
+    MAX_ERRORS,
     alias_errors,
     at_most,
     batch_work,
     constant,
     count_error,
+    distinct_weighted,
+    oversized_errors,
+    reraisable,
     source_errors,
+    too_many_error,
+    unknown_key_errors,
     validate_with,
 )
 
@@ -79,12 +89,26 @@ class Moments(BaseModel):
     sxx: float = Field(gt=0, description="sum (x_i - mean_x)^2, > 0.", examples=[36.0])
     sxy: float = Field(description="sum (x_i - mean_x)(y_i - mean_y).", examples=[33.5])
     syy: float = Field(ge=0, description="sum (y_i - mean_y)^2, >= 0.", examples=[37.2])
+    sum_w: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Weighted data: the total weight sum w_i, > 0; then `n` counts the points with "
+            "w_i > 0, the means are weighted (sum w_i x_i / sum_w) and so is each centred sum "
+            "(sxx = sum w_i (x_i - mean_x)^2, ...). Absent or null: unweighted (sum_w = n)."
+        ),
+        examples=[None],
+    )
 
     def to_core(self) -> core.Moments:
         """The core's moments (raises `core.DataError` when they are inconsistent)."""
         return core.Moments.from_sums(
-            self.n, self.mean_x, self.mean_y, self.sxx, self.sxy, self.syy
+            self.n, self.mean_x, self.mean_y, self.sxx, self.sxy, self.syy, self.sum_w
         )
+
+
+_KNOWN_KEYS: frozenset[str] = frozenset()
+"""The fields of `FitRequest` and their aliases (filled in below the class)."""
 
 
 class FitRequest(BaseModel):
@@ -117,6 +141,18 @@ class FitRequest(BaseModel):
             "Required unless `moments` is given."
         ),
         examples=[[1.0, 3.0, 5.0, 7.0]],
+    )
+    weights: list[float] | None = Field(
+        default=None,
+        description=(
+            "Sample weights w_i, one per point: finite, >= 0, at least two distinct x among "
+            "the points with w_i > 0; only with `x` and `y`. The cost, its gradients, the "
+            "optimum and every statistic become the weighted ones (statsmodels WLS: weights "
+            "are inverse variances, so scaling them all changes nothing but "
+            "`statistics.ols.residual_std_error`); a point of weight 0 is as if absent. "
+            "null or absent: all 1."
+        ),
+        examples=[None],
     )
     moments: Moments | None = Field(
         default=None,
@@ -203,19 +239,25 @@ class FitRequest(BaseModel):
         description="Where the recorded epochs fall: evenly or geometrically spaced.",
         examples=["linear"],
     )
+    confidence_level: float = Field(
+        default=0.95,
+        gt=0,
+        lt=1,
+        description=(
+            "0 < level < 1: the level of the confidence intervals `ci_m` and `ci_b` in "
+            "`statistics.ols`."
+        ),
+        examples=[0.95],
+    )
 
     # The points as float64 arrays, for a request built by `from_json_fast` (x and y are then
     # None); `points`, `data_arrays` and `to_moments` read either form.
     _arrays: tuple[FloatArray, FloatArray] | None = PrivateAttr(default=None)
+    _weights: FloatArray | None = PrivateAttr(default=None)
 
     @field_validator("x")
     @classmethod
-    def _x_varies(cls, x: list[float] | None, info: ValidationInfo) -> list[float] | None:
-        limit = limits_of(info).max_points
-        if x is not None and (
-            error := count_error("x has {count} points", len(x), limit, "max_points")
-        ):
-            raise error
+    def _x_varies(cls, x: list[float] | None) -> list[float] | None:
         if x is not None and constant(x):
             raise PydanticCustomError(
                 "constant_x",
@@ -223,6 +265,39 @@ class FitRequest(BaseModel):
                 {"n": len(x), "value": x[0]},
             )
         return x
+
+    @field_validator("weights")
+    @classmethod
+    def _usable_weights(
+        cls, weights: list[float] | None, info: ValidationInfo
+    ) -> list[float] | None:
+        if weights is None:
+            return weights
+        x = info.data.get("x")
+        if x is not None and len(weights) != len(x):
+            raise PydanticCustomError(
+                "weights_length",
+                "weights must have one value per point (got {weights} for {points} points)",
+                {"weights": len(weights), "points": len(x)},
+            )
+        if weights and min(weights) < 0:
+            first = next(i for i, w in enumerate(weights) if w < 0)
+            raise PydanticCustomError(
+                "weights_negative",
+                "weights must be >= 0 (weights[{index}] is {value})",
+                {"index": first, "value": weights[first]},
+            )
+        if not any(weights):
+            raise PydanticCustomError(
+                "weights_all_zero",
+                "weights are all 0: at least two points need a positive weight",
+            )
+        if x is not None and not distinct_weighted(x, weights):
+            raise PydanticCustomError(
+                "constant_weighted_x",
+                "x must have at least two distinct values among the points with a positive weight",
+            )
+        return weights
 
     @field_validator("epochs")
     @classmethod
@@ -249,6 +324,9 @@ class FitRequest(BaseModel):
             return standardize
         y = info.data.get("y")
         moments = info.data.get("moments")
+        weights = info.data.get("weights")
+        if y and weights:  # the points of weight 0 are as if absent
+            y = [value for value, w in zip(y, weights, strict=False) if w > 0] or y
         if (y and constant(y)) or (moments is not None and moments.syy == 0):
             raise PydanticCustomError(
                 "constant_y",
@@ -271,15 +349,25 @@ class FitRequest(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _one_data_source(cls, data: Any, handler: ModelWrapValidatorHandler[FitRequest]) -> Any:
-        """Exactly one of x/y and moments, and no alias sent with its name; reported together
-        with every other error, sorted (stably) in the order the fields are declared."""
+    def _one_data_source(
+        cls, data: Any, handler: ModelWrapValidatorHandler[FitRequest], info: ValidationInfo
+    ) -> Any:
+        """Exactly one of x/y and moments, no alias sent with its name, point arrays within
+        `max_points` and made of numbers (checked in one pass, a few errors listed per
+        array), and not a flood of unknown fields; reported together with every other error,
+        sorted (stably) in the order the fields are declared."""
         if not isinstance(data, Mapping):
             return handler(data)
         errors = source_errors(data)
         duplicates, data = alias_errors(data)
+        oversized, data = oversized_errors(data, limits_of(info).max_points)
+        unknown, data = unknown_key_errors(data, _KNOWN_KEYS)
         return validate_with(
-            cls.__name__, handler, data, [*errors, *duplicates], order=cls._field_rank
+            cls.__name__,
+            handler,
+            data,
+            [*errors, *duplicates, *oversized, *unknown],
+            order=cls._field_rank,
         )
 
     @classmethod
@@ -311,7 +399,13 @@ class FitRequest(BaseModel):
         """The core's moments of this request's data (raises `core.DataError` when unfit)."""
         if self.moments is not None:
             return self.moments.to_core()
-        return core.compute_moments(*self.data_arrays())
+        return core.compute_moments(*self.data_arrays(), self.weight_array())
+
+    def weight_array(self) -> FloatArray | None:
+        """The weights as a float64 array, or None for unweighted data (or moments)."""
+        if self._weights is not None:
+            return self._weights
+        return None if self.weights is None else np.asarray(self.weights, dtype=np.float64)
 
     def data_arrays(self) -> tuple[FloatArray, FloatArray]:
         """The points as float64 arrays (for a request that sends x and y)."""
@@ -327,15 +421,21 @@ class FitRequest(BaseModel):
             return int(self._arrays[0].size)
         return len(self.x) if self.x is not None else 0
 
-    def with_arrays(self, x: FloatArray, y: FloatArray) -> FitRequest:
-        """This request with its points given as float64 arrays instead of lists.
+    def with_arrays(
+        self, x: FloatArray, y: FloatArray, weights: FloatArray | None = None
+    ) -> FitRequest:
+        """This request with its points (and weights) given as float64 arrays instead of lists.
 
-        For a body parser that has already checked the points against every rule of `x`
-        and `y` (`service.bodies`); `self` was validated with stand-ins for them.
+        For a body parser that has already checked the points against every rule of `x`,
+        `y` and `weights` (`service.bodies`); `self` was validated with stand-ins for them.
         """
-        request = self.model_copy(update={"x": None, "y": None})
+        request = self.model_copy(update={"x": None, "y": None, "weights": None})
         request._arrays = (x, y)
+        request._weights = weights
         return request
+
+
+_KNOWN_KEYS = frozenset([*FitRequest.model_fields, *(alias for _, alias in ALIASES)])
 
 
 class BatchFitRequest(BaseModel):
@@ -404,5 +504,32 @@ class BatchFitRequest(BaseModel):
             if (error := count_error(what, count, getattr(limits, limit_name), limit_name, factor))
             is not None
         ]
-        # The batch's own errors first, then its items'.
-        return validate_with(cls.__name__, handler, data, errors, first=True)
+        if errors:
+            # Known bad as a whole: its items are not worth validating one by one.
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        # The items one by one, stopping once an answer's worth of errors is found.
+        items: list[Any] = []
+        for i, fit in enumerate(fits):
+            try:
+                items.append(
+                    FitRequest.model_validate(fit, from_attributes=True, context=info.context)
+                )
+            except ValidationError as error:
+                for item in error.errors():
+                    errors.append(reraisable({**item, "loc": ("fits", i, *item["loc"])}))
+                if len(errors) >= MAX_ERRORS and i + 1 < len(fits):
+                    left = len(fits) - i - 1
+                    errors.append(too_many_error(("fits",), left, "items of fits were not checked"))
+                    break
+        if errors:
+            errors.extend(
+                InitErrorDetails(
+                    type=PydanticCustomError("extra_forbidden", "Extra inputs are not permitted"),
+                    loc=(key,),
+                    input=value,
+                )
+                for key, value in data.items()
+                if key != "fits"
+            )
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return handler({**data, "fits": items})

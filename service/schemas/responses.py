@@ -17,8 +17,10 @@ __all__ = [
     "Health",
     "History",
     "Info",
+    "OlsStatistics",
     "Optimum",
     "Readiness",
+    "Statistics",
 ]
 
 
@@ -62,6 +64,145 @@ class History(BaseModel):
         )
 
 
+OLS_EXAMPLE: dict[str, Any] = {
+    "m": 0.988,
+    "b": 0.0098,
+    "r": 0.89,
+    "r2": 0.792,
+    "adjusted_r2": 0.790,
+    "df": 98,
+    "residual_std_error": 0.299,
+    "stderr_m": 0.0512,
+    "stderr_b": 0.0299,
+    "t_m": 19.3,
+    "t_b": 0.33,
+    "p_m": 3.6e-35,
+    "p_b": 0.745,
+    "ci_m": [0.887, 1.090],
+    "ci_b": [-0.050, 0.069],
+    "f_statistic": 372.7,
+    "f_p_value": 3.6e-35,
+    "confidence_level": 0.95,
+}
+"""`statistics.ols` of the article's fit (the documented example), rounded."""
+
+
+class OlsStatistics(BaseModel):
+    """Classical inference for the unpenalized least-squares line (whatever `l2` is): what
+    statsmodels `OLS` (`WLS` with `weights`) and `scipy.stats.linregress` report, from the
+    moments in O(1). A field that is undefined is null: with `df` = 0 (two points)
+    everything that needs residual degrees of freedom; with constant y `r`, `r2`,
+    `adjusted_r2`, `f_statistic` and `f_p_value`; t and p where their standard error is 0
+    (a perfect line, whose F is then null too)."""
+
+    m: float = Field(description="Least-squares slope, y-units per x-unit.", examples=[0.988])
+    b: float = Field(description="Least-squares intercept, in y-units.", examples=[0.0098])
+    r: float | None = Field(
+        description="Pearson correlation of x and y (weighted with `weights`).", examples=[0.89]
+    )
+    r2: float | None = Field(
+        description="R^2 = 1 - SSR / Syy of the least-squares line.", examples=[0.792]
+    )
+    adjusted_r2: float | None = Field(description="1 - (1 - R^2) (n - 1) / df.", examples=[0.790])
+    df: int = Field(description="Residual degrees of freedom, n - 2.", examples=[98])
+    residual_std_error: float | None = Field(
+        description=(
+            "sqrt(SSR / df), in y-units (statsmodels' sqrt(scale); with `weights` it scales "
+            "with the square root of the weights' scale, SSR = sum w_i r_i^2)."
+        ),
+        examples=[0.299],
+    )
+    stderr_m: float | None = Field(
+        description="Standard error of m: residual_std_error / sqrt(Sxx).", examples=[0.0512]
+    )
+    stderr_b: float | None = Field(
+        description="Standard error of b: residual_std_error sqrt(1/sum_w + mean_x^2 / Sxx).",
+        examples=[0.0299],
+    )
+    t_m: float | None = Field(description="t statistic of m: m / stderr_m.", examples=[19.3])
+    t_b: float | None = Field(description="t statistic of b: b / stderr_b.", examples=[0.33])
+    p_m: float | None = Field(
+        description="Two-sided p-value of m = 0 (Student's t, df degrees of freedom).",
+        examples=[3.6e-35],
+    )
+    p_b: float | None = Field(description="Two-sided p-value of b = 0.", examples=[0.745])
+    ci_m: tuple[float, float] | None = Field(
+        description="[low, high]: m -+ t_df((1 + confidence_level) / 2) stderr_m.",
+        examples=[[0.887, 1.090]],
+    )
+    ci_b: tuple[float, float] | None = Field(
+        description="[low, high]: b -+ t_df((1 + confidence_level) / 2) stderr_b.",
+        examples=[[-0.050, 0.069]],
+    )
+    f_statistic: float | None = Field(
+        description="F = R^2 / (1 - R^2) df on (1, df) degrees of freedom (= t_m^2).",
+        examples=[372.7],
+    )
+    f_p_value: float | None = Field(
+        description="P(F(1, df) > f_statistic) (= p_m).", examples=[3.6e-35]
+    )
+    confidence_level: float = Field(
+        description="The level of `ci_m` and `ci_b` (the request's `confidence_level`).",
+        examples=[0.95],
+    )
+
+    @classmethod
+    def from_core(cls, ols: core.OlsInference) -> OlsStatistics:
+        return cls(
+            m=ols.m,
+            b=ols.b,
+            r=ols.r,
+            r2=ols.r2,
+            adjusted_r2=ols.adjusted_r2,
+            df=ols.df,
+            residual_std_error=ols.residual_std_error,
+            stderr_m=ols.stderr_m,
+            stderr_b=ols.stderr_b,
+            t_m=ols.t_m,
+            t_b=ols.t_b,
+            p_m=ols.p_m,
+            p_b=ols.p_b,
+            ci_m=ols.ci_m,
+            ci_b=ols.ci_b,
+            f_statistic=ols.f_statistic,
+            f_p_value=ols.f_p_value,
+            confidence_level=ols.confidence_level,
+        )
+
+
+class Statistics(BaseModel):
+    """How good the returned line is, and the least-squares inference (`ols`)."""
+
+    r2: float | None = Field(
+        description=(
+            "1 - cost / variance of y, of the RETURNED line (m, b) (weighted with `weights`); "
+            "negative when it is worse than the mean; null when y is constant."
+        ),
+        examples=[0.792],
+    )
+    rmse: float = Field(description="sqrt(cost), in y-units.", examples=[0.296])
+    mae: float | None = Field(
+        description=(
+            "Mean absolute residual of the returned line, in y-units (weighted with "
+            "`weights`); null for `moments` input."
+        ),
+        examples=[0.245],
+    )
+    ols: OlsStatistics = Field(
+        description="Inference for the unpenalized least-squares line (whatever `l2` is).",
+        examples=[OLS_EXAMPLE],
+    )
+
+    @classmethod
+    def from_core(cls, statistics: core.FitStatistics) -> Statistics:
+        return cls(
+            r2=statistics.r2,
+            rmse=statistics.rmse,
+            mae=statistics.mae,
+            ols=OlsStatistics.from_core(statistics.ols),
+        )
+
+
 class FitResponse(BaseModel):
     """The fitted line, how the run ended, and its optional history."""
 
@@ -85,7 +226,10 @@ class FitResponse(BaseModel):
         ),
         examples=[1.2e-9],
     )
-    n: int = Field(description="Number of points.", examples=[100])
+    n: int = Field(
+        description="Number of points (with `weights`: of the points of weight > 0).",
+        examples=[100],
+    )
     optimum: Optimum = Field(
         description="The closed-form minimizer, so the gap is visible.",
         examples=[{"m": 0.93, "b": 0.02, "cost": 0.11}],
@@ -103,10 +247,20 @@ class FitResponse(BaseModel):
     history: History | None = Field(
         description="The recorded descent; null unless `history_points` > 0.", examples=[None]
     )
+    statistics: Statistics = Field(
+        description=(
+            "Fit statistics: `r2`, `rmse`, `mae` of the returned line, and `ols`, the "
+            "least-squares inference (statsmodels OLS/WLS, scipy.stats.linregress)."
+        ),
+        examples=[{"r2": 0.792, "rmse": 0.296, "mae": 0.245, "ols": OLS_EXAMPLE}],
+    )
 
     @classmethod
     def from_core(cls, result: core.FitResult) -> FitResponse:
-        """The wire form of the core's result."""
+        """The wire form of the core's result (with its statistics, which the operations add:
+        `service.core.fit_statistics`)."""
+        if result.statistics is None:
+            raise ValueError("a fit's answer needs its statistics (core.fit_statistics)")
         return cls(
             m=result.m,
             b=result.b,
@@ -119,6 +273,7 @@ class FitResponse(BaseModel):
             max_stable_learning_rate=result.max_stable_learning_rate,
             warnings=list(result.warnings),
             history=None if result.history is None else History.from_core(result.history),
+            statistics=Statistics.from_core(result.statistics),
         )
 
 

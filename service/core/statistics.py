@@ -1,0 +1,353 @@
+"""Statistics of a fit, in O(1) from the data's moments (`service.core.moments`).
+
+Two kinds, for each item of a group (`fit_statistics`, vectorized along the items):
+
+- how good the RETURNED line (m, b) is: ``r2 = 1 - cost / var(y)``, ``rmse = sqrt(cost)``
+  and ``mae``, the (weighted) mean absolute residual, which alone needs the points
+  (`mean_absolute_residual`, one O(n) pass);
+- `OlsInference`: the classical inference of the unpenalized least-squares line, as
+  statsmodels' ``OLS`` (``WLS`` with weights) and ``scipy.stats.linregress`` report it.
+
+With n points (of positive weight), total weight W = sum_i w_i (W = n unweighted), weighted
+means and centred sums Sxx, Sxy, Syy, the residual sum of squares SSR = W * min_cost and
+df = n - 2 residual degrees of freedom (Greene, *Econometric Analysis*, ch. 4; statsmodels'
+``RegressionResults``; weights are inverse variances, so WLS is OLS on sqrt(w_i)-scaled rows):
+
+    m = Sxy / Sxx,  b = mean_y - m mean_x,  r = Sxy / sqrt(Sxx Syy),
+    1 - R^2 = SSR / Syy,  adjusted R^2 = 1 - (1 - R^2) (n - 1) / df,
+    s = residual_std_error = sqrt(SSR / df)        (statsmodels' sqrt(scale)),
+    stderr_m = s / sqrt(Sxx),  stderr_b = s sqrt(1/W + mean_x^2 / Sxx),
+    t = estimate / stderr,  p = 2 P(T_df > |t|),
+    ci = estimate -+ t_df(1 - alpha/2) stderr,  alpha = 1 - confidence_level,
+    F = R^2 / (1 - R^2) df  (= t_m^2),  f_p_value = P(F_{1,df} > F).
+
+Everything is computed in forms that do not cancel: SSR comes from `min_cost` (summed from
+the residuals for near-perfect fits), 1 - R^2 = min_cost / (Syy / W) and R^2 = r^2 are each
+taken where they are accurate, stderr_m^2 = min_cost / (df Sxx / W) and stderr_b =
+hypot(sqrt(min_cost / df), stderr_m mean_x) never form 1/W + mean_x^2 / Sxx from large
+offsets, and the moments' power-of-two scalings (`x_exponent`, `y_exponent`, `w_exponent`)
+are applied last. Scaling all weights by a constant c changes nothing but s (by sqrt(c)).
+Student's t and F come from SciPy (``scipy.special.stdtr``, ``stdtrit``, ``fdtrc``, what
+``scipy.stats.t`` and ``scipy.stats.f`` use); tails are taken on the side where they are
+small, so tiny p-values keep their digits.
+
+Undefined values are None, never NaN or infinity: with df = 0 (two points) everything that
+needs df > 0; with constant y (Syy = 0) r, both R^2, adjusted R^2, F and its p-value; t and
+p where their standard error is 0 (a perfect line, whose F is then None too); and any value
+too large for a float64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special  # type: ignore[import-untyped]
+
+from service.core.errors import ParameterError
+from service.core.moments import Moments
+from service.core.result import FitResult
+
+__all__ = [
+    "FitStatistics",
+    "OlsInference",
+    "fit_statistics",
+    "mean_absolute_residual",
+    "ols_inference",
+    "with_statistics",
+]
+
+FloatArray = NDArray[np.float64]
+Interval = tuple[float, float]
+Points = tuple[FloatArray, FloatArray, FloatArray | None]
+"""x, y and the weights (None: unweighted) of a data set, float64 arrays of shape (n,)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OlsInference:
+    """Classical inference for the unpenalized (weighted) least-squares line.
+
+    Estimates are in original units (m in y-units per x-unit, b in y-units); each field is
+    None where it is undefined (see the module docstring).
+
+    Attributes
+    ----------
+    m, b : float
+        Least-squares slope and intercept.
+    r : float or None
+        (Weighted) Pearson correlation of x and y.
+    r2, adjusted_r2 : float or None
+        Coefficient of determination and its degrees-of-freedom adjustment.
+    df : int
+        Residual degrees of freedom, n - 2.
+    residual_std_error : float or None
+        sqrt(SSR / df), in y-units (statsmodels' ``sqrt(scale)``; with weights it scales with
+        the square root of the weights' scale).
+    stderr_m, stderr_b : float or None
+        Standard errors of m and b.
+    t_m, t_b, p_m, p_b : float or None
+        t statistics and two-sided p-values of the hypotheses m = 0 and b = 0.
+    ci_m, ci_b : (low, high) or None
+        Confidence intervals at `confidence_level`.
+    f_statistic, f_p_value : float or None
+        The regression's F statistic on (1, df) degrees of freedom and its p-value.
+    confidence_level : float
+        The level of the intervals, 0 < level < 1.
+    """
+
+    m: float
+    b: float
+    r: float | None
+    r2: float | None
+    adjusted_r2: float | None
+    df: int
+    residual_std_error: float | None
+    stderr_m: float | None
+    stderr_b: float | None
+    t_m: float | None
+    t_b: float | None
+    p_m: float | None
+    p_b: float | None
+    ci_m: Interval | None
+    ci_b: Interval | None
+    f_statistic: float | None
+    f_p_value: float | None
+    confidence_level: float
+
+
+@dataclass(frozen=True, slots=True)
+class FitStatistics:
+    """How good the returned line is, and the least-squares inference.
+
+    Attributes
+    ----------
+    r2 : float or None
+        1 - cost / var(y) of the returned line (None for constant y); can be negative.
+    rmse : float
+        sqrt(cost), in y-units.
+    mae : float or None
+        (Weighted) mean absolute residual of the returned line, in y-units; None when the
+        points are not at hand (moments input).
+    ols : OlsInference
+        Inference for the unpenalized least-squares line.
+    """
+
+    r2: float | None
+    rmse: float
+    mae: float | None
+    ols: OlsInference
+
+
+def _column(values: Sequence[float]) -> FloatArray:
+    return np.asarray(values, dtype=np.float64)
+
+
+def _value(array: FloatArray, i: int, defined: NDArray[np.bool_] | None = None) -> float | None:
+    """array[i] as a float, or None where undefined or not finite."""
+    if defined is not None and not defined[i]:
+        return None
+    value = float(array[i])
+    return value if math.isfinite(value) else None
+
+
+def ols_inference(
+    moments: Sequence[Moments], confidence_levels: Sequence[float]
+) -> list[OlsInference]:
+    """The `OlsInference` of each data set, at its confidence level, in O(1) per item.
+
+    Parameters
+    ----------
+    moments : sequence of Moments, length N
+        The data sets (weighted or not).
+    confidence_levels : sequence of float, length N
+        0 < level < 1 each.
+
+    Raises
+    ------
+    ParameterError
+        A confidence level outside (0, 1).
+    """
+    if len(moments) != len(confidence_levels):
+        raise ValueError("one confidence level per data set is needed")
+    for given in confidence_levels:
+        if not 0 < given < 1:
+            raise ParameterError(
+                f"confidence_level must satisfy 0 < level < 1 (got {given!r})",
+                field="confidence_level",
+            )
+    if not moments:
+        return []
+    count = _column([d.n for d in moments])
+    total = _column([d.sum_w for d in moments])
+    ex = np.array([d.x_exponent for d in moments], dtype=np.int64)
+    ey = np.array([d.y_exponent for d in moments], dtype=np.int64)
+    ew = np.array([d.w_exponent for d in moments], dtype=np.int64)
+    mean_x, mean_y = _column([d.mean_x for d in moments]), _column([d.mean_y for d in moments])
+    sxx, sxy, syy = (
+        _column([d.sxx for d in moments]),
+        _column([d.sxy for d in moments]),
+        _column([d.syy for d in moments]),
+    )
+    min_cost = _column([d.min_cost for d in moments])  # scaled y-units squared
+    level = _column(confidence_levels)
+    df = count - 2
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        # The same expressions as the optimum's in `service.core.coefficients` (bit for bit).
+        m = np.ldexp(sxy / sxx, ey - ex)
+        b = mean_y - m * mean_x
+        varies = syy > 0
+        r = np.clip(sxy / (np.sqrt(sxx) * np.sqrt(syy)), -1.0, 1.0)
+        unexplained = min_cost / (syy / total)  # 1 - R^2, from the residuals' own sum
+        r2 = np.where(unexplained < 0.5, 1.0 - unexplained, r * r)
+        unexplained = np.where(unexplained < 0.5, unexplained, 1.0 - r2)
+        has_df = df > 0
+        adjusted = 1.0 - unexplained * ((count - 1) / df)
+
+        # s^2 = SSR / df; in original units SSR = W min_cost 4^ey 2^ew.
+        ssr_scaled = min_cost * total
+        half, odd = np.divmod(ew, 2)
+        rse = np.ldexp(
+            np.sqrt(ssr_scaled / df) * np.where(odd == 1, math.sqrt(2.0), 1.0), ey + half
+        )
+        stderr_m = np.ldexp(np.sqrt(min_cost / (df * (sxx / total))), ey - ex)
+        per_weight = np.ldexp(np.sqrt(min_cost / df), ey)  # s / sqrt(W)
+        stderr_b = np.hypot(per_weight, stderr_m * mean_x)
+
+        t_m, t_b = m / stderr_m, b / stderr_b
+        p_m = 2.0 * special.stdtr(df, -np.abs(t_m))
+        p_b = 2.0 * special.stdtr(df, -np.abs(t_b))
+        alpha = 1.0 - level
+        quantile = -special.stdtrit(df, alpha / 2.0)  # upper alpha/2 point, from the lower tail
+        half_m, half_b = quantile * stderr_m, quantile * stderr_b
+        f_statistic = r2 / unexplained * df
+        f_p_value = special.fdtrc(1.0, df, f_statistic)
+
+    perfect = unexplained == 0
+    t_m_ok = has_df & (stderr_m > 0)
+    t_b_ok = has_df & (stderr_b > 0)
+    f_ok = has_df & varies & ~perfect
+    out: list[OlsInference] = []
+    for i in range(len(moments)):
+        ci_m: Interval | None = None
+        ci_b: Interval | None = None
+        if has_df[i]:
+            low_m, high_m = _value(m - half_m, i), _value(m + half_m, i)
+            low_b, high_b = _value(b - half_b, i), _value(b + half_b, i)
+            if low_m is not None and high_m is not None:
+                ci_m = (low_m, high_m)
+            if low_b is not None and high_b is not None:
+                ci_b = (low_b, high_b)
+        out.append(
+            OlsInference(
+                m=float(m[i]),
+                b=float(b[i]),
+                r=_value(r, i, varies),
+                r2=_value(r2, i, varies),
+                adjusted_r2=_value(adjusted, i, varies & has_df),
+                df=int(df[i]),
+                residual_std_error=_value(rse, i, has_df),
+                stderr_m=_value(stderr_m, i, has_df),
+                stderr_b=_value(stderr_b, i, has_df),
+                t_m=_value(t_m, i, t_m_ok),
+                t_b=_value(t_b, i, t_b_ok),
+                p_m=_value(p_m, i, t_m_ok),
+                p_b=_value(p_b, i, t_b_ok),
+                ci_m=ci_m,
+                ci_b=ci_b,
+                f_statistic=_value(f_statistic, i, f_ok),
+                f_p_value=_value(f_p_value, i, f_ok),
+                confidence_level=float(level[i]),
+            )
+        )
+    return out
+
+
+def fit_statistics(
+    moments: Sequence[Moments],
+    costs: Sequence[float],
+    confidence_levels: Sequence[float],
+    maes: Sequence[float | None] | None = None,
+) -> list[FitStatistics]:
+    """The `FitStatistics` of each fit: its data's `moments`, the returned line's `cost`
+    (its (weighted) MSE, in y-units squared), the `confidence_levels` of the intervals and
+    the `maes` from `mean_absolute_residual` (None: not available). O(1) per item."""
+    inference = ols_inference(moments, confidence_levels)
+    if maes is None:
+        maes = [None] * len(moments)
+    out: list[FitStatistics] = []
+    for data, cost, mae, ols in zip(moments, costs, maes, inference, strict=True):
+        r2: float | None = None
+        if data.syy > 0:
+            # 1 - cost / var(y), var(y) = Syy / W, in the moments' scaled units of y.
+            scaled = _ldexp(cost, -2 * data.y_exponent) / (data.syy / data.sum_w)
+            r2 = 1.0 - scaled if math.isfinite(scaled) else None
+        out.append(FitStatistics(r2=r2, rmse=math.sqrt(cost), mae=mae, ols=ols))
+    return out
+
+
+def _ldexp(value: float, exponent: int) -> float:
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(value, exponent))
+
+
+def mean_absolute_residual(
+    x: FloatArray,
+    y: FloatArray,
+    weights: FloatArray | None,
+    m: float,
+    b: float,
+    moments: Moments,
+) -> float | None:
+    """sum_i w_i |y_i - (m x_i + b)| / sum_i w_i (w_i = 1 without weights): the mean absolute
+    residual of the line (m, b), in y-units, in one O(n) pass; None if it overflows.
+
+    The residuals are taken around the data's means, r_i = (y_i - mean_y) - m (x_i - mean_x)
+    - c with c = b + m mean_x - mean_y computed exactly (fractions), so data far from 0
+    (timestamps) loses no digits to the line's large intercept.
+    """
+    c = float(Fraction(b) + Fraction(m) * Fraction(moments.mean_x) - Fraction(moments.mean_y))
+    with np.errstate(over="ignore", invalid="ignore"):
+        residual = np.abs((y - moments.mean_y) - m * (x - moments.mean_x) - c)
+        if weights is None:
+            value = float(np.sum(residual)) / residual.size
+        else:
+            if (weights == 0).any():  # weight 0: as if absent, whatever its residual
+                keep = weights > 0
+                weights, residual = weights[keep], residual[keep]
+            relative = weights / weights.max()  # a ratio of sums: the weights' scale cancels
+            value = float(np.dot(relative, residual)) / float(np.sum(relative))
+    return value if math.isfinite(value) else None
+
+
+def with_statistics(
+    results: Sequence[FitResult],
+    moments: Sequence[Moments],
+    confidence_levels: Sequence[float] | None = None,
+    points: Sequence[Points | None] | None = None,
+) -> list[FitResult]:
+    """The `results` with their `statistics` attached: O(1) each from the `moments`, all
+    together (`fit_statistics`), plus one pass over the `points` of each data set that has
+    them (`mean_absolute_residual`; None: moments input, ``mae`` None).
+
+    `confidence_levels` default to 0.95 each, `points` to None each.
+    """
+    levels = [0.95] * len(results) if confidence_levels is None else confidence_levels
+    maes = [
+        None
+        if data is None
+        else mean_absolute_residual(data[0], data[1], data[2], result.m, result.b, sums)
+        for result, sums, data in zip(
+            results, moments, points or [None] * len(results), strict=True
+        )
+    ]
+    statistics = fit_statistics(moments, [result.cost for result in results], levels, maes)
+    return [
+        dataclasses.replace(result, statistics=stats)
+        for result, stats in zip(results, statistics, strict=True)
+    ]
