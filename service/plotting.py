@@ -355,6 +355,7 @@ def render_fit(
     x: NDArray[np.float64] | None = None,
     y: NDArray[np.float64] | None = None,
     *,
+    weights: NDArray[np.float64] | None = None,
     image_format: ImageFormat = "png",
 ) -> bytes:
     """Draw the data and fitted line, the cost over the epochs and the (m, b) path.
