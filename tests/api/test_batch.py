@@ -1,29 +1,25 @@
-"""POST /fit/batch: results in order, diverged items in place, 422 for any bad item."""
+"""POST /fit/batch: results in order and equal to single fits, one vectorized core call,
+diverged items in place, 422 for any bad item (its limits: tests/ops/test_limits.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
-from service import core, metrics
-from service.schemas import FitResponse
-from tests.api.compare import assert_same_fit
+from service import core
+from tests.helpers.fits import LINE, assert_same_fit, core_answer, moments_body
 
 pytestmark = pytest.mark.anyio
 
-ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}
-
 
 def expected(fit: dict[str, Any]) -> dict[str, Any]:
+    """The core's answer for one item of a batch (x, y and core option names)."""
     options = {k: v for k, v in fit.items() if k not in ("x", "y")}
-    result = core.fit(np.asarray(fit["x"]), np.asarray(fit["y"]), core.FitOptions(**options))
-    return FitResponse.from_core(result).model_dump(mode="json")
+    return core_answer(fit["x"], fit["y"], **options)
 
 
 async def test_batch_results_in_order_with_diverged_item(client: httpx.AsyncClient) -> None:
@@ -96,15 +92,6 @@ async def test_batch_item_errors_have_their_index(client: httpx.AsyncClient) -> 
     }
 
 
-async def test_batch_core_data_error_fails_the_request(client: httpx.AsyncClient) -> None:
-    bad = {"moments": {"n": 4, "mean_x": 0, "mean_y": 0, "sxx": 1, "sxy": 5, "syy": 1}}
-    response = await client.post("/fit/batch", json={"fits": [LINE, bad]})
-    assert response.status_code == 422
-    (item,) = response.json()["detail"]
-    assert item["loc"] == ["body", "fits", 1, "moments"]
-    assert item["type"] == "data_error"
-
-
 async def test_batch_empty_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post("/fit/batch", json={"fits": []})
     assert response.status_code == 422
@@ -117,38 +104,6 @@ async def test_batch_empty_is_422(client: httpx.AsyncClient) -> None:
                 "input": [],
                 "ctx": {"field_type": "List", "min_length": 1, "actual_length": 0},
             }
-        ]
-    }
-
-
-async def test_batch_limits(make_client: ClientFactory) -> None:
-    async with make_client(max_batch=2, max_points=10, max_epochs=50) as client:
-        fits = [{**LINE, "epochs": 50}, {**LINE, "epochs": 50}, {**LINE, "epochs": 51}]
-        response = await client.post("/fit/batch", json={"fits": fits})
-    assert response.status_code == 422
-    assert response.json() == {
-        "detail": [
-            {
-                "type": "too_long",
-                "loc": ["body", "fits"],
-                "msg": "fits has 3 items; this server accepts at most 2 (max_batch)",
-                "input": 3,
-                "ctx": {"max_batch": 2, "actual_length": 3},
-            },
-            {
-                "type": "too_long",
-                "loc": ["body", "fits"],
-                "msg": "fits hold 12 points in all; this server accepts at most 10 (max_points)",
-                "input": 12,
-                "ctx": {"max_points": 10, "actual_length": 12},
-            },
-            {
-                "type": "less_than_equal",
-                "loc": ["body", "fits", 2, "epochs"],
-                "msg": "epochs must be at most 50 on this server (max_epochs); got 51",
-                "input": 51,
-                "ctx": {"le": 50},
-            },
         ]
     }
 
@@ -176,9 +131,7 @@ async def test_batch_answers_equal_single_fits(
         n = 20 + 17 * i
         x = rng.normal(3.0, 2.0, n)
         fits.append({"x": x.tolist(), "y": (1.5 * x - 2 + rng.normal(0, 1, n)).tolist(), **options})
-    x, y = np.asarray(fits[0]["x"]), np.asarray(fits[0]["y"])
-    sums = core.compute_moments(x, y)
-    moments = {k: getattr(sums, k) for k in ("n", "mean_x", "mean_y", "sxx", "sxy", "syy")}
+    moments = moments_body(fits[0]["x"], fits[0]["y"])
     fits.append({"moments": moments, "learning_rate": 0.01, "history_points": 7})
     diverging = {**fits[1], "learning_rate": 1.0}
     singles = [(await client.post("/fit", json=fit)).json() for fit in [*fits, diverging]]
@@ -196,17 +149,6 @@ async def test_batch_answers_equal_single_fits(
     for got, want in zip(results, singles, strict=True):
         assert_same_fit(got, want)
     assert_same_fit(results[-1], singles[0])
-
-
-async def test_fits_are_counted_in_metrics(client: httpx.AsyncClient) -> None:
-    def count(name: str) -> float:
-        labels = {"optimizer": "momentum", "update": "simultaneous"}
-        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
-
-    fits, points = count("gds_fits_total"), count("gds_fit_points_total")
-    fit = {**LINE, "optimizer": "momentum", "learning_rate": 0.01}
-    assert (await client.post("/fit", json=fit)).status_code == 200
-    batch = {"fits": [fit, fit, {**fit, "learning_rate": 50.0}]}
-    assert (await client.post("/fit/batch", json=batch)).status_code == 200
-    assert count("gds_fits_total") == fits + 3
-    assert count("gds_fit_points_total") == points + 12
+    # Each item keeps its own history: 7 linear points, or 0 then 1 to 300 geometrically.
+    assert results[0]["history"]["epoch"] == [0, 1667, 3333, 5000, 6667, 8333, 10_000]
+    assert results[2]["history"]["epoch"] == [0, 1, 4, 17, 72, 300]

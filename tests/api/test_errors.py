@@ -1,10 +1,10 @@
-"""Core errors as HTTP (service/errors.py), 413 before parsing, and no 500 with internals."""
+"""Core errors as HTTP answers (service/errors.py): every core error class is mapped to its
+422, and an unexpected error is a 500 without internals. Validation 422s: test_validation.py;
+the 413: tests/ops/test_body_limit.py."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -13,11 +13,9 @@ import pytest
 
 from service import core
 from service.errors import error_detail
+from tests.helpers.fits import LINE
 
 pytestmark = pytest.mark.anyio
-
-ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}
 
 
 async def test_fit_diverged_is_422_with_epoch_and_bound(client: httpx.AsyncClient) -> None:
@@ -114,40 +112,13 @@ async def test_unexpected_error_is_500_without_internals(
     assert any("req-500" in record.getMessage() for record in caplog.records)
 
 
-TOO_LARGE = "the request body is larger than the limit of 100 bytes (max_body_bytes)"
-"""The one 413 body, whether the body announced its length or was streamed."""
-
-
-async def test_body_over_limit_is_413_before_parsing(make_client: ClientFactory) -> None:
-    async with make_client(max_body_bytes=100) as client:
-        response = await client.post(
-            "/fit", content=b"{" + b" " * 200 + b"}", headers={"Content-Type": "application/json"}
-        )
-    assert response.status_code == 413
-    assert response.json() == {"detail": TOO_LARGE}
-    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
-
-
-async def test_chunked_body_over_limit_is_413(make_client: ClientFactory) -> None:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b'{"x": ['
-        for _ in range(100):
-            yield b"1.0, "
-        yield b'2.0], "y": [1, 2]}'
-
-    async with make_client(max_body_bytes=100) as client:
-        response = await client.post(
-            "/fit", content=chunks(), headers={"Content-Type": "application/json"}
-        )
-    assert response.status_code == 413
-    assert response.json() == {"detail": TOO_LARGE}
-    assert response.headers["connection"] == "close"
-
-
-async def test_body_at_limit_is_accepted(make_client: ClientFactory) -> None:
-    body = b'{"x": [0, 1], "y": [0, 1]}'
-    async with make_client(max_body_bytes=len(body)) as client:
-        response = await client.post(
-            "/fit", content=body, headers={"Content-Type": "application/json"}
-        )
-    assert response.status_code == 200
+async def test_inconsistent_moments_are_the_cores_data_error(client: httpx.AsyncClient) -> None:
+    moments = {"n": 4, "mean_x": 0, "mean_y": 0, "sxx": 1, "sxy": 5, "syy": 1}
+    single = await client.post("/fit", json={"moments": moments})
+    batch = await client.post("/fit/batch", json={"fits": [LINE, {"moments": moments}]})
+    assert single.status_code == batch.status_code == 422
+    (item,) = single.json()["detail"]
+    assert (item["type"], item["loc"]) == ("data_error", ["body", "moments"])
+    assert "Cauchy-Schwarz" in item["msg"]
+    # In a batch the same error fails the whole request, at the item's place.
+    assert batch.json()["detail"] == [{**item, "loc": ["body", "fits", 1, "moments"]}]

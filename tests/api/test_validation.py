@@ -1,4 +1,5 @@
-"""422s of POST /fit: every field rule, with the whole detail list of the answer.
+"""422s of POST /fit: every field rule, with the whole detail list of the answer, and every
+bad field reported at once (the server's limits: tests/ops/test_limits.py).
 
 Each case is (name, request body (JSON, or raw bytes for NaN/Infinity literals), detail);
 `one_field` writes the common one (a valid line with one bad field and one error on it),
@@ -7,22 +8,17 @@ Each case is (name, request body (JSON, or raw bytes for NaN/Infinity literals),
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
 
-from service.schemas import DEFAULT_LIMITS, BatchFitRequest, FitRequest
+from tests.helpers.apps import JSON
+from tests.helpers.fits import LINE, error_kinds
 
 pytestmark = pytest.mark.anyio
 
-ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
 Case = tuple[str, Any, list[dict[str, Any]]]
-LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}
 
 
 def one_field(
@@ -429,9 +425,7 @@ async def test_fit_rejects_with_422(
     client: httpx.AsyncClient, body: Any, detail: list[dict[str, Any]]
 ) -> None:
     if isinstance(body, bytes):
-        response = await client.post(
-            "/fit", content=body, headers={"Content-Type": "application/json"}
-        )
+        response = await client.post("/fit", content=body, headers=JSON)
     else:
         response = await client.post("/fit", json=body)
     assert response.status_code == 422
@@ -453,75 +447,17 @@ async def test_fit_large_inputs_are_not_echoed(client: httpx.AsyncClient) -> Non
     }
 
 
-async def test_fit_limits_from_settings(make_client: ClientFactory) -> None:
-    async with make_client(max_points=3, max_epochs=100, max_history_points=5) as client:
-        body = {"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 101, "history_points": 6}
-        response = await client.post("/fit", json=body)
-    assert response.status_code == 422
-    assert response.json() == {
-        "detail": [
-            {
-                "type": "too_long",
-                "loc": ["body", "x"],
-                "msg": "x has 4 points; this server accepts at most 3 (max_points)",
-                "input": [0, 1, 2, 3],
-                "ctx": {"max_points": 3, "actual_length": 4},
-            },
-            {
-                "type": "less_than_equal",
-                "loc": ["body", "epochs"],
-                "msg": "epochs must be at most 100 on this server (max_epochs); got 101",
-                "input": 101,
-                "ctx": {"le": 100},
-            },
-            {
-                "type": "less_than_equal",
-                "loc": ["body", "history_points"],
-                "msg": (
-                    "history_points must be at most 5 on this server (max_history_points); got 6"
-                ),
-                "input": 6,
-                "ctx": {"le": 5},
-            },
-        ]
-    }
-
-
-async def test_fit_at_the_limits_is_accepted(make_client: ClientFactory) -> None:
-    async with make_client(max_points=4, max_epochs=100, max_history_points=5) as client:
-        body = {"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 100, "history_points": 5}
-        response = await client.post("/fit", json=body)
-    assert response.status_code == 200
-    assert len(response.json()["history"]["epoch"]) == 5
-
-
-async def test_fit_moments_inconsistent_is_core_data_error(client: httpx.AsyncClient) -> None:
-    moments = {"n": 4, "mean_x": 0, "mean_y": 0, "sxx": 1, "sxy": 5, "syy": 1}
-    response = await client.post("/fit", json={"moments": moments})
-    assert response.status_code == 422
-    (item,) = response.json()["detail"]
-    assert item["type"] == "data_error"
-    assert item["loc"] == ["body", "moments"]
-    assert "Cauchy-Schwarz" in item["msg"]
-
-
-def test_validation_outside_a_request_applies_the_default_limits() -> None:
-    """No limits is never the accident: without a context the defaults of the settings hold."""
-    with pytest.raises(ValidationError) as caught:
-        FitRequest.model_validate({"x": [0, 1], "y": [0, 1], "epochs": 10**12})
-    (error,) = caught.value.errors()
-    assert error["loc"] == ("epochs",)
-    assert error["ctx"] == {"le": DEFAULT_LIMITS.max_epochs}
-
-
-def test_validation_context_carries_the_limits_into_batch_items() -> None:
-    limits = DEFAULT_LIMITS.model_copy(update={"max_epochs": 5, "max_points": 3})
-    body = {"fits": [{"x": [0, 1, 2, 3], "y": [0, 1, 2, 3], "epochs": 6}]}
-    with pytest.raises(ValidationError) as caught:
-        BatchFitRequest.model_validate(body, context={"limits": limits})
-    assert [error["loc"] for error in caught.value.errors()] == [
-        ("fits",),
-        ("fits", 0, "x"),
-        ("fits", 0, "epochs"),
+async def test_length_mismatch_is_reported_even_when_x_is_bad(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fit", json={"x": [1, 1, 1], "y": [1, 2]})
+    assert error_kinds(response) == [
+        ("constant_x", ("body", "x")),
+        ("length_mismatch", ("body", "y")),
     ]
-    assert BatchFitRequest.model_validate(body).fits[0].epochs == 6
+    assert response.json()["detail"][1]["msg"] == "x and y must have the same length (got 3 and 2)"
+
+
+async def test_length_mismatch_under_aliases_is_reported_at_the_alias(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/fit", json={"X": [0, 1, 2], "Y": [1, 2]})
+    assert error_kinds(response) == [("length_mismatch", ("body", "Y"))]

@@ -1,4 +1,5 @@
-"""service.client: typed results, one error type with the details, safe retries only.
+"""service.client: typed results, one error type with the details, safe retries only; against
+a mock transport, the app in process, and a real server (the slow tests).
 
 Every behaviour of the retry loop and the error mapping runs against both clients (the
 ``flavour`` parameter): `Client` and `AsyncClient` share their decisions in `_BaseClient`,
@@ -18,10 +19,12 @@ import numpy as np
 import pytest
 
 from service import client as client_module
-from service.app import create_app
 from service.client import DEFAULT_TIMEOUT, AsyncClient, Client, FitServiceError
+from service.examples import ARTICLE_X, ARTICLE_Y
 from service.schemas import BatchItemError, FitResponse, Info, Moments
-from service.settings import Settings
+from tests.helpers import servers
+from tests.helpers.apps import app_with, service_client
+from tests.helpers.fits import LINE, core_answer
 
 LINE_X, LINE_Y = [0.0, 1.0, 2.0, 3.0], [1.0, 3.0, 5.0, 7.0]
 LIMITS = {
@@ -387,17 +390,14 @@ def test_timeouts_are_set(make: Callable[..., Client | AsyncClient]) -> None:
 
 
 @pytest.fixture
-async def service_client() -> AsyncIterator[AsyncClient]:
-    app = create_app(Settings(api_keys=["key"]))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        async with AsyncClient("http://testserver", api_key="key", transport=transport) as client:
-            yield client
+async def app_client() -> AsyncIterator[AsyncClient]:
+    async with service_client(app_with(api_keys=["key"]), api_key="key") as client:
+        yield client
 
 
 @pytest.mark.anyio
-async def test_app_fit_returns_the_schema_model(service_client: AsyncClient) -> None:
-    result = await service_client.fit(
+async def test_app_fit_returns_the_schema_model(app_client: AsyncClient) -> None:
+    result = await app_client.fit(
         np.asarray(LINE_X), LINE_Y, learning_rate=0.05, epochs=2000, history_points=3
     )
     assert isinstance(result, FitResponse)
@@ -407,21 +407,21 @@ async def test_app_fit_returns_the_schema_model(service_client: AsyncClient) -> 
 
 
 @pytest.mark.anyio
-async def test_app_fit_batch_info_and_ready(service_client: AsyncClient) -> None:
-    results = await service_client.fit_batch(
+async def test_app_fit_batch_info_and_ready(app_client: AsyncClient) -> None:
+    results = await app_client.fit_batch(
         [{"x": LINE_X, "y": LINE_Y, "lr": 0.05}, {"x": np.asarray(LINE_X), "y": LINE_Y, "lr": 9}]
     )
     assert isinstance(results[0], FitResponse)
     assert isinstance(results[1], BatchItemError) and results[1].error.type == "diverged"
-    info = await service_client.info()
+    info = await app_client.info()
     assert isinstance(info, Info) and info.limits.max_batch == 1000
-    assert await service_client.ready()
+    assert await app_client.ready()
 
 
 @pytest.mark.anyio
-async def test_app_422_raises_with_details(service_client: AsyncClient) -> None:
+async def test_app_422_raises_with_details(app_client: AsyncClient) -> None:
     with pytest.raises(FitServiceError) as raised:
-        await service_client.fit([1, 2, 3], [1, 2], learning_rate=-1)
+        await app_client.fit([1, 2, 3], [1, 2], learning_rate=-1)
     error = raised.value
     assert error.status_code == 422
     assert [item["loc"] for item in error.detail] == [["body", "y"], ["body", "learning_rate"]]
@@ -430,9 +430,9 @@ async def test_app_422_raises_with_details(service_client: AsyncClient) -> None:
 
 
 @pytest.mark.anyio
-async def test_app_diverged_raises_with_ctx(service_client: AsyncClient) -> None:
+async def test_app_diverged_raises_with_ctx(app_client: AsyncClient) -> None:
     with pytest.raises(FitServiceError) as raised:
-        await service_client.fit(LINE_X, LINE_Y, lr=9)
+        await app_client.fit(LINE_X, LINE_Y, lr=9)
     (item,) = raised.value.detail
     assert item["type"] == "diverged"
     assert set(item["ctx"]) == {"epoch", "max_stable_learning_rate"}
@@ -440,11 +440,38 @@ async def test_app_diverged_raises_with_ctx(service_client: AsyncClient) -> None
 
 @pytest.mark.anyio
 async def test_app_401_without_key() -> None:
-    app = create_app(Settings(api_keys=["key"]))
-    async with AsyncClient("http://t", transport=httpx.ASGITransport(app=app)) as client:
+    async with service_client(app_with(api_keys=["key"])) as client:
         with pytest.raises(FitServiceError) as raised:
             await client.fit(LINE_X, LINE_Y)
     assert raised.value.status_code == 401
     assert raised.value.detail == [
         {"msg": "missing or invalid API key: send Authorization: Bearer <key>"}
     ]
+
+
+# The sync client against a real server (``python -m service`` on loopback).
+
+
+@pytest.mark.slow
+def test_real_server_fit_is_the_cores(live_server: servers.Server) -> None:
+    with Client(live_server.url) as client:
+        result = client.fit(ARTICLE_X, ARTICLE_Y, learning_rate=0.01, history_points=5)
+    want = core_answer(ARTICLE_X, ARTICLE_Y, learning_rate=0.01, history_points=5)
+    assert result == FitResponse.model_validate(want)
+
+
+@pytest.mark.slow
+def test_real_server_batch_errors_and_info(live_server: servers.Server) -> None:
+    with Client(live_server.url) as client:
+        results = client.fit_batch([{**LINE, "lr": 0.05}, {**LINE, "lr": 9}])
+        with pytest.raises(FitServiceError) as raised:
+            client.fit([1, 2, 3], [1, 2, 3, 4])
+        info = client.info()
+        ready = client.ready()
+    assert isinstance(results[0], FitResponse) and results[0].m == pytest.approx(2.0)
+    assert isinstance(results[1], BatchItemError) and results[1].error.type == "diverged"
+    assert raised.value.status_code == 422
+    assert raised.value.detail[0]["msg"] == "x and y must have the same length (got 3 and 4)"
+    assert raised.value.request_id
+    assert info.limits.max_points == 1_000_000
+    assert ready is True

@@ -8,7 +8,6 @@ from typing import Any
 import dask
 import dask.array as da
 import dask.dataframe as dd
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,14 +15,10 @@ from pydantic import ValidationError
 
 from service import client as client_module
 from service import core
-from service.app import create_app
-from service.client import AsyncClient
 from service.dask_moments import moments_from_dask, moments_from_dask_frame
 from service.schemas import Moments
-from service.settings import Settings
-from tests.api.compare import assert_same_fit
-
-FIELDS = ("n", "mean_x", "mean_y", "sxx", "sxy", "syy")
+from tests.helpers.apps import app_with, service_client
+from tests.helpers.fits import MOMENT_FIELDS, assert_same_fit
 
 
 @pytest.fixture(autouse=True, params=["synchronous", "threads"])
@@ -42,7 +37,7 @@ def points(n: int, offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
 def assert_moments_equal(got: Moments, x: np.ndarray, y: np.ndarray) -> None:
     want = core.compute_moments(x, y)
     assert got.n == want.n
-    for field in FIELDS[1:]:
+    for field in MOMENT_FIELDS[1:]:
         assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-12), field
 
 
@@ -93,13 +88,10 @@ async def test_fit_of_dask_moments_equals_fit_of_raw_data() -> None:
     frame = dd.from_pandas(pd.DataFrame({"x": x, "y": y}), npartitions=4)
     moments = moments_from_dask_frame(frame)
     options: dict[str, Any] = {"learning_rate": 1e-4, "epochs": 5_000, "history_points": 6}
-    app = create_app(Settings())
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with AsyncClient("http://testserver", transport=transport) as client:
-            raw = await client.fit(x, y, **options)
-            from_moments = await client.fit(moments=moments, **options)
-            (batched,) = await client.fit_batch([{"moments": moments, **options}])
+    async with service_client(app_with()) as client:
+        raw = await client.fit(x, y, **options)
+        from_moments = await client.fit(moments=moments, **options)
+        (batched,) = await client.fit_batch([{"moments": moments, **options}])
     assert raw.history is not None
     want = raw.model_dump(mode="json")
     assert_same_fit(from_moments.model_dump(mode="json"), want)

@@ -1,5 +1,6 @@
-"""Logs: one JSON object per line (the server's own lines too), one access line per request
-with its id, never the request body; tracebacks in the log, never in the answer."""
+"""Logs (GDS_LOG_FORMAT, GDS_LOG_LEVEL): one JSON object per line (the server's own lines too)
+or one text line ending with the request id; one access line per request, never the request
+body; tracebacks in the log, never in the answer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import io
 import json
 import logging
 import logging.config
+import re
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,26 +19,42 @@ import pytest
 
 from service.logs import JsonFormatter, TextFormatter, log_config
 from service.settings import Settings
-from tests.apps import app_with, serve
-from tests.servers import running_server
+from tests.helpers.apps import app_with, serve
+from tests.helpers.servers import running_server
 
 SECRET = 2.987654321
 """A number sent in request bodies: it must never appear in a log."""
 
 
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """The service's JSON log configuration, writing to a buffer instead of stderr."""
+TEXT_ACCESS_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO service\.access: "
+    r"GET /healthz 200 \d+\.\d\d ms \[text-1\]"
+)
+"""What a text access line looks like: time, level, logger, message, then the request id."""
+
+
+@contextmanager
+def service_log(log_format: str) -> Iterator[io.StringIO]:
+    """The service's log configuration (level info), writing to a buffer instead of stderr."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    logging.config.dictConfig(log_config(Settings(log_format="json", log_level="info")))
+    logging.config.dictConfig(log_config(Settings(log_format=log_format, log_level="info")))
     buffer = io.StringIO()
     (handler,) = root.handlers
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(buffer)
-    yield buffer
-    root.handlers[:], level = saved
-    root.setLevel(level)
+    try:
+        yield buffer
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The service's JSON log, in a buffer."""
+    with service_log("json") as buffer:
+        yield buffer
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, object]]:
@@ -52,7 +72,7 @@ def test_json_formatter_writes_request_fields_and_traceback_on_one_line() -> Non
             1,
             "failed %s",
             ("here",),
-            exc_info=__import__("sys").exc_info(),
+            exc_info=sys.exc_info(),
             extra={"request_id": "r-1", "method": "POST", "path": "/fit", "status": 500},
         )
     line = JsonFormatter().format(record)
@@ -71,6 +91,16 @@ def test_json_formatter_writes_request_fields_and_traceback_on_one_line() -> Non
         "exception": "e",
     }
     assert "Traceback" in entry["exception"] and "ValueError: boom" in entry["exception"]
+
+
+@pytest.mark.parametrize(("level", "want"), [("warning", "WARNING"), ("trace", "DEBUG")])
+def test_log_level_applies_to_every_logger(level: str, want: str) -> None:
+    config = log_config(Settings(log_level=level))
+    assert config["root"]["level"] == want
+    levels = {name: logger["level"] for name, logger in config["loggers"].items()}
+    assert levels == dict.fromkeys(["uvicorn", "uvicorn.error", "service"], want)
+    assert config["formatters"]["default"]["class"] == "service.logs.TextFormatter"
+    assert log_config(Settings(log_format="json"))["formatters"]["default"] == {"()": JsonFormatter}
 
 
 def test_text_formatter_appends_the_request_id() -> None:
@@ -110,6 +140,15 @@ async def test_one_access_line_per_request_without_the_body(json_log: io.StringI
 
 
 @pytest.mark.anyio
+async def test_text_access_line_ends_with_the_request_id() -> None:
+    with service_log("text") as buffer:
+        async with serve(app_with()) as client:
+            assert (await client.get("/healthz", headers={"X-Request-ID": "text-1"})).is_success
+    (line,) = [line for line in buffer.getvalue().splitlines() if "service.access" in line]
+    assert TEXT_ACCESS_LINE.fullmatch(line), line
+
+
+@pytest.mark.anyio
 async def test_unexpected_error_traceback_in_log_not_in_answer(json_log: io.StringIO) -> None:
     app = app_with()
 
@@ -132,7 +171,7 @@ async def test_unexpected_error_traceback_in_log_not_in_answer(json_log: io.Stri
     assert (access["status"], access["request_id"]) == (500, "req-500")
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_real_server_writes_only_json_lines(tmp_path: Path) -> None:
     with running_server(tmp_path, log_format="json") as server:
         with httpx.Client(base_url=server.url) as client:
@@ -150,10 +189,12 @@ def test_real_server_writes_only_json_lines(tmp_path: Path) -> None:
     assert str(SECRET) not in text
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_real_server_text_logs(tmp_path: Path) -> None:
     with running_server(tmp_path, log_format="text") as server:
-        httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "text-1"})
+        assert httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "text-1"}).is_success
         assert server.stop() == 0
-    assert "service.access: GET /healthz 200" in server.log_text()
-    assert "[text-1]" in server.log_text()
+    text = server.log_text()
+    (line,) = [line for line in text.splitlines() if "/healthz" in line]
+    assert TEXT_ACCESS_LINE.fullmatch(line), line
+    assert "Started server process" in text

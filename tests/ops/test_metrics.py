@@ -11,10 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import metrics
-from tests.apps import app_with, serve
-from tests.servers import running_server
-
-LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7]}
+from tests.helpers.apps import JSON, app_with, serve
+from tests.helpers.fits import LINE
+from tests.helpers.servers import running_server
 
 
 def sample(name: str, **labels: str) -> float:
@@ -49,21 +48,24 @@ def test_record_fits_counts_fits_and_points() -> None:
 
 
 @pytest.mark.anyio
+async def test_fits_are_counted_by_optimizer_and_update() -> None:
+    def count(name: str) -> float:
+        return sample(name, optimizer="momentum", update="simultaneous")
+
+    fits, points = count("gds_fits_total"), count("gds_fit_points_total")
+    fit = {**LINE, "optimizer": "momentum", "learning_rate": 0.01}
+    async with serve(app_with()) as client:
+        assert (await client.post("/fit", json=fit)).status_code == 200
+        batch = {"fits": [fit, fit, {**fit, "learning_rate": 50.0}]}  # the last one diverges
+        assert (await client.post("/fit/batch", json=batch)).status_code == 200
+        assert (await client.post("/fit", json={**fit, "lr": 0})).status_code == 422
+    assert count("gds_fits_total") == fits + 3
+    assert count("gds_fit_points_total") == points + 12
+
+
+@pytest.mark.anyio
 async def test_metrics_by_route_template_and_status() -> None:
-    async with serve(app_with(max_body_bytes=1000)) as client:
-        await client.post("/fit", json=LINE)
-        await client.post("/fit", json={"x": [1, 2]})
-        await client.get("/healthz")
-        await client.get("/no/such/path/12345")
-        await client.get("/fit")
-        await client.post("/fit", content=b"0" * 2000, headers={"Content-Type": "application/json"})
-        await client.get("/static/style.css")
-        response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    text = response.text
-    # Exact counts belong to the process-wide registry, so only check presence and shapes here.
-    expected = [
+    requests = [
         ("POST", "/fit", "200"),
         ("POST", "/fit", "422"),
         ("GET", "/healthz", "200"),
@@ -72,11 +74,29 @@ async def test_metrics_by_route_template_and_status() -> None:
         ("POST", "/fit", "413"),
         ("GET", "/static", "200"),
     ]
-    for method, route, status in expected:
+    async with serve(app_with(max_body_bytes=1000)) as client:
+        before = (await client.get("/metrics")).text
+        await client.post("/fit", json=LINE)
+        await client.post("/fit", json={"x": [1, 2]})
+        await client.get("/healthz")
+        await client.get("/no/such/path/12345")
+        await client.get("/fit")
+        await client.post("/fit", content=b"0" * 2000, headers=JSON)
+        await client.get("/static/style.css")
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    text = response.text
+    # The registry is the process's: each request counts once more than before it.
+    for method, route, status in requests:
         labels = {"method": method, "route": route, "status": status}
-        assert scraped(text, "gds_http_requests_total", **labels) >= 1, labels
-        assert scraped(text, "gds_http_request_duration_seconds_count", **labels) >= 1, labels
-        assert scraped(text, "gds_http_request_duration_seconds_bucket", le="+Inf", **labels)
+        for name in ("gds_http_requests_total", "gds_http_request_duration_seconds_count"):
+            assert scraped(text, name, **labels) - scraped(before, name, **labels) == 1, labels
+        bucket = "gds_http_request_duration_seconds_bucket"
+        grew = scraped(text, bucket, le="+Inf", **labels) - scraped(
+            before, bucket, le="+Inf", **labels
+        )
+        assert grew == 1, labels
     assert "12345" not in text
     assert 'le="0.001"' in text
     assert re.search(r"^gds_http_requests_in_progress \d", text, re.MULTILINE)
@@ -106,7 +126,7 @@ async def test_metrics_open_when_api_keys_set_and_openmetrics_on_request() -> No
     assert openmetrics.text.rstrip().endswith("# EOF")
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_metrics_summed_over_two_workers_and_temp_dir_removed(tmp_path: Path) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()

@@ -1,5 +1,6 @@
-"""SIGTERM while a long fit is in flight: the fit still answers, /readyz answers 503 (or new
-connections are refused), the process exits with status 0. Real `python -m service` servers."""
+"""SIGTERM: an idle server exits with status 0 and closes its port; with a long fit in
+flight, the fit still answers, /readyz answers 503 (or new connections are refused), and the
+process exits with status 0. Real `python -m service` servers."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import Server, running_server
+from tests.helpers.servers import Server, running_server
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 MOMENTS = {"n": 100, "mean_x": 0.0, "mean_y": 0.0, "sxx": 10.0, "sxy": 5.0, "syy": 4.0}
 LONG_FIT = {"moments": MOMENTS, "epochs": 10_000_000, "tolerance": 0, "history_points": 10}
@@ -71,6 +72,13 @@ def check_fit(answer: httpx.Response) -> None:
     results = answer.json()["results"]
     assert len(results) == 4
     assert all(result["epochs_run"] == 10_000_000 for result in results)
+
+
+def test_sigterm_on_an_idle_server_exits_0_and_closes_the_port(tmp_path: Path) -> None:
+    with running_server(tmp_path, log_level="warning") as server:
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0
+        assert get(f"{server.url}/healthz") == "ConnectError"
 
 
 def test_sigterm_lets_the_fit_finish_and_refuses_new_connections(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
-"""The playground, used as a person would: headless Chromium against the real server.
+"""The playground (GET / and /static, service/ui.py): its page uses the API's field names and
+loads nothing from elsewhere; used as a person would, in headless Chromium against the real
+server (the slow tests).
 
-Starts ``python -m service`` on a free loopback port, opens the page, generates the
+The browser tests open the page on a real ``python -m service``, generate the
 article's data, presses Fit and checks that the numbers shown are the API's own answer for
 the same data, that a bad learning rate is reported next to its field, and that the plot
 loads. Screenshots go to the test's tmp directory; with ``GDS_UPDATE_DOCS=1`` the
@@ -14,17 +16,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from service.examples import ARTICLE_X, ARTICLE_Y
-from tests.plot.images import png_size
-from tests.servers import running_server
-
-pytestmark = pytest.mark.e2e
+from service.schemas import FitRequest
+from tests.helpers.fits import ARTICLE_BODY
+from tests.helpers.images import png_size
+from tests.helpers.servers import ROOT, Server
 
 CHROMIUM = os.environ.get("GDS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = ROOT / "docs"
 UPDATE_DOCS = os.environ.get("GDS_UPDATE_DOCS") == "1"
 IN_CI = os.environ.get("CI") == "true"
 
@@ -58,11 +60,60 @@ def _need_browser() -> Any:
     return sync_api
 
 
+class _FormFields(HTMLParser):
+    """The `name` of every form control and the `href` of every link in a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.links: set[str] = set()
+        self.sources: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in {"input", "select", "textarea"} and values.get("name"):
+            self.names.add(str(values["name"]))
+        if tag in {"a", "link"} and values.get("href"):
+            self.links.add(str(values["href"]))
+        if tag == "script" and values.get("src"):
+            self.sources.add(str(values["src"]))
+
+
+@pytest.mark.anyio
+async def test_playground_page_uses_the_api_field_names(client: httpx.AsyncClient) -> None:
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    parser = _FormFields()
+    parser.feed(page.text)
+    assert parser.names == {
+        "x",
+        "y",
+        "learning_rate",
+        "epochs",
+        "update",
+        "optimizer",
+        "momentum",
+        "history_points",
+        "history_spacing",
+    }
+    assert parser.names <= set(FitRequest.model_fields)
+    assert {"/docs", "/static/style.css"} <= parser.links
+    for asset in parser.links | parser.sources:
+        if asset.startswith("/static/"):
+            response = await client.get(asset)
+            assert response.status_code == 200, asset
+            assert "cdn" not in response.text.lower()
+    assert "http" not in "".join(parser.sources)  # nothing from a CDN
+
+
+# In a browser, against a real server.
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real service in its own process; yields its base URL."""
-    with running_server(tmp_path_factory.mktemp("server")) as server:
-        yield server.url
+def server(live_server: Server) -> str:
+    """The base URL of the real service."""
+    return live_server.url
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +151,7 @@ def _fit(page: Any) -> None:
     page.wait_for_selector("#results[data-state='done']", timeout=30_000)
 
 
+@pytest.mark.slow
 def test_playground_shows_the_apis_answer_for_the_articles_data(
     page: Any, server: str, tmp_path: Path
 ) -> None:
@@ -140,6 +192,7 @@ def test_playground_shows_the_apis_answer_for_the_articles_data(
         page.screenshot(path=str(DOCS / "playground.png"), full_page=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("learning_rate", ["-1", "0"])
 def test_playground_shows_a_bad_learning_rate_next_to_its_field(
     page: Any, learning_rate: str
@@ -161,6 +214,7 @@ def test_playground_shows_a_bad_learning_rate_next_to_its_field(
     assert page.locator("#numbers").is_visible()
 
 
+@pytest.mark.slow
 def test_playground_reports_each_bad_field_and_bad_items(page: Any) -> None:
     page.get_by_label("x values", exact=True).fill("1, 2, oops, 4")
     page.get_by_label("y values", exact=True).fill("1, 2, 3")
@@ -169,17 +223,14 @@ def test_playground_reports_each_bad_field_and_bad_items(page: Any) -> None:
     page.get_by_label("Momentum", exact=True).fill("1.5")
     _fit(page)
     assert "item 2" in page.locator("#x-error").inner_text()
-    assert page.locator("#epochs-error").inner_text() != ""
-    assert page.locator("#momentum-error").inner_text() != ""
+    assert "greater than or equal to 1" in page.locator("#epochs-error").inner_text()
+    assert "less than 1" in page.locator("#momentum-error").inner_text()
     assert page.locator("#learning_rate-error").inner_text() == ""
 
 
+@pytest.mark.slow
 def test_service_plot_of_the_article_example(server: str) -> None:
-    response = httpx.post(
-        server + "/fit/plot",
-        json={"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.001, "epochs": 10_000},
-        timeout=30,
-    )
+    response = httpx.post(server + "/fit/plot", json=ARTICLE_BODY, timeout=30)
     assert response.status_code == 200
     assert png_size(response.content) == (1200, 400)
     if UPDATE_DOCS:

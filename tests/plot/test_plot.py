@@ -1,11 +1,14 @@
-"""POST /fit/plot: the picture of a fit, its formats, its errors, and the playground's files."""
+"""POST /fit/plot and service/plotting.py: the picture of a fit (PNG, or SVG when Accept asks),
+drawn from a sample of many points, the same 422s as /fit, a 501 without matplotlib.
+Its API key: tests/ops/test_auth.py; its limits: tests/ops/test_limits.py; the page that
+shows it: test_playground.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -13,19 +16,12 @@ import numpy as np
 import pytest
 
 from service import core, plotting
-from service.app import create_app
 from service.examples import ARTICLE_X, ARTICLE_Y
-from service.schemas import FitRequest
-from service.settings import Settings
-from tests.plot.images import png_size, svg_root
+from tests.helpers.fits import ARTICLE_BODY, LINE
+from tests.helpers.images import png_size, svg_root
 
-# The article's own run: learning rate 0.001, 10,000 epochs.
-ARTICLE_BODY: dict[str, Any] = {
-    "x": ARTICLE_X,
-    "y": ARTICLE_Y,
-    "learning_rate": 0.001,
-    "epochs": 10_000,
-}
+FIGURE = (1200, 400)
+"""The figure's size in pixels (12 x 4 inches at 100 dpi)."""
 
 
 def article_render(image_format: plotting.ImageFormat = "png") -> bytes:
@@ -44,7 +40,7 @@ async def test_plot_article_example_is_a_png_of_the_figure_size(
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.headers["vary"] == "Accept"
-    assert png_size(response.content) == plotting.FIGURE_PIXELS == (1200, 400)
+    assert png_size(response.content) == plotting.FIGURE_PIXELS == FIGURE
 
 
 @pytest.mark.anyio
@@ -117,32 +113,6 @@ async def test_plot_diverged_names_learning_rate(client: httpx.AsyncClient) -> N
 
 
 @pytest.mark.anyio
-async def test_plot_respects_server_limits() -> None:
-    app = create_app(Settings(max_points=50, max_history_points=10))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        response = await client.post("/fit/plot", json={**ARTICLE_BODY, "history_points": 20})
-    assert response.status_code == 422
-    locs = [item["loc"] for item in response.json()["detail"]]
-    assert locs == [["body", "x"], ["body", "history_points"]]
-
-
-@pytest.mark.anyio
-async def test_plot_needs_the_api_key_when_keys_are_set() -> None:
-    app = create_app(Settings(api_keys=["secret"]))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        refused = await client.post("/fit/plot", json=ARTICLE_BODY)
-        allowed = await client.post(
-            "/fit/plot", json=ARTICLE_BODY, headers={"Authorization": "Bearer secret"}
-        )
-        page = await client.get("/")
-    assert refused.status_code == 401
-    assert allowed.status_code == 200
-    assert page.status_code == 200
-
-
-@pytest.mark.anyio
 async def test_plot_without_matplotlib_answers_501_naming_the_extra(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,7 +132,7 @@ async def test_plot_of_moments_draws_the_line_without_points(client: httpx.Async
     moments = {"n": 100, "mean_x": 0.1, "mean_y": 0.05, "sxx": 40.0, "sxy": 30.0, "syy": 35.0}
     response = await client.post("/fit/plot", json={"moments": moments, "learning_rate": 0.01})
     assert response.status_code == 200
-    assert png_size(response.content) == (1200, 400)
+    assert png_size(response.content) == FIGURE
 
 
 @pytest.mark.anyio
@@ -179,7 +149,7 @@ async def test_plot_of_moments_draws_the_line_without_points(client: httpx.Async
 async def test_plot_draws_every_option(client: httpx.AsyncClient, options: dict[str, Any]) -> None:
     response = await client.post("/fit/plot", json={"x": ARTICLE_X, "y": ARTICLE_Y, **options})
     assert response.status_code == 200, response.text
-    assert png_size(response.content) == (1200, 400)
+    assert png_size(response.content) == FIGURE
 
 
 @pytest.mark.anyio
@@ -188,10 +158,10 @@ async def test_plot_far_from_the_origin_and_a_perfect_line(client: httpx.AsyncCl
     y = [2.0 * i + 1.0 for i in range(101)]
     far = await client.post("/fit/plot", json={"x": x, "y": y, "standardize": True})
     assert far.status_code == 200, far.text
-    line = await client.post(
-        "/fit/plot", json={"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "learning_rate": 0.1}
-    )
+    assert png_size(far.content) == FIGURE
+    line = await client.post("/fit/plot", json={**LINE, "learning_rate": 0.1})
     assert line.status_code == 200, line.text
+    assert png_size(line.content) == FIGURE
 
 
 @pytest.mark.anyio
@@ -204,7 +174,7 @@ async def test_plot_of_many_points_is_drawn_from_a_sample(client: httpx.AsyncCli
     first = await client.post("/fit/plot", json=body)
     second = await client.post("/fit/plot", json=body)
     assert first.status_code == 200
-    assert png_size(first.content) == (1200, 400)
+    assert png_size(first.content) == FIGURE
     assert first.content == second.content  # the sample is deterministic
     svg = await client.post("/fit/plot", json=body, headers={"Accept": "image/svg+xml"})
     # one marker <use> per drawn point (plus tick marks and glyphs), not one per input point
@@ -222,10 +192,21 @@ def test_sample_indices_are_evenly_strided_and_keep_both_ends() -> None:
 
 
 def test_plot_options_ask_for_a_log_spaced_history() -> None:
-    options = plotting.plot_options(core.FitOptions(history_points=0, learning_rate=0.1))
-    assert options.history_points == plotting.PLOT_HISTORY_POINTS
-    assert options.history_spacing == "log"
-    assert options.learning_rate == 0.1
+    asked = core.FitOptions(history_points=0, learning_rate=0.01, optimizer="momentum")
+    options = plotting.plot_options(asked)
+    points = plotting.PLOT_HISTORY_POINTS
+    assert options == dataclasses.replace(asked, history_points=points, history_spacing="log")
+    moments = core.compute_moments(np.asarray(ARTICLE_X), np.asarray(ARTICLE_Y))
+    history = core.fit_moments(moments, options).history
+    assert history is not None
+    epochs = history.epoch
+    assert epochs[:4].tolist() == [0, 1, 2, 3] and epochs[-1] == 10_000
+    assert np.all(np.diff(epochs) > 0)
+    # Log spacing: past the first epochs (merged by rounding), each recorded epoch is the one
+    # before times the same ratio, 10,000 ** (1 / (points - 2)), give or take the rounding.
+    late = epochs[epochs >= 100]
+    ratio = 10_000 ** (1 / (points - 2))
+    assert np.allclose(late[1:] / late[:-1], ratio, rtol=0.01)
 
 
 def test_render_fit_is_thread_safe_and_deterministic() -> None:
@@ -233,63 +214,5 @@ def test_render_fit_is_thread_safe_and_deterministic() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         images = list(pool.map(lambda _: article_render(), range(8)))
     assert all(image == serial for image in images)
-    assert svg_root(article_render("svg")) is not None
-
-
-class _FormFields(HTMLParser):
-    """The `name` of every form control and the `href` of every link in a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-        self.links: set[str] = set()
-        self.sources: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag in {"input", "select", "textarea"} and values.get("name"):
-            self.names.add(str(values["name"]))
-        if tag in {"a", "link"} and values.get("href"):
-            self.links.add(str(values["href"]))
-        if tag == "script" and values.get("src"):
-            self.sources.add(str(values["src"]))
-
-
-@pytest.mark.anyio
-async def test_playground_page_uses_the_api_field_names(client: httpx.AsyncClient) -> None:
-    page = await client.get("/")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    parser = _FormFields()
-    parser.feed(page.text)
-    assert parser.names == {
-        "x",
-        "y",
-        "learning_rate",
-        "epochs",
-        "update",
-        "optimizer",
-        "momentum",
-        "history_points",
-        "history_spacing",
-    }
-    assert parser.names <= set(FitRequest.model_fields)
-    assert {"/docs", "/static/style.css"} <= parser.links
-    for asset in parser.links | parser.sources:
-        if asset.startswith("/static/"):
-            response = await client.get(asset)
-            assert response.status_code == 200, asset
-            assert "cdn" not in response.text.lower()
-    assert "http" not in "".join(parser.sources)  # nothing from a CDN
-
-
-@pytest.mark.anyio
-async def test_plot_is_documented_in_openapi(client: httpx.AsyncClient) -> None:
-    schema = (await client.get("/openapi.json")).json()
-    operation = schema["paths"]["/fit/plot"]["post"]
-    assert operation["operationId"] == "fit_plot"
-    assert set(operation["responses"]["200"]["content"]) == {"image/png", "image/svg+xml"}
-    assert {"422", "501"} <= set(operation["responses"])
-    body = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/FitRequest"}
-    assert "/" not in schema["paths"]
+    assert png_size(serial) == FIGURE
+    assert svg_root(article_render("svg")).get("viewBox") == "0 0 864 288"

@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository: where the servers start, and where the committed files are."""
 READY_SECONDS = 30
 
 

@@ -1,4 +1,5 @@
-"""The fast body path of POST /fit: same requests, same answers, same 422s as validation."""
+"""The fast body path of POST /fit (service/bodies.py): a large body of plain numbers skips
+Pydantic, yet gets the same request, the same answer and the same 422s as validation."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from service import core
 from service.bodies import fast_fit_request
 from service.schemas import DEFAULT_LIMITS, FitRequest, FitResponse
-from tests.api.compare import assert_same_fit
+from tests.helpers.fits import assert_same_fit
 
 pytestmark = pytest.mark.anyio
 

@@ -1,5 +1,6 @@
-"""Two replicas behind nginx, with the committed deploy/nginx.conf: requests spread over
-both, and none fails when one replica is killed mid-run.
+"""Two replicas behind nginx, with the committed deploy/nginx.conf: the file agrees with
+docker-compose.yml; requests spread over both replicas, and none fails when one replica is
+killed mid-run (the slow tests).
 
 The replicas are ``python -m service`` on free loopback ports; nginx runs the committed file
 with only the upstream's ``server`` line and the ``listen`` line replaced, its pid, logs and
@@ -27,9 +28,7 @@ import yaml
 
 from service.client import Client, FitServiceError
 from service.examples import ARTICLE_X, ARTICLE_Y
-from tests.servers import ROOT, free_port, start_server, stop, wait_ready
-
-pytestmark = pytest.mark.e2e
+from tests.helpers.servers import ROOT, free_port, start_server, stop, wait_ready
 
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 FIT: dict[str, Any] = {"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.01, "epochs": 10_000}
@@ -116,6 +115,7 @@ def test_committed_config_matches_compose() -> None:
     assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in volumes
 
 
+@pytest.mark.slow
 def test_requests_spread_over_both_replicas(cluster: Cluster) -> None:
     with httpx.Client(base_url=cluster.url, timeout=30) as client:
         served = []
@@ -127,6 +127,7 @@ def test_requests_spread_over_both_replicas(cluster: Cluster) -> None:
     assert set(served) == set(cluster.replicas)
 
 
+@pytest.mark.slow
 def test_no_request_fails_when_a_replica_is_killed(cluster: Cluster) -> None:
     """nginx retries every request that had no answer yet on the other replica; an answer
     already under way when its replica died cannot be retried by nginx, and the service's
