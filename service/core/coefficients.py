@@ -101,6 +101,21 @@ class Coefficients:
             np.abs(b0) + np.abs(db) + np.abs(shift),
         )
 
+    def magnitude_bound(self, u_bound: FloatArray) -> FloatArray:
+        """An upper bound of max(|m|, |b|, cost) over every error u with |u_m| <= u_bound[..., 0]
+        and |u_c| <= u_bound[..., 1] (shape (N, ..., 2), items first): the terms `observe`
+        adds, in absolute value.
+        """
+        extra = (slice(None),) + (None,) * (u_bound.ndim - 2)
+        um = u_bound[..., 0] * np.abs(self.scale[:, 0])[extra]
+        uc = u_bound[..., 1] * np.abs(self.scale[:, 1])[extra]
+        m = np.abs(self.m_star)[extra] + um
+        b = np.abs(self.b_star)[extra] + uc + np.abs(self.mean_x)[extra] * um
+        spread = self.root_vx[extra] * (um + np.abs(self.slope_gap)[extra])
+        cost = self.min_cost[extra] + spread * spread + uc * uc
+        result: FloatArray = np.maximum(np.maximum(m, b), cost)
+        return result
+
     def gradient_norm(self, idx: IntArray, u: FloatArray) -> FloatArray:
         """Euclidean norm of the descended objective's gradient, in descent space."""
         gm = self.g_mm[idx] * u[..., 0] + self.g_mc[idx] * u[..., 1]

@@ -16,9 +16,10 @@ the block starts s_{jB} = (A^B)^j s_0 (by doubling too) take O(log epochs) NumPy
 and O(sqrt(epochs)) flops; any epoch is then one 4x4 product A^r s_{jB}
 (`service.core.trajectory`). The final point and a history gather only the epochs they
 need; a tolerance stop scans gradient norms block by block as one matrix product per
-chunk; divergence (an iterate or the cost overflowing) is located exactly by walking only
-the blocks whose bound allows overflow. Items of a batch are stacked along a leading axis
-and descended together, with per-item coefficients from `service.core.coefficients`.
+chunk; divergence (an iterate or the cost overflowing) is located exactly, evaluating only
+the blocks whose bound allows overflow, in O(log epochs) vector operations. Items of a
+batch are stacked along a leading axis and descended together, with per-item coefficients
+from `service.core.coefficients`.
 
 Reported quantities, from the error u = (m - m*, c - c*) mapped to original units:
 
@@ -55,6 +56,8 @@ IntArray = NDArray[np.int64]
 
 MATRIX_BUDGET = 64 << 20
 """Bytes of stacked matrix powers one vectorized step of a batch may hold."""
+WIDE_BYTES = np.dtype(np.longdouble).itemsize
+"""Bytes of one entry of the powers (extended precision)."""
 
 
 def fit(x: ArrayLike, y: ArrayLike, options: FitOptions | None = None) -> FitResult:
@@ -110,7 +113,7 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
     for members in groups.values():
         # Keep the stacked powers (two (B or J) x 4 x 4 arrays per item) near MATRIX_BUDGET.
         epochs = max(items[i][1].epochs for i in members)
-        per_item = 2 * (_block_size(epochs) + 1) * STATE_DIM * STATE_DIM * 8
+        per_item = 2 * (_block_size(epochs) + 1) * STATE_DIM * STATE_DIM * WIDE_BYTES
         step = max(1, MATRIX_BUDGET // per_item)
         for lo in range(0, len(members), step):
             chunk = members[lo : lo + step]
@@ -185,8 +188,7 @@ def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | Fi
             stopped[idx] = first >= 0
             epochs_run[idx] = np.where(first >= 0, first, epochs_run[idx])
 
-        diverged_at, carried_starts = walk.first_nonfinite(epochs_run)
-        walk.replace_starts(carried_starts)  # block by block where doubling overflowed
+        diverged_at = walk.first_nonfinite(epochs_run)
         final, m, b, cost = walk.points(np.arange(count), epochs_run)
         grad = coefficients.gradient_norm(np.arange(count), final)
         # A gradient too large for float64 at a finite point has diverged all the same.

@@ -4,8 +4,10 @@ Epochs are cut into blocks of B ~ sqrt(epochs): the powers A^0..A^B (by doubling
 the block starts s_{jB} = (A^B)^j s_0 (by doubling too) take O(log epochs) NumPy calls
 and O(sqrt(epochs)) flops; any epoch k = jB + r is then one 4x4 product A^r s_{jB}.
 A tolerance stop scans gradient norms block by block as one matrix product per chunk;
-divergence (an iterate or the cost overflowing) is located exactly by walking only the
-blocks whose bound allows overflow.
+divergence (an iterate or the cost overflowing) is located exactly by evaluating only the
+blocks whose entrywise bound allows overflow, in rounds of 1, 2, 4, ... blocks per item
+(O(log epochs) vector operations). Powers and states are kept in extended precision
+(`service.core.coefficients`) and rounded to float64 where they are observed.
 
 The doubling helpers:
 
@@ -29,8 +31,11 @@ __all__ = ["Trajectory", "matrix_powers", "power_differences"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-OVERFLOW_GUARD = 1e300
-"""A cost bound above this may overflow inside a block: walk that block epoch by epoch."""
+OVERFLOW_MARGIN = 2.0**1023
+"""A bound on m, b or the cost at or above this (half the largest float64) may overflow
+inside its block: that block is evaluated epoch by epoch."""
+WALK_CHUNK = 1 << 20
+"""Epoch evaluations per vectorized step of the divergence walk (bounds temporary memory)."""
 SCAN_CHUNK = 1 << 21
 """Epoch evaluations per vectorized tolerance-scan step (bounds temporary memory)."""
 DIGITS_KEPT = 1e3
@@ -91,17 +96,14 @@ class Trajectory:
         self.step = step  # A - I: (N, d, d)
         self.s0 = s0  # (N, d)
         self.powers = matrix_powers(step + np.eye(STATE_DIM), block + 1)  # A^0 .. A^B
-        # Block starts s_{jB}; `first_nonfinite` returns them carried block by block where
-        # doubling overflowed, and the caller installs them with `replace_starts`.
+        # Block starts s_{jB}, in extended precision: they overflow (2^16384) long after the
+        # float64 quantities computed from them do.
         self.starts: WideArray = (
             matrix_powers(self.powers[:, block], blocks) @ s0[:, None, :, None]
         )[..., 0]
         self._changes: WideArray | None = None  # A^0 - I .. A^B - I
         self._moves: WideArray | None = None  # s_{jB} - s_0
-
-    def replace_starts(self, starts: WideArray) -> None:
-        """Use these block starts from now on (see `first_nonfinite`)."""
-        self.starts = starts
+        self.walked = 0  # epochs the divergence walk evaluated one by one
 
     def states(self, idx: IntArray, k: IntArray) -> FloatArray:
         """u (the error from the optimum) at epochs k of items idx (same shapes): (len, 2)."""
@@ -186,52 +188,61 @@ class Trajectory:
             first[pending[found]] = epoch[hit[found].argmax(axis=1)]
         return first
 
-    def first_nonfinite(self, epochs_run: IntArray) -> tuple[IntArray, WideArray]:
-        """First epoch <= epochs_run where m, b or the cost is not finite (or -1), per item,
-        and the block starts carried block by block where the walk went.
+    def first_nonfinite(self, epochs_run: IntArray) -> IntArray:
+        """First epoch <= epochs_run where m, b or the cost is not finite (or -1), per item.
 
-        A block can overflow only if its start times the largest in-block power can:
-        only blocks whose bound passes OVERFLOW_GUARD are walked epoch by epoch. Doubling
-        can overflow where the block-by-block product does not, so the walked items' block
-        starts are recomputed from their predecessors; the returned starts (a copy) are
-        the ones to use afterwards (`replace_starts`).
+        Per block, |u_{jB+r}| <= R |s_{jB}| entrywise, with R the entrywise largest
+        |A^r| over the block's offsets (rows of u); m, b and the cost are then bounded by
+        the same sums `Coefficients.observe` forms, taken in absolute value. Only blocks
+        whose bound reaches OVERFLOW_MARGIN can overflow, and only those are evaluated,
+        epoch by epoch, exactly: in rounds that take each item's next 1, 2, 4, ... such
+        blocks, all items at once, until each item's first non-finite epoch is found. So a
+        descent that diverges costs O(log epochs) vector operations wherever it starts; the
+        epochs evaluated are counted in `walked`.
         """
         coefficients, block = self.coefficients, self.block
-        count = epochs_run.size
-        everything = np.arange(count)
-        power_norm = np.sqrt((self.powers[:, :, :2, :] ** 2).sum(axis=(2, 3))).max(axis=1)
-        reach = np.sqrt((self.starts**2).sum(axis=2)) * power_norm[:, None]  # (N, J)
-        big = reach[:, :, None] * coefficients.scale[:, None, :]
-        gap = big[..., 0] + np.abs(coefficients.slope_gap)[:, None]
-        bound = (
-            coefficients.min_cost[:, None]
-            + (coefficients.root_vx[:, None] * gap) ** 2
-            + big[..., 1] ** 2
-        )
-        bound = bound + (np.abs(coefficients.m_star) + np.abs(coefficients.b_star))[:, None]
-        risky = ~(bound <= OVERFLOW_GUARD)
-        j_last = epochs_run // block
-        risky &= np.arange(risky.shape[1])[None, :] <= j_last[:, None]
+        count, blocks = epochs_run.size, self.starts.shape[1]
+        reach = np.abs(self.powers[:, :, :2, :]).max(axis=1).astype(np.float64)  # (N, 2, d)
+        size = np.abs(self.starts).astype(np.float64)  # (N, J, d); inf where doubling overflowed
+        u_bound = size @ reach.transpose(0, 2, 1)  # (N, J, 2)
+        risky = ~(coefficients.magnitude_bound(u_bound) < OVERFLOW_MARGIN)
+        risky &= np.arange(blocks)[None, :] <= (epochs_run // block)[:, None]
         result = np.full(count, -1, dtype=np.int64)
-        starts = self.starts.copy()
-        for i in everything[risky.any(axis=1)]:
-            result[i] = self._walk_item(int(i), int(risky[i].argmax()), int(epochs_run[i]), starts)
-        return result, starts
+        items, starts_at = np.nonzero(risky)  # ordered by item, then block
+        if items.size == 0:
+            return result
+        first_of_item = np.searchsorted(items, items, side="left")
+        rank = np.arange(items.size) - first_of_item  # position among the item's risky blocks
+        per_round = max(1, WALK_CHUNK // block)
+        low, width = 0, 1
+        while True:
+            remaining = (rank >= low) & (result[items] < 0)
+            if not remaining.any():
+                break
+            chosen = np.flatnonzero(remaining & (rank < low + width))
+            for lo in range(0, chosen.size, per_round):
+                part = chosen[lo : lo + per_round]
+                self._walk(items[part], starts_at[part], epochs_run, result)
+            low += width
+            width *= 2
+        return result
 
-    def _walk_item(self, i: int, j: int, last: int, starts: WideArray) -> int:
-        """Epoch by epoch from block j-1 on, writing each next block start into `starts`."""
-        block, idx = self.block, np.full(self.block + 1, i, dtype=np.int64)
-        j = max(0, j - 1)
-        while j * block <= last:
-            start = starts[i, j]
-            u = (self.powers[i] @ start[:, None])[:, :2, 0].astype(np.float64)  # jB .. jB + B
-            m, b, cost = self.coefficients.observe(idx, u)
-            bad = ~(np.isfinite(m) & np.isfinite(b) & np.isfinite(cost))
-            epochs = np.arange(j * block, j * block + block + 1)
-            bad &= epochs <= last
-            if bad.any():
-                return int(epochs[bad.argmax()])
-            if j + 1 < starts.shape[1]:
-                starts[i, j + 1] = self.powers[i, block] @ start
-            j += 1
-        return -1
+    def _walk(self, items: IntArray, blocks: IntArray, last: IntArray, result: IntArray) -> None:
+        """Evaluate every epoch of the given (item, block) pairs; record each item's first
+        non-finite one in `result` where none is recorded yet (pairs come in block order)."""
+        block = self.block
+        u = (self.powers[items, :block, :2, :] @ self.starts[items, blocks][:, None, :, None])[
+            ..., 0
+        ].astype(np.float64)  # (P, B, 2)
+        idx = np.broadcast_to(items[:, None], u.shape[:2])
+        m, b, cost = self.coefficients.observe(idx, u)
+        epochs = blocks[:, None] * block + np.arange(block)[None, :]
+        bad = ~(np.isfinite(m) & np.isfinite(b) & np.isfinite(cost)) & (epochs <= last[items, None])
+        self.walked += bad.size
+        hit = bad.any(axis=1)
+        if not hit.any():
+            return
+        found = np.full(result.size, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(found, items[hit], epochs[hit, bad[hit].argmax(axis=1)])
+        fresh = (found < np.iinfo(np.int64).max) & (result < 0)
+        result[fresh] = found[fresh]

@@ -618,3 +618,36 @@ def test_work_grows_with_the_square_root_of_the_epochs(monkeypatch: pytest.Monke
     x, y = article_data()
     fit(x, y, FitOptions(epochs=10_000_000))
     assert max(sizes) <= 3200  # about sqrt(1e7) matrices, not one per epoch
+
+
+def test_locating_a_divergence_does_not_walk_the_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 12's batch: 30 moments items, 10,000,000 epochs each, starting at m = 1e152. The
+    # divergence search evaluated every block one by one (about 1.3 s an item); now only the
+    # blocks whose bound reaches overflow are evaluated, a few per diverging item.
+    walked: list[int] = []
+    original = trajectory_module.Trajectory.first_nonfinite
+
+    def counting(self: trajectory_module.Trajectory, epochs_run: Any) -> Any:
+        result = original(self, epochs_run)
+        walked.append(self.walked)
+        return result
+
+    monkeypatch.setattr(trajectory_module.Trajectory, "first_nonfinite", counting)
+    x, y = article_data()
+    moments = compute_moments(x, y)
+    bound = fit_moments(moments, FitOptions(epochs=1)).max_stable_learning_rate
+    rates = [1e-3, 0.5 * bound, 0.99 * bound, 1.5 * bound, 3.0 * bound]
+    items = [
+        (moments, FitOptions(epochs=10_000_000, initial_m=1e152, learning_rate=rate, optimizer=o))
+        for rate in rates
+        for o in ("gd", "momentum", "nesterov")
+    ]
+    items = (items * 2)[:30]
+    outcomes = fit_batch(items)
+    assert 0 < sum(walked) <= 30 * 2 * 3163  # at most a couple of blocks per item, not 10^7 epochs
+    for (_, options), outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, DivergedError):
+            assert options.learning_rate >= 0.99 * bound and outcome.epoch < 100
+        else:
+            assert not isinstance(outcome, Exception)
+            assert math.isfinite(outcome.cost)
