@@ -30,6 +30,13 @@ Nothing else is retried: not a read timeout (the server may still be computing),
 answer to a POST, not a 4xx. A ``Retry-After`` header is not read (the service sends none).
 Timeouts are always set (`DEFAULT_TIMEOUT`; pass ``timeout=`` to change them).
 
+Large point sets travel as an Arrow IPC stream when pyarrow is installed (``arrow=None``, the
+default: `ARROW_MIN_POINTS` points or more), with the other options in the query string: no
+JSON text to write or parse, and the server reads float64 columns without a copy. A server
+without its ``arrow`` extra answers 501 (an old one 415); the client then sends the same fit as
+JSON. ``arrow=False`` always sends JSON, ``arrow=True`` always Arrow. `Client.fit_frame` fits
+two columns of a pandas or Polars DataFrame (or a pyarrow Table).
+
 Both clients share one `_BaseClient`, as httpx's own clients do: it decides what to send,
 whether to retry, how long to wait and what an answer means; `Client` and `AsyncClient` only
 send and sleep. Data held by Dask is reduced to its moments by `service.dask_moments`.
@@ -37,6 +44,7 @@ send and sleep. Data held by Dask is reduced to its moments by `service.dask_mom
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,10 +64,26 @@ from service.dask_moments import moments_from_dask as moments_from_dask
 from service.dask_moments import moments_from_dask_frame as moments_from_dask_frame
 from service.schemas import BatchFitResponse, BatchItemError, FitResponse, Info
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "FitServiceError"]
+__all__ = [
+    "ARROW_MIN_POINTS",
+    "DEFAULT_TIMEOUT",
+    "AsyncClient",
+    "Client",
+    "FitServiceError",
+    "frame_columns",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 """Fits of a million points take a while over a slow link; connecting should not."""
+
+ARROW_MIN_POINTS = 10_000
+"""From this many points on, ``arrow=None`` sends the points as Arrow (when pyarrow imports)."""
+
+ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+
+_ARROW_REFUSED = frozenset({415, 501})
+"""Answers to an Arrow body after which the same fit is sent again as JSON: a server without
+its arrow extra (501) or older than Arrow bodies (415)."""
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 """Answers of a gateway or a server that is not ready: retried for GET requests only."""
@@ -110,6 +134,10 @@ class _Call(Generic[_T]):
     path: str
     parse: Callable[[httpx.Response], _T]
     content: bytes | None = None
+    content_type: str = "application/json"
+    params: Mapping[str, str] | None = None
+    fallback: Callable[[], _Call[_T]] | None = None
+    """The call to make instead when the server refuses this one's content type."""
 
 
 def _fit_response(response: httpx.Response) -> FitResponse:
@@ -133,6 +161,48 @@ _READY = _Call("GET", "/readyz", _is_ready)
 """Readiness: a 200 answer; any other answer, or none, means not ready (never retried)."""
 
 
+def _pyarrow() -> Any:
+    """pyarrow, or None when it is not installed."""
+    try:
+        return importlib.import_module("pyarrow")
+    except ImportError:
+        return None
+
+
+def _arrow_stream(pa: Any, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> bytes:
+    """An Arrow IPC stream of one record batch with the float64 columns x and y."""
+    table = pa.table({"x": pa.array(x), "y": pa.array(y)})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    body: bytes = sink.getvalue().to_pybytes()
+    return body
+
+
+def _query_value(value: Any) -> str | None:
+    """An option as a query-string value (text bare, anything else as JSON), or None when it
+    is not a plain value (a model, a list...), which only a JSON body can carry."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool | int | float | np.generic):
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return None
+
+
+def frame_columns(frame: Any, x: str, y: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Columns `x` and `y` of a pandas or Polars DataFrame, or a pyarrow Table, as float64
+    arrays (without a copy where the column already is float64 and has no nulls).
+
+    Raises `KeyError` when a column is missing; a null becomes NaN, which the server refuses.
+    """
+
+    def column(name: str) -> np.ndarray[Any, Any]:
+        # pandas and Polars Series and pyarrow's ChunkedArray all implement __array__.
+        return np.asarray(frame[name], dtype=np.float64)
+
+    return column(x), column(y)
+
+
 def _dump_model(value: Any) -> Any:
     """orjson's fallback: models (e.g. `Moments`) as their JSON objects."""
     if isinstance(value, BaseModel):
@@ -150,13 +220,16 @@ class _BaseClient(Generic[_HttpT]):
 
     _http: _HttpT
 
-    def __init__(self, *, retries: int, backoff: float) -> None:
+    def __init__(self, *, retries: int, backoff: float, arrow: bool | None = None) -> None:
         if retries < 0:
             raise ValueError(f"retries must be >= 0 (got {retries})")
         if not backoff >= 0.0:
             raise ValueError(f"backoff must be >= 0 seconds (got {backoff})")
+        if arrow is True and _pyarrow() is None:
+            raise ValueError("arrow=True needs pyarrow: pip install pyarrow")
         self.retries = retries
         self.backoff = backoff
+        self.arrow = arrow
 
     @staticmethod
     def _headers(api_key: str | None) -> dict[str, str]:
@@ -166,21 +239,59 @@ class _BaseClient(Generic[_HttpT]):
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
 
-    @staticmethod
     def _fit_call(
-        x: ArrayLike | None, y: ArrayLike | None, options: Mapping[str, Any]
+        self, x: ArrayLike | None, y: ArrayLike | None, options: Mapping[str, Any]
     ) -> _Call[FitResponse]:
-        """POST /fit: the points as float64 arrays, the options (models as objects) as is."""
-        body = {
-            key: value.model_dump() if isinstance(value, BaseModel) else value
-            for key, value in options.items()
-        }
-        if x is not None:
-            body["x"] = np.asarray(x, dtype=np.float64)
-        if y is not None:
-            body["y"] = np.asarray(y, dtype=np.float64)
-        content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-        return _Call("POST", "/fit", _fit_response, content)
+        """POST /fit: the points as float64 arrays, as Arrow when `_arrow_call` says so (with
+        JSON as its fallback), else as JSON with the options (models as objects)."""
+        xs = None if x is None else np.asarray(x, dtype=np.float64)
+        ys = None if y is None else np.asarray(y, dtype=np.float64)
+
+        def json_call() -> _Call[FitResponse]:
+            body = {
+                key: value.model_dump() if isinstance(value, BaseModel) else value
+                for key, value in options.items()
+            }
+            if xs is not None:
+                body["x"] = xs
+            if ys is not None:
+                body["y"] = ys
+            content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+            return _Call("POST", "/fit", _fit_response, content)
+
+        arrow = self._arrow_call(xs, ys, options, json_call)
+        return arrow if arrow is not None else json_call()
+
+    def _arrow_call(
+        self,
+        x: np.ndarray[Any, Any] | None,
+        y: np.ndarray[Any, Any] | None,
+        options: Mapping[str, Any],
+        fallback: Callable[[], _Call[FitResponse]],
+    ) -> _Call[FitResponse] | None:
+        """POST /fit with the points as an Arrow stream and the options in the query string,
+        or None: with ``arrow=False``, without pyarrow, without both x and y of one
+        dimension, for fewer than `ARROW_MIN_POINTS` points (unless ``arrow=True``), or
+        with an option only JSON can carry (``moments``)."""
+        pa = _pyarrow() if self.arrow is not False else None
+        if pa is None or x is None or y is None or x.ndim != 1 or y.ndim != 1:
+            return None
+        if self.arrow is None and x.size < ARROW_MIN_POINTS:
+            return None
+        params = {key: _query_value(value) for key, value in options.items()}
+        query = {key: value for key, value in params.items() if value is not None}
+        if len(query) != len(params):
+            return None
+        content = _arrow_stream(pa, x, y)
+        return _Call("POST", "/fit", _fit_response, content, ARROW_MEDIA_TYPE, query, fallback)
+
+    @staticmethod
+    def _fallback(call: _Call[_T], error: FitServiceError) -> _Call[_T] | None:
+        """The call to make after `error` answered `call`: JSON after an Arrow body the
+        server cannot read (415, 501), else None (`error` stands)."""
+        if call.fallback is None or error.status_code not in _ARROW_REFUSED:
+            return None
+        return call.fallback()
 
     @staticmethod
     def _batch_call(
@@ -194,9 +305,9 @@ class _BaseClient(Generic[_HttpT]):
 
     def _request(self, call: _Call[Any]) -> httpx.Request:
         """The request of `call`, with the client's base URL and headers."""
-        headers = {"Content-Type": "application/json"} if call.content is not None else None
+        headers = {"Content-Type": call.content_type} if call.content is not None else None
         return self._http.build_request(
-            call.method, call.path, content=call.content, headers=headers
+            call.method, call.path, content=call.content, headers=headers, params=call.params
         )
 
     def _retry_delay(self, request: httpx.Request, outcome: _Outcome, attempt: int) -> float | None:
@@ -274,11 +385,15 @@ class Client(_BaseClient[httpx.Client]):
         Seconds before the first retry, doubling before each next one (default 0.1).
     transport : httpx.BaseTransport, optional
         E.g. ``httpx.MockTransport(handler)`` in tests.
+    arrow : bool or None, optional
+        How /fit sends the points: None (default) as an Arrow stream from `ARROW_MIN_POINTS`
+        points on when pyarrow is installed (JSON again if the server cannot read Arrow),
+        False always JSON, True always Arrow.
 
     Raises
     ------
     ValueError
-        ``retries`` or ``backoff`` negative.
+        ``retries`` or ``backoff`` negative, or ``arrow=True`` without pyarrow.
     """
 
     def __init__(
@@ -290,8 +405,9 @@ class Client(_BaseClient[httpx.Client]):
         retries: int = 2,
         backoff: float = 0.1,
         transport: httpx.BaseTransport | None = None,
+        arrow: bool | None = None,
     ) -> None:
-        super().__init__(retries=retries, backoff=backoff)
+        super().__init__(retries=retries, backoff=backoff, arrow=arrow)
         self._http = httpx.Client(
             base_url=base_url, headers=self._headers(api_key), timeout=timeout, transport=transport
         )
@@ -320,7 +436,40 @@ class Client(_BaseClient[httpx.Client]):
         FitServiceError
             Any non-2xx answer (422 with its details, 401, 413, ...) or no answer.
         """
-        return self._call(self._fit_call(x, y, options))
+        call = self._fit_call(x, y, options)
+        try:
+            return self._call(call)
+        except FitServiceError as error:
+            fallback = self._fallback(call, error)
+            if fallback is None:
+                raise
+        return self._call(fallback)
+
+    def fit_frame(self, frame: Any, x: str = "x", y: str = "y", **options: Any) -> FitResponse:
+        """POST /fit of two columns of a DataFrame: y = m*x + b over its rows.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame, polars.DataFrame or pyarrow.Table
+            Anything whose ``frame[name]`` is a column NumPy can read (`frame_columns`).
+        x, y : str
+            The column names (default ``"x"`` and ``"y"``).
+        **options
+            The other fields of a /fit body, as for `fit`.
+
+        Returns
+        -------
+        FitResponse
+            As `fit`.
+
+        Raises
+        ------
+        KeyError
+            A column is missing.
+        FitServiceError
+            As `fit` (a null in a column is a 422).
+        """
+        return self.fit(*frame_columns(frame, x, y), **options)
 
     def fit_batch(self, fits: Sequence[Mapping[str, Any]]) -> list[FitResponse | BatchItemError]:
         """POST /fit/batch: several independent fits in one request.
@@ -400,8 +549,9 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         retries: int = 2,
         backoff: float = 0.1,
         transport: httpx.AsyncBaseTransport | None = None,
+        arrow: bool | None = None,
     ) -> None:
-        super().__init__(retries=retries, backoff=backoff)
+        super().__init__(retries=retries, backoff=backoff, arrow=arrow)
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=self._headers(api_key), timeout=timeout, transport=transport
         )
@@ -410,7 +560,20 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         self, x: ArrayLike | None = None, y: ArrayLike | None = None, **options: Any
     ) -> FitResponse:
         """POST /fit (see `Client.fit`). Raises `FitServiceError`."""
-        return await self._call(self._fit_call(x, y, options))
+        call = self._fit_call(x, y, options)
+        try:
+            return await self._call(call)
+        except FitServiceError as error:
+            fallback = self._fallback(call, error)
+            if fallback is None:
+                raise
+        return await self._call(fallback)
+
+    async def fit_frame(
+        self, frame: Any, x: str = "x", y: str = "y", **options: Any
+    ) -> FitResponse:
+        """POST /fit of two columns of a DataFrame (see `Client.fit_frame`)."""
+        return await self.fit(*frame_columns(frame, x, y), **options)
 
     async def fit_batch(
         self, fits: Sequence[Mapping[str, Any]]
