@@ -4,7 +4,7 @@
 
 (function () {
   const FIELDS = [
-    "x", "y", "learning_rate", "epochs", "update", "optimizer", "momentum",
+    "csv", "x", "y", "learning_rate", "epochs", "update", "optimizer", "momentum",
     "history_points", "history_spacing",
   ];
   // Aliases the API accepts, mapped to the form field that carries them.
@@ -66,8 +66,37 @@
     const data = articleData(seed, n);
     $("x").value = data.x.join(", ");
     $("y").value = data.y.join(", ");
+    $("csv").value = "";
     clearError("x");
     clearError("y");
+    clearError("csv");
+  }
+
+  // The CSV box as a text/csv body: a first line of numbers means no header, so "x,y" is
+  // put in front (two columns, x then y); otherwise the header is the service's to read.
+  function csvBody() {
+    const text = $("csv").value.replace(/^\uFEFF/, "");
+    const first = text.split(/\r?\n/, 1)[0];
+    const numbers = first.split(",").every((cell) => cell.trim() !== "" && Number.isFinite(Number(cell)));
+    return numbers ? "x,y\n" + text : text;
+  }
+
+  // The hyperparameters as a query string, written as the API reads them (text bare, numbers
+  // as typed), for a CSV body.
+  function queryString(body) {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(body)) {
+      if (name !== "x" && name !== "y") params.append(name, String(value));
+    }
+    return params.toString();
+  }
+
+  function readFile(file) {
+    if (!file) return;
+    file.text().then((text) => {
+      $("csv").value = text;
+      clearError("csv");
+    }, () => showError("csv", "Could not read " + file.name + "."));
   }
 
   // A typed value as a JSON number when it is one; otherwise the raw text, so that the API
@@ -92,8 +121,8 @@
     return body;
   }
 
-  function headers(accept) {
-    const result = { "Content-Type": "application/json", Accept: accept };
+  function headers(accept, contentType) {
+    const result = { "Content-Type": contentType, Accept: accept };
     const key = $("api_key").value.trim();
     if (key) result.Authorization = "Bearer " + key;
     return result;
@@ -112,6 +141,8 @@
   // The form field a 422 detail item concerns: the last name in its loc that is one of ours
   // (loc[-1] is the field, or an array index inside it, as in ["body", "x", 3]).
   function fieldOf(loc) {
+    // A CSV body's errors (its cells, rows and header) belong to the CSV box.
+    if (loc[0] === "body" && $("csv").value.trim() !== "") return "csv";
     for (let i = loc.length - 1; i >= 0; i -= 1) {
       const name = ALIASES[loc[i]] || loc[i];
       if (FIELDS.includes(name)) return name;
@@ -131,7 +162,7 @@
       for (const item of detail) {
         const loc = Array.isArray(item.loc) ? item.loc : [];
         const field = fieldOf(loc);
-        const index = field && typeof loc[loc.length - 1] === "number"
+        const index = field && field !== "csv" && typeof loc[loc.length - 1] === "number"
           ? "item " + loc[loc.length - 1] + ": " : "";
         showError(field, index + (item.msg || "invalid value"));
       }
@@ -208,7 +239,12 @@
   async function fit(event) {
     event.preventDefault();
     clearErrors();
-    const body = JSON.stringify(requestBody());
+    const fields = requestBody();
+    const csv = $("csv").value.trim() !== "";
+    // A CSV goes as it is, its hyperparameters in the query string; else JSON.
+    const body = csv ? csvBody() : JSON.stringify(fields);
+    const type = csv ? "text/csv" : "application/json";
+    const query = csv ? "?" + queryString(fields) : "";
     const button = $("fit");
     button.disabled = true;
     $("results").setAttribute("aria-busy", "true");
@@ -216,8 +252,8 @@
     $("results").dataset.state = "busy";
     try {
       const [answer, picture] = await Promise.all([
-        fetch("/fit", { method: "POST", headers: headers("application/json"), body }),
-        fetch("/fit/plot", { method: "POST", headers: headers("image/png"), body }),
+        fetch("/fit" + query, { method: "POST", headers: headers("application/json", type), body }),
+        fetch("/fit/plot" + query, { method: "POST", headers: headers("image/png", type), body }),
       ]);
       const payload = await answer.json().catch(() => null);
       if (!answer.ok) {
@@ -250,6 +286,18 @@
     $("generate").addEventListener("click", generate);
     $("optimizer").addEventListener("change", syncMomentum);
     $("fit-form").addEventListener("submit", fit);
+    $("csv-file").addEventListener("change", (event) => readFile(event.target.files[0]));
+    const box = $("csv");
+    box.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      box.classList.add("dragging");
+    });
+    box.addEventListener("dragleave", () => box.classList.remove("dragging"));
+    box.addEventListener("drop", (event) => {
+      event.preventDefault();
+      box.classList.remove("dragging");
+      readFile(event.dataTransfer.files[0]);
+    });
     for (const field of FIELDS) $(field).addEventListener("input", () => clearError(field));
     syncMomentum();
     generate();
