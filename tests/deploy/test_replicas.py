@@ -10,7 +10,7 @@ except under CI=true, where .ci/run installs it.
 
 from __future__ import annotations
 
-import os
+import itertools
 import re
 import shutil
 import subprocess
@@ -28,21 +28,12 @@ import yaml
 
 from service.client import Client, FitServiceError
 from service.examples import ARTICLE_X, ARTICLE_Y
-from tests.helpers.servers import ROOT, free_port, start_server, stop, wait_ready
+from tests.helpers.servers import ROOT, free_port, nginx_binary, start_server, stop, wait_ready
 
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 FIT: dict[str, Any] = {"x": ARTICLE_X, "y": ARTICLE_Y, "learning_rate": 0.01, "epochs": 10_000}
 SERVER_LINE = re.compile(r"^(\s*)server\s+api:8000(\s[^;]*)?;", re.MULTILINE)
 LISTEN_LINE = re.compile(r"^(\s*)listen\s+8000;", re.MULTILINE)
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("nginx is required in CI (.ci/run installs Debian's package)")
-        pytest.skip("nginx is not installed on this machine (apt-get install nginx; CI has it)")
-    return found
 
 
 def render_conf(upstreams: list[str], listen: str) -> str:
@@ -59,11 +50,23 @@ def render_conf(upstreams: list[str], listen: str) -> str:
     return text
 
 
+ACCESS_LINE = re.compile(r" upstream=(?P<upstream>.*) upstream_status=.* request_id=(?P<id>\S+)$")
+
+
 @dataclass
 class Cluster:
     url: str
     replicas: dict[str, subprocess.Popen[bytes]]
-    """Each replica's process by its address (what nginx's X-Upstream header names)."""
+    """Each replica's process by its address (what nginx's access log names as upstream)."""
+    access_log: Path
+    """nginx's standard output: its access log, one ``gds`` line per request."""
+
+    def upstreams(self) -> dict[str, str]:
+        """The upstream of each request logged so far, by request id: the replicas nginx
+        tried, in order (``a, b`` when it retried on the other), the last one answered."""
+        lines = self.access_log.read_text(encoding="utf-8").splitlines()
+        found = (ACCESS_LINE.search(line) for line in lines)
+        return {match["id"]: match["upstream"] for match in found if match}
 
 
 @pytest.fixture
@@ -82,18 +85,18 @@ def cluster() -> Iterator[Cluster]:
         port = free_port()
         conf = scratch / "nginx.conf"
         conf.write_text(render_conf(list(replicas), f"127.0.0.1:{port}"), encoding="utf-8")
-        nginx_log = scratch / "nginx.log"
-        with nginx_log.open("wb") as log:
+        nginx_log, access_log = scratch / "nginx.log", scratch / "access.log"
+        with nginx_log.open("wb") as log, access_log.open("wb") as access:
             proxy = subprocess.Popen(
                 [nginx, "-p", str(scratch), "-c", str(conf), "-e", "stderr"]
                 + ["-g", f"daemon off; pid {scratch / 'nginx.pid'};"],
-                stdout=subprocess.DEVNULL,
+                stdout=access,
                 stderr=log,
             )
         processes.append(proxy)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/healthz", proxy, "nginx", nginx_log)
-        yield Cluster(url, replicas)
+        yield Cluster(url, replicas, access_log)
     finally:
         for process in reversed(processes):
             stop(process)
@@ -118,12 +121,13 @@ def test_committed_config_matches_compose() -> None:
 @pytest.mark.slow
 def test_requests_spread_over_both_replicas(cluster: Cluster) -> None:
     with httpx.Client(base_url=cluster.url, timeout=30) as client:
-        served = []
-        for _ in range(12):
-            response = client.post("/fit", json=FIT)
+        for i in range(12):
+            response = client.post("/fit", json=FIT, headers={"X-Request-ID": f"spread-{i}"})
             assert response.status_code == 200
             assert response.json()["n"] == 100
-            served.append(response.headers["x-upstream"])
+            assert "x-upstream" not in response.headers  # internal addresses stay internal
+    upstreams = cluster.upstreams()
+    served = [upstreams[f"spread-{i}"] for i in range(12)]
     assert set(served) == set(cluster.replicas)
 
 
@@ -133,15 +137,20 @@ def test_no_request_fails_when_a_replica_is_killed(cluster: Cluster) -> None:
     already under way when its replica died cannot be retried by nginx, and the service's
     client sends such a request again (it is pure)."""
     victim, survivor = list(cluster.replicas)
-    answers: list[tuple[int, str]] = []  # every answer's status and replica, retries included
+    answers: list[tuple[int, str]] = []  # every answer's status and request id, retries included
     failures: list[BaseException] = []
     stop_sending = threading.Event()
+    ids = itertools.count()
+
+    def tag(request: httpx.Request) -> None:
+        request.headers["X-Request-ID"] = f"kill-{next(ids)}"
 
     def record(response: httpx.Response) -> None:
-        answers.append((response.status_code, response.headers.get("x-upstream", "")))
+        answers.append((response.status_code, response.request.headers["x-request-id"]))
 
     def send() -> None:
         with Client(cluster.url, timeout=30) as client:
+            client._http.event_hooks["request"].append(tag)
             client._http.event_hooks["response"].append(record)
             while not stop_sending.is_set():
                 try:
@@ -169,6 +178,8 @@ def test_no_request_fails_when_a_replica_is_killed(cluster: Cluster) -> None:
     assert failures == []
     assert len(answers) >= killed_at + 60
     assert [status for status, _ in answers if status != 200] == []
-    assert {upstream for _, upstream in answers[:killed_at]} >= {victim, survivor}
+    upstreams = cluster.upstreams()
+    served = [upstreams[request_id] for _, request_id in answers]
+    assert set(served[:killed_at]) >= {victim, survivor}
     # After the kill, every answer came from the survivor (possibly after trying the victim).
-    assert all(upstream.endswith(survivor) for _, upstream in answers[killed_at + 8 :])
+    assert all(upstream.endswith(survivor) for upstream in served[killed_at + 8 :])

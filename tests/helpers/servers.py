@@ -7,6 +7,7 @@ and is stopped with SIGTERM (SIGKILL if it has not exited 30 s later).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -125,3 +126,13 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def nginx_binary() -> str:
+    """The path of nginx, or a skip (a failure under CI=true, where .ci/run installs it)."""
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nginx is required in CI (.ci/run installs Debian's package)")
+        pytest.skip("nginx is not installed on this machine (apt-get install nginx; CI has it)")
+    return found

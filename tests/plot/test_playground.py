@@ -3,13 +3,13 @@ loads nothing from elsewhere; used as a person would, in headless Chromium again
 server (the slow tests).
 
 The browser tests open the page on a real ``python -m service``, generate the
-article's data, presses Fit and checks that the numbers shown are the API's own answer for
+article's data, press Fit and check that the numbers shown are the API's own answer for
 the same data, that a bad learning rate is reported next to its field, and that the plot
 loads. Screenshots go to the test's tmp directory; with ``GDS_UPDATE_DOCS=1`` the
 README's pictures (docs/playground.png, docs/fit-plot.png) are written too.
 
-The browser is the system's Chromium (``apt-get install chromium``), never a downloaded
-one. Outside CI the test skips without it; with ``CI=true`` it must run.
+The browser is the system's Chromium (tests/helpers/browser.py): without it the browser tests
+skip, except under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -24,40 +24,13 @@ import httpx
 import pytest
 
 from service.schemas import FitRequest
+from tests.helpers.browser import chromium
 from tests.helpers.fits import ARTICLE_BODY
 from tests.helpers.images import png_size
 from tests.helpers.servers import ROOT, Server
 
-CHROMIUM = os.environ.get("GDS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS = ROOT / "docs"
 UPDATE_DOCS = os.environ.get("GDS_UPDATE_DOCS") == "1"
-IN_CI = os.environ.get("CI") == "true"
-
-
-def _need_browser() -> Any:
-    """playwright's sync API, or a skip (a failure in CI) saying what is missing."""
-    missing = None
-    try:
-        from playwright import sync_api
-    except ImportError:
-        missing = "the playwright package is not installed (pip install -e '.[dev]')"
-    if missing is None and not Path(CHROMIUM).exists():
-        missing = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GDS_CHROMIUM)"
-    if missing is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true but the browser test cannot run: {missing}")
-        pytest.skip(missing)
-    return sync_api
 
 
 class _FormFields(HTMLParser):
@@ -119,13 +92,8 @@ def server(live_server: Server) -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless system Chromium driven by playwright."""
-    sync_api = _need_browser()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
