@@ -202,10 +202,14 @@ def ols_inference(
         m = np.ldexp(sxy / sxx, ey - ex)
         b = mean_y - m * mean_x
         varies = syy > 0
-        r = np.clip(sxy / (np.sqrt(sxx) * np.sqrt(syy)), -1.0, 1.0)
-        unexplained = min_cost / (syy / total)  # 1 - R^2, from the residuals' own sum
-        r2 = np.where(unexplained < 0.5, 1.0 - unexplained, r * r)
-        unexplained = np.where(unexplained < 0.5, unexplained, 1.0 - r2)
+        # r and R^2 from the products where |r| is small, from 1 - R^2 = SSR / Syy (the
+        # residuals' own sum) where it is near 1: each where it keeps its digits.
+        direct = np.clip(sxy / (np.sqrt(sxx) * np.sqrt(syy)), -1.0, 1.0)
+        unexplained = min_cost / (syy / total)
+        near_one = unexplained < 0.5
+        r2 = np.where(near_one, 1.0 - unexplained, direct * direct)
+        r = np.where(near_one, np.copysign(np.sqrt(r2), sxy), direct)
+        unexplained = np.where(near_one, unexplained, 1.0 - r2)
         has_df = df > 0
         adjusted = 1.0 - unexplained * ((count - 1) / df)
 
