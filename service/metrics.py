@@ -158,9 +158,9 @@ def forget_dead_workers(directory: str) -> list[int]:
     be counted for ever); returns their pids."""
     dead: set[int] = set()
     for path in Path(directory).glob("gauge_live*_*.db"):
-        pid = path.stem.rpartition("_")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            dead.add(int(pid))
+        tail = path.stem.rpartition("_")[2]
+        if tail.isdigit() and not _alive(int(tail)):
+            dead.add(int(tail))
     for pid in dead:
         multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
     return sorted(dead)
