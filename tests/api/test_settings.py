@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings, get_settings
+from service.__main__ import main
+from service.settings import Settings, SettingsError, get_settings
 
 
 def test_defaults_are_the_specs() -> None:
@@ -19,6 +20,11 @@ def test_defaults_are_the_specs() -> None:
         "max_history_points": 10_000,
         "max_batch": 1000,
         "max_body_bytes": 64 * 1024 * 1024,
+        "max_concurrency": 8,
+        "body_timeout": 30.0,
+        "header_timeout": 10.0,
+        "shutdown_timeout": 30.0,
+        "forwarded_allow_ips": ["127.0.0.1"],
         "drain_seconds": 0.0,
         "log_level": "info",
         "log_format": "text",
@@ -72,3 +78,33 @@ def test_get_settings_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
         assert get_settings().max_batch == 11
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("value", [" ", ",", " , ,"])
+def test_api_keys_that_hold_no_key_are_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """A set GDS_API_KEYS that names no key must not switch authentication off."""
+    get_settings.cache_clear()
+    monkeypatch.setenv("GDS_API_KEYS", value)
+    try:
+        with pytest.raises(SettingsError) as caught:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith("GDS_API_KEYS: ") and "holds no value" in line
+
+
+def test_bad_settings_stop_the_start_with_one_line_per_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    get_settings.cache_clear()
+    monkeypatch.setenv("GDS_PORT", "http")
+    monkeypatch.setenv("GDS_MAX_CONCURRENCY", "0")
+    try:
+        assert main([]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "gd-fit-service: cannot start, bad setting:"
+    assert [line.split(":")[0] for line in err[1:]] == ["GDS_PORT", "GDS_MAX_CONCURRENCY"]
+    assert "Traceback" not in "".join(err)
