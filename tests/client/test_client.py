@@ -47,6 +47,31 @@ FIT = {
     "max_stable_learning_rate": 0.2,
     "warnings": [],
     "history": None,
+    "statistics": {
+        "r2": 1.0,
+        "rmse": 0.0,
+        "mae": 0.0,
+        "ols": {
+            "m": 2.0,
+            "b": 1.0,
+            "r": 1.0,
+            "r2": 1.0,
+            "adjusted_r2": 1.0,
+            "df": 2,
+            "residual_std_error": 0.0,
+            "stderr_m": 0.0,
+            "stderr_b": 0.0,
+            "t_m": None,
+            "t_b": None,
+            "p_m": None,
+            "p_b": None,
+            "ci_m": [2.0, 2.0],
+            "ci_b": [1.0, 1.0],
+            "f_statistic": None,
+            "f_p_value": None,
+            "confidence_level": 0.95,
+        },
+    },
 }
 
 Script = list[httpx.Response | Exception]
