@@ -43,9 +43,9 @@ def far_from_optimum(
     moments: Moments, m: float, b: float, cost: float, optimum: Optimum
 ) -> tuple[float, float, float] | None:
     """(relative gap of m, of b, excess cost relative to the optimum's) when far, else None."""
-    vy = float(np.ldexp(moments.syy / moments.n, 2 * moments.y_exponent))
+    vy = float(np.ldexp(moments.syy / moments.sum_w, 2 * moments.y_exponent))
     sy = math.sqrt(vy)
-    sx = float(np.ldexp(math.sqrt(moments.sxx / moments.n), moments.x_exponent))
+    sx = float(np.ldexp(math.sqrt(moments.sxx / moments.sum_w), moments.x_exponent))
     scale_m = abs(optimum.m) if optimum.m != 0 else (sy / sx if sy > 0 else 1.0 / sx)
     scale_b = abs(optimum.b) if optimum.b != 0 else (abs(moments.mean_y) + sy or 1.0)
     gap_m = abs(m - optimum.m) / scale_m

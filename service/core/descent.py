@@ -47,6 +47,7 @@ from service.core.iteration import STATE_DIM
 from service.core.moments import Moments, compute_moments
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
+from service.core.scalar import descend_small
 from service.core.trajectory import Trajectory
 
 __all__ = ["fit", "fit_batch", "fit_moments", "history_epochs"]
@@ -56,6 +57,10 @@ IntArray = NDArray[np.int64]
 
 MATRIX_BUDGET = 64 << 20
 """Bytes of stacked matrix powers one vectorized step of a batch may hold."""
+SMALL_PATH = True
+"""Whether items the small-problem path takes (`service.core.scalar`) go there; the same
+choice for `fit` and every item of `fit_batch`, so that both give the same bits. (Tests
+switch it off to hold the vectorized path to the same contract.)"""
 WIDE_BYTES = np.dtype(np.longdouble).itemsize
 """Bytes of one entry of the powers (extended precision)."""
 
@@ -104,6 +109,10 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
             _check_representable(moments)
         except FitError as error:
             outcomes[i] = error
+            continue
+        small = descend_small(moments, options) if SMALL_PATH else None
+        if small is not None:
+            outcomes[i] = small
         else:
             valid.append(i)
     # Items of similar length share one block size; groups are few (about log2 of the spread).

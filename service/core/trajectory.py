@@ -31,9 +31,9 @@ __all__ = ["Trajectory", "matrix_powers", "power_differences"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-OVERFLOW_MARGIN = 2.0**1023
-"""A bound on m, b or the cost at or above this (half the largest float64) may overflow
-inside its block: that block is evaluated epoch by epoch."""
+OVERFLOW_MARGIN = float(np.finfo(np.float64).max) * (1 - 2.0**-30)
+"""A bound on m, b or the cost at or above this may overflow inside its block: that block is
+evaluated epoch by epoch. (The bound's own rounding is a few ulps; 2^-30 is far above it.)"""
 WALK_CHUNK = 1 << 20
 """Epoch evaluations per vectorized step of the divergence walk (bounds temporary memory)."""
 SCAN_CHUNK = 1 << 21

@@ -27,6 +27,7 @@ from service.core import (
 from service.core import trajectory as trajectory_module
 from service.core.descent import history_epochs
 from tests.core import article, reference
+from tests.core.paths import PATHS, using
 
 Array = NDArray[np.float64]
 
@@ -226,12 +227,14 @@ EXACTNESS = settings(
 )
 
 
+@pytest.mark.parametrize("path", PATHS)
 @EXACTNESS
-@given(problems())
-def test_every_epoch_matches_the_reference(problem: dict[str, Any]) -> None:
+@given(problem=problems())
+def test_every_epoch_matches_the_reference(path: str, problem: dict[str, Any]) -> None:
     options = options_for(problem, history_points=problem["epochs"] + 1)
     expected = reference_path(problem, options)
-    result = fit(problem["x"], problem["y"], options)
+    with using(path):
+        result = fit(problem["x"], problem["y"], options)
     assert result.history is not None
     np.testing.assert_array_equal(result.history.epoch, np.arange(options.epochs + 1))
     assert_path_close(result.history.m, expected.m)
@@ -249,14 +252,16 @@ def test_every_epoch_matches_the_reference(problem: dict[str, Any]) -> None:
     assert result.gradient_norm == pytest.approx(expected.grad_norm[-1], rel=1e-7, abs=floor)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @EXACTNESS
-@given(problems(), st.sampled_from(["linear", "log"]), st.integers(2, 40))
+@given(problem=problems(), spacing=st.sampled_from(["linear", "log"]), points=st.integers(2, 40))
 def test_history_samples_the_reference_path(
-    problem: dict[str, Any], spacing: str, points: int
+    path: str, problem: dict[str, Any], spacing: str, points: int
 ) -> None:
     options = options_for(problem, history_points=points, history_spacing=spacing)
     expected = reference_path(problem, options)
-    result = fit(problem["x"], problem["y"], options)
+    with using(path):
+        result = fit(problem["x"], problem["y"], options)
     assert result.history is not None
     epochs = result.history.epoch
     np.testing.assert_array_equal(epochs, history_epochs(options.epochs, points, spacing))
@@ -264,10 +269,11 @@ def test_history_samples_the_reference_path(
     assert_path_close(result.history.b, expected.b[epochs], scale=b_scale(problem, expected))
 
 
+@pytest.mark.parametrize("path", PATHS)
 @EXACTNESS
-@given(problems(), st.floats(0.001, 0.9))
+@given(problem=problems(), level=st.floats(0.001, 0.9))
 def test_tolerance_stops_where_the_reference_first_reaches_it(
-    problem: dict[str, Any], level: float
+    path: str, problem: dict[str, Any], level: float
 ) -> None:
     probe = options_for(problem)
     norms = reference_path(problem, probe).grad_norm
@@ -276,9 +282,10 @@ def test_tolerance_stops_where_the_reference_first_reaches_it(
     # so could norms near the rounding noise of any float64 gradient.
     assume(tolerance > 1e6 * reference_path(problem, probe).gradient_noise)
     assume(np.all(np.abs(norms - tolerance) > 1e-7 * tolerance))
-    result = fit(
-        problem["x"], problem["y"], options_for(problem, tolerance=tolerance, history_points=2)
-    )
+    with using(path):
+        result = fit(
+            problem["x"], problem["y"], options_for(problem, tolerance=tolerance, history_points=2)
+        )
     below = np.flatnonzero(norms <= tolerance)
     assert result.stop_reason == "tolerance"
     assert result.epochs_run == below[0]
@@ -616,7 +623,8 @@ def test_work_grows_with_the_square_root_of_the_epochs(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(trajectory_module, "matrix_powers", counting)
     x, y = article_data()
-    fit(x, y, FitOptions(epochs=10_000_000))
+    with using("vectorized"):
+        fit(x, y, FitOptions(epochs=10_000_000))
     assert max(sizes) <= 3200  # about sqrt(1e7) matrices, not one per epoch
 
 
@@ -651,3 +659,38 @@ def test_locating_a_divergence_does_not_walk_the_epochs(monkeypatch: pytest.Monk
         else:
             assert not isinstance(outcome, Exception)
             assert math.isfinite(outcome.cost)
+
+
+def test_batch_items_are_the_single_fits_bit_for_bit_on_both_paths() -> None:
+    # The small-problem path takes an item by its own options and data alone, so a batch
+    # item is the same fit as the body sent alone, whichever path serves it.
+    x, y = article_data(5)
+    moments = compute_moments(x + 1e6, y)  # offset: b from the displacement on both paths
+    rate = 0.5 * fit_moments(moments, FitOptions(epochs=1)).max_stable_learning_rate
+    items = [
+        FitOptions(learning_rate=rate),  # small path
+        FitOptions(learning_rate=rate, update="sequential", history_points=5),  # small
+        FitOptions(learning_rate=rate, tolerance=1e-3, history_points=2),  # small: bisection
+        FitOptions(learning_rate=rate, optimizer="momentum", momentum=0.5),  # vectorized
+        FitOptions(learning_rate=rate, history_points=100),  # vectorized (long history)
+        FitOptions(standardize=True, learning_rate=0.1, epochs=50),  # small
+    ]
+    outcomes = fit_batch([(moments, options) for options in items] * 2)
+    for options, outcome in zip(items * 2, outcomes, strict=True):
+        single = fit_moments(moments, options)
+        assert not isinstance(outcome, Exception)
+        assert (outcome.m, outcome.b, outcome.cost, outcome.gradient_norm) == (
+            single.m,
+            single.b,
+            single.cost,
+            single.gradient_norm,
+        )
+        assert (outcome.epochs_run, outcome.warnings, outcome.optimum) == (
+            single.epochs_run,
+            single.warnings,
+            single.optimum,
+        )
+        if single.history is not None:
+            assert outcome.history is not None
+            assert outcome.history.m.tobytes() == single.history.m.tobytes()
+            assert outcome.history.b.tobytes() == single.history.b.tobytes()

@@ -1,0 +1,26 @@
+"""Run the core on either of its paths, so that both are held to the same contract.
+
+"small" is `service.core.scalar` (Python floats), taking every item it can, histories of
+any length included; "vectorized" is `service.core.descent`'s NumPy path for every item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from service.core import descent, scalar
+
+PATHS = ("small", "vectorized")
+
+
+@contextmanager
+def using(path: str) -> Iterator[None]:
+    saved = descent.SMALL_PATH, scalar.SMALL_HISTORY
+    descent.SMALL_PATH = path == "small"
+    if path == "small":
+        scalar.SMALL_HISTORY = 1 << 30
+    try:
+        yield
+    finally:
+        descent.SMALL_PATH, scalar.SMALL_HISTORY = saved
