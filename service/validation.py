@@ -110,8 +110,10 @@ def oversized_errors(
         if len(values) > max_points:
             # x carries the error; y over the limit is always also a length mismatch or
             # comes with an x error, so it is only kept from being checked item by item.
-            if key in ("x", "X"):
-                error = count_error("x has {count} points", len(values), max_points, "max_points")
+            # weights carry their own (set to None they would silently mean "unweighted").
+            if key in ("x", "X", "weights"):
+                what = "x has {count} points" if key != "weights" else "weights has {count} values"
+                error = count_error(what, len(values), max_points, "max_points")
                 assert error is not None
                 errors.append(InitErrorDetails(type=error, loc=(key,), input=values))
             rest[key] = None

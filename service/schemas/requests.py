@@ -429,7 +429,10 @@ class FitRequest(BaseModel):
         For a body parser that has already checked the points against every rule of `x`,
         `y` and `weights` (`service.bodies`); `self` was validated with stand-ins for them.
         """
-        request = self.model_copy(update={"x": None, "y": None, "weights": None})
+        update: dict[str, Any] = {"x": None, "y": None}
+        if weights is not None:  # else the weights validated with the request stay
+            update["weights"] = None
+        request = self.model_copy(update=update)
         request._arrays = (x, y)
         request._weights = weights
         return request
