@@ -47,7 +47,7 @@ from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special  # type: ignore[import-untyped]
+from scipy import special
 
 from service.core.errors import ParameterError
 from service.core.moments import Moments
