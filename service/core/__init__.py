@@ -11,6 +11,7 @@ from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
 from service.core.statistics import (
     FitStatistics,
+    confidence_band,
     OlsInference,
     fit_statistics,
     mean_absolute_residual,
@@ -31,6 +32,7 @@ __all__ = [
     "Optimum",
     "ParameterError",
     "compute_moments",
+    "confidence_band",
     "fit",
     "fit_batch",
     "fit_moments",

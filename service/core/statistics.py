@@ -55,6 +55,7 @@ from service.core.result import FitResult
 
 __all__ = [
     "FitStatistics",
+    "confidence_band",
     "OlsInference",
     "fit_statistics",
     "mean_absolute_residual",
@@ -357,3 +358,31 @@ def with_statistics(
         dataclasses.replace(result, statistics=stats)
         for result, stats in zip(results, statistics, strict=True)
     ]
+
+
+def confidence_band(
+    moments: Moments, confidence_level: float, x: FloatArray
+) -> tuple[FloatArray, FloatArray] | None:
+    """The least-squares line and the half-width of its pointwise confidence band at `x`.
+
+    The band of the mean response (Greene ch. 4; statsmodels' ``get_prediction`` ``mean_ci``):
+
+        y_hat(x) = mean_y + m (x - mean_x),
+        half(x) = t_df(1 - alpha/2) sqrt(s^2 / W + stderr_m^2 (x - mean_x)^2),
+
+    with s^2 / W = min_cost / df (weights' scale cancels), in y-units. Parameters: the data's
+    `moments`, 0 < `confidence_level` < 1 and `x` of shape (k,); returns two arrays of shape
+    (k,), or None when df = 0 (two points: no band).
+    """
+    df = moments.n - 2
+    if df <= 0:
+        return None
+    (ols,) = ols_inference([moments], [confidence_level])
+    ey = moments.y_exponent
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_weight = _ldexp(math.sqrt(moments.min_cost / df), ey)
+        quantile = -float(special.stdtrit(df, (1.0 - confidence_level) / 2.0))
+        offset = np.asarray(x, dtype=np.float64) - moments.mean_x
+        centre = moments.mean_y + ols.m * offset
+        half = quantile * np.hypot(per_weight, (ols.stderr_m or 0.0) * offset)
+    return centre, half
