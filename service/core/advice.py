@@ -17,12 +17,11 @@ rate whose rho is smallest (found on a grid below the stable bound, then refined
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from service.core.coefficients import prepare
+from service.core.coefficients import steps_at_rates
 from service.core.moments import Moments
 from service.core.options import FitOptions
 from service.core.result import Optimum
@@ -39,13 +38,21 @@ GRID = 241
 """Learning rates tried (geometrically, below the bound) for the fastest-converging one."""
 
 
+def _ldexp(value: float, exponent: int) -> float:
+    """value * 2**exponent, inf where that overflows (math.ldexp raises instead)."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
 def far_from_optimum(
     moments: Moments, m: float, b: float, cost: float, optimum: Optimum
 ) -> tuple[float, float, float] | None:
     """(relative gap of m, of b, excess cost relative to the optimum's) when far, else None."""
-    vy = float(np.ldexp(moments.syy / moments.sum_w, 2 * moments.y_exponent))
+    vy = _ldexp(moments.syy / moments.sum_w, 2 * moments.y_exponent)
     sy = math.sqrt(vy)
-    sx = float(np.ldexp(math.sqrt(moments.sxx / moments.sum_w), moments.x_exponent))
+    sx = _ldexp(math.sqrt(moments.sxx / moments.sum_w), moments.x_exponent)
     scale_m = abs(optimum.m) if optimum.m != 0 else (sy / sx if sy > 0 else 1.0 / sx)
     scale_b = abs(optimum.b) if optimum.b != 0 else (abs(moments.mean_y) + sy or 1.0)
     gap_m = abs(m - optimum.m) / scale_m
@@ -60,8 +67,7 @@ def far_from_optimum(
 
 def _spectral_radii(moments: Moments, options: FitOptions, rates: FloatArray) -> FloatArray:
     """rho of the rule's iteration matrix at each learning rate (the u and v block)."""
-    items = [(moments, replace(options, learning_rate=float(r))) for r in rates]
-    _, step, _ = prepare(items)
+    step = steps_at_rates(moments, options, rates)
     dynamic = (step[:, :4, :4] + np.eye(4)).astype(np.float64)
     if options.optimizer == "gd":
         dynamic = dynamic[:, :2, :2]

@@ -18,8 +18,10 @@ that sum they come instead from the start plus the displacement (`from_start`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -123,11 +125,37 @@ class Coefficients:
         return result
 
 
+def steps_at_rates(moments: Moments, options: FitOptions, rates: FloatArray) -> FloatArray:
+    """The step D = A - I of one item's rule at each learning rate in `rates` (float64), as
+    `prepare` builds it: for scanning the spectral radius over learning rates."""
+    count = rates.size
+    ex = moments.x_exponent
+    l2 = options.l2
+    if options.standardize:
+        lam, lam_w, mx = rates, rates * (1 + l2), np.zeros(count)
+    else:
+        vx_s = moments.sxx / moments.sum_w
+        lam = np.ldexp(rates, 2 * ex)
+        lam_w = np.ldexp(rates * vx_s, 2 * ex) + rates * l2
+        mx = np.full(count, math.ldexp(moments.mean_x, -ex))
+    mu = np.full(count, options.momentum if options.optimizer != "gd" else 0.0)
+    flags = [
+        np.full(count, flag)
+        for flag in (
+            options.update == "sequential",
+            options.optimizer == "momentum",
+            options.optimizer == "nesterov",
+        )
+    ]
+    step: FloatArray = iteration_steps(lam, lam_w, mx, rates, mu, *flags).astype(np.float64)
+    return step
+
+
 def prepare(
-    items: Sequence[tuple[Moments, FitOptions]],
+    items: Sequence[tuple[Moments, FitOptions]], *, extended: bool = True
 ) -> tuple[Coefficients, WideArray, WideArray]:
     """Descent-space coefficients, the step D = A - I and the initial state of every item
-    (these two in extended precision).
+    (these two in extended precision unless `extended` is False).
 
     Without standardize the descent runs in the moments' scaled units (x = 2^ex x',
     y = 2^ey y'; `service.core.iteration`), under standardize in z-space; both are mapped
@@ -227,11 +255,12 @@ def prepare(
         bound=max_stable_learning_rates(h11, h12, h_gap, mu, sequential, heavy_ball, nesterov),
         standardized=standardize,
     )
-    # The step in extended precision (x87 long double where NumPy has it): its entries are
-    # products of the float64 inputs rounded once at 64 bits, so that nearly coincident
-    # eigenvalues of A (heavy-ball momentum near 1 at a rate near the bound, where A^k is
-    # sensitive to A like 1 / (their gap)) see their exact values to within 2^-64.
-    wide = np.longdouble
+    # For the momentum rules the step is in extended precision (x87 long double where NumPy
+    # has it): its entries are products of the float64 inputs rounded once at 64 bits, so
+    # that nearly coincident eigenvalues of A (momentum near 1 at a rate near the bound, where
+    # A^k is sensitive to A like 1 / (their gap)) see their exact values to within 2^-64.
+    # Plain gd's 2x2 map has real eigenvalues and no such sensitivity: float64.
+    wide: type[np.floating[Any]] = np.longdouble if extended else np.float64
     lr_e, l2_e = lr.astype(wide), l2.astype(wide)
     lam_e = np.where(standardize, lr_e, np.ldexp(lr_e, 2 * ex))
     vx_e = sxx.astype(wide) / n.astype(wide)

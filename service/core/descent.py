@@ -115,38 +115,47 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
             outcomes[i] = small
         else:
             valid.append(i)
-    # Items of similar length share one block size; groups are few (about log2 of the spread).
-    groups: dict[int, list[int]] = {}
+    # Items with the same block size (a power of two, from their own epochs) and precision
+    # share a group; groups are few (about log2 of the spread of epochs). Nothing an item
+    # computes depends on the group, so a batch item is bit for bit the single fit.
+    groups: dict[tuple[int, bool], list[int]] = {}
     for i in valid:
-        groups.setdefault(_block_size(items[i][1].epochs).bit_length(), []).append(i)
-    for members in groups.values():
+        options = items[i][1]
+        key = (_block_size(options.epochs), options.optimizer != "gd")
+        groups.setdefault(key, []).append(i)
+    for (_, extended), members in groups.items():
         # Keep the stacked powers (two (B or J) x 4 x 4 arrays per item) near MATRIX_BUDGET.
         epochs = max(items[i][1].epochs for i in members)
         per_item = 2 * (_block_size(epochs) + 1) * STATE_DIM * STATE_DIM * WIDE_BYTES
         step = max(1, MATRIX_BUDGET // per_item)
         for lo in range(0, len(members), step):
             chunk = members[lo : lo + step]
-            for i, outcome in zip(chunk, _descend([items[i] for i in chunk]), strict=True):
+            descended = _descend([items[i] for i in chunk], extended)
+            for i, outcome in zip(chunk, descended, strict=True):
                 outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
 
 
 def _hessian_is_finite(moments: Moments, l2: float) -> bool:
     """Whether 2 (vx + l2 + mean_x^2), the largest Hessian entry, is a float64."""
-    return math.isfinite(2 * (moments.vx + l2 + moments.mean_x * moments.mean_x))
+    try:  # moments.vx, without NumPy's error-state machinery (this runs for every item)
+        vx = math.ldexp(moments.sxx / moments.sum_w, 2 * moments.x_exponent)
+    except OverflowError:
+        return False
+    return math.isfinite(2 * (vx + l2 + moments.mean_x * moments.mean_x))
 
 
 def _check_representable(moments: Moments) -> None:
     """The smallest possible cost must be a float64, or no answer can be reported."""
-    with np.errstate(over="ignore"):
-        min_cost = float(np.ldexp(moments.min_cost, 2 * moments.y_exponent))
-    if not math.isfinite(min_cost):
+    try:
+        math.ldexp(moments.min_cost, 2 * moments.y_exponent)
+    except OverflowError:
         raise DataError(
             "y values are too large: even the least-squares line's mean squared error "
             f"(about 2^{math.frexp(moments.min_cost)[1] + 2 * moments.y_exponent}) overflows "
             "float64 (scale y first)",
             field="y",
-        )
+        ) from None
 
 
 def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
@@ -175,14 +184,17 @@ def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
 
 
 def _block_size(epochs: int) -> int:
-    return max(8, math.isqrt(epochs + 1))
+    """The power of two at or above sqrt(epochs + 1) (at least 8)."""
+    return max(8, 1 << (math.isqrt(epochs + 1) - 1).bit_length())
 
 
-def _descend(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | FitError]:
+def _descend(
+    items: Sequence[tuple[Moments, FitOptions]], extended: bool
+) -> list[FitResult | FitError]:
     count = len(items)
     # Overflow is expected (a diverging rule, a start far out) and is checked for explicitly.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        coefficients, step, s0 = prepare(items)
+        coefficients, step, s0 = prepare(items, extended=extended)
         block = _block_size(int(coefficients.epochs.max()))
         blocks = int(coefficients.epochs.max()) // block + 1
         walk = Trajectory(coefficients, step, s0, block, blocks)

@@ -216,15 +216,15 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
     item = _Item(moments, options)
     stable = options.learning_rate < item.bound
     epochs = options.epochs
-    start = item.point(0)
-    if not (math.isfinite(start[3]) and start[3] <= START_LIMIT):
+    start_cost = item.observe(item.u0)[2]
+    if not (math.isfinite(start_cost) and start_cost <= START_LIMIT):
         return None
     if not stable:  # growth: the vectorized path locates any overflow on the way
         return None
     epochs_run, stopped = epochs, False
     if options.tolerance is not None:
         tol = options.tolerance
-        if item.gradient_norm(start[0]) <= tol:
+        if item.gradient_norm(item.u0) <= tol:
             epochs_run, stopped = 0, True
         elif item.gradient_norm(item.point(epochs)[0]) <= tol:
             low, high = 0, epochs  # norm(low) > tol >= norm(high); the norm never grows
