@@ -12,6 +12,11 @@ passes on whatever scheduler is active and return the `service.schemas.Moments` 
     with Client("http://127.0.0.1:8000") as client:
         result = client.fit(moments=moments, learning_rate=0.01)   # = the raw-data answer
 
+Weighted data: pass the weights (``weights=`` an array, ``weight=`` a column name) and the
+moments are the weighted ones the service expects with ``sum_w``: n counts the points of
+positive weight, ``sum_w = sum w_i``, the means are weighted and so is each centred sum
+(``sxx = sum w_i (x_i - mean_x)^2``...).
+
 Needs the ``dask`` extra (``pip install 'gd-fit-service[dask]'``); dask is imported when a
 function is called, so importing this module costs nothing without it.
 """
@@ -29,7 +34,7 @@ from service.schemas import Moments
 __all__ = ["moments_from_dask", "moments_from_dask_frame"]
 
 
-def moments_from_dask(x: Any, y: Any) -> Moments:
+def moments_from_dask(x: Any, y: Any, weights: Any = None) -> Moments:
     """The `Moments` of points held in two 1-D dask arrays (or anything ``da.asarray`` takes).
 
     Two passes, each one dask computation whose per-chunk partial sums merge across chunks
@@ -44,18 +49,22 @@ def moments_from_dask(x: Any, y: Any) -> Moments:
     x, y : dask array of shape (n,)
         The points, in any numeric dtype (cast to float64); units are the caller's, and the
         moments carry them (``sxx`` in x-units squared, ``sxy`` in x-units times y-units).
+    weights : dask array of shape (n,), optional
+        Sample weights w_i >= 0 (inverse variances); None: unweighted. Then the moments are
+        weighted, ``sxx = sum w_i (x_i - mean_x)^2`` and so on, with ``sum_w = sum w_i``.
 
     Returns
     -------
     Moments
-        ``n``, ``mean_x``, ``mean_y``, ``sxx``, ``sxy``, ``syy``, ready for
-        ``client.fit(moments=...)`` or a batch item's ``"moments"``.
+        ``n``, ``mean_x``, ``mean_y``, ``sxx``, ``sxy``, ``syy`` (and ``sum_w`` when
+        weighted), ready for ``client.fit(moments=...)`` or a batch item's ``"moments"``.
 
     Raises
     ------
     ValueError
-        Arrays not 1-D or of different lengths, or moments the service would refuse
-        (fewer than 2 points, constant x, non-finite values): a pydantic ``ValidationError``.
+        Arrays not 1-D or of different lengths, negative weights, or moments the service
+        would refuse (fewer than 2 points, constant x, non-finite values): a pydantic
+        ``ValidationError``.
     ImportError
         Without dask (``pip install 'gd-fit-service[dask]'``).
     """
@@ -73,12 +82,24 @@ def moments_from_dask(x: Any, y: Any) -> Moments:
         ys = ys.compute_chunk_sizes()
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"x and y must have the same length (got {xs.shape[0]} and {ys.shape[0]})")
+    if weights is not None:
+        ws = da.asarray(weights).astype(np.float64)  # type: ignore[no-untyped-call]
+        if math.isnan(ws.shape[0]):
+            ws = ws.compute_chunk_sizes()
+        if ws.ndim != 1 or ws.shape[0] != xs.shape[0]:
+            raise ValueError(
+                f"weights must be 1-D with one value per point (got shape {ws.shape} for "
+                f"{xs.shape[0]} points)"
+            )
+        return _weighted(xs, ys, ws, {})
     n = int(xs.shape[0])
     sum_x, sum_y = _compute(xs.sum(), ys.sum())
     return _centred(n, float(sum_x), float(sum_y), xs, ys, {})
 
 
-def moments_from_dask_frame(frame: Any, x: str = "x", y: str = "y") -> Moments:
+def moments_from_dask_frame(
+    frame: Any, x: str = "x", y: str = "y", weight: str | None = None
+) -> Moments:
     """The `Moments` of columns `x` and `y` of a dask DataFrame (see `moments_from_dask`).
 
     Parameters
@@ -87,6 +108,8 @@ def moments_from_dask_frame(frame: Any, x: str = "x", y: str = "y") -> Moments:
         Any number of partitions; the two columns must be numeric (cast to float64).
     x, y : str
         The column names (default ``"x"`` and ``"y"``).
+    weight : str, optional
+        The column of sample weights (>= 0), if the data is weighted.
 
     Returns
     -------
@@ -103,6 +126,8 @@ def moments_from_dask_frame(frame: Any, x: str = "x", y: str = "y") -> Moments:
         A column that the frame does not have.
     """
     xs, ys = frame[x].astype("float64"), frame[y].astype("float64")
+    if weight is not None:
+        return _weighted(xs, ys, frame[weight].astype("float64"), {"skipna": False})
     n, sum_x, sum_y = _compute(xs.size, xs.sum(skipna=False), ys.sum(skipna=False))
     return _centred(int(n), float(sum_x), float(sum_y), xs, ys, {"skipna": False})
 
@@ -126,4 +151,36 @@ def _centred(
     )
     return Moments(
         n=n, mean_x=mean_x, mean_y=mean_y, sxx=float(sxx), sxy=float(sxy), syy=float(syy)
+    )
+
+
+def _weighted(xs: Any, ys: Any, ws: Any, options: Mapping[str, Any]) -> Moments:
+    """Weighted moments in two passes: the weights' total, count of positive weights, lowest
+    weight and the weighted sums of x and y; then the weighted centred sums about those
+    means (weights of 0 contribute nothing, as if absent)."""
+    total, positive, lowest, sum_wx, sum_wy = _compute(
+        ws.sum(**options),
+        (ws > 0).sum(),
+        ws.min(**options),
+        (ws * xs).sum(**options),
+        (ws * ys).sum(**options),
+    )
+    if float(lowest) < 0:
+        raise ValueError(f"weights must be >= 0 (the smallest is {float(lowest)!r})")
+    total = float(total)
+    mean_x = float(sum_wx) / total if total > 0 else math.nan
+    mean_y = float(sum_wy) / total if total > 0 else math.nan
+    dx, dy = xs - mean_x, ys - mean_y
+    wdx = ws * dx
+    sxx, sxy, syy = _compute(
+        (wdx * dx).sum(**options), (wdx * dy).sum(**options), (ws * dy * dy).sum(**options)
+    )
+    return Moments(
+        n=int(positive),
+        mean_x=mean_x,
+        mean_y=mean_y,
+        sxx=float(sxx),
+        sxy=float(sxy),
+        syy=float(syy),
+        sum_w=total,
     )

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from service import core
 from service.bodies import fast_fit_request
-from service.schemas import DEFAULT_LIMITS, FitRequest, FitResponse
-from tests.helpers.fits import assert_same_fit
+from service.schemas import DEFAULT_LIMITS, FitRequest
+from tests.helpers.fits import assert_same_fit, core_answer
 
 pytestmark = pytest.mark.anyio
 
@@ -113,8 +113,7 @@ async def test_large_body_through_the_fast_path_answers_as_the_core(
         "/fit", content=content, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 200
-    options = core.FitOptions(learning_rate=0.01, history_points=5)
-    want = FitResponse.from_core(core.fit(x, y, options)).model_dump(mode="json")
+    want = core_answer(x, y, learning_rate=0.01, history_points=5)
     assert_same_fit(response.json(), want)
 
 

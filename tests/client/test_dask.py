@@ -18,7 +18,7 @@ from service import core
 from service.dask_moments import moments_from_dask, moments_from_dask_frame
 from service.schemas import Moments
 from tests.helpers.apps import app_with, service_client
-from tests.helpers.fits import MOMENT_FIELDS, assert_same_fit
+from tests.helpers.fits import MOMENT_FIELDS, as_moments_answer, assert_same_fit
 
 
 @pytest.fixture(autouse=True, params=["synchronous", "threads"])
@@ -93,6 +93,6 @@ async def test_fit_of_dask_moments_equals_fit_of_raw_data() -> None:
         from_moments = await client.fit(moments=moments, **options)
         (batched,) = await client.fit_batch([{"moments": moments, **options}])
     assert raw.history is not None
-    want = raw.model_dump(mode="json")
+    want = as_moments_answer(raw.model_dump(mode="json"))  # no points: mae is null
     assert_same_fit(from_moments.model_dump(mode="json"), want)
     assert_same_fit(batched.model_dump(mode="json"), want)

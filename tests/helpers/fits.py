@@ -31,7 +31,11 @@ MOMENT_FIELDS = ("n", "mean_x", "mean_y", "sxx", "sxy", "syy")
 def core_answer(x: Any, y: Any, **options: Any) -> dict[str, Any]:
     """The /fit answer (as JSON) that the core computes for this data and these options
     (their core names: learning_rate, not lr)."""
-    result = core.fit(np.asarray(x), np.asarray(y), core.FitOptions(**options))
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    result = core.fit(xs, ys, core.FitOptions(**options))
+    (result,) = core.with_statistics(
+        [result], [core.compute_moments(xs, ys)], None, [(xs, ys, None)]
+    )
     return FitResponse.from_core(result).model_dump(mode="json")
 
 
@@ -39,6 +43,13 @@ def moments_body(x: Any, y: Any) -> dict[str, Any]:
     """The ``moments`` of a /fit body for this data, computed by the core."""
     sums = core.compute_moments(np.asarray(x), np.asarray(y))
     return {name: getattr(sums, name) for name in MOMENT_FIELDS}
+
+
+def as_moments_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """A raw-data /fit answer as the same fit sent as moments answers it: without the points,
+    `statistics.mae` is null (everything else is the same)."""
+    statistics = {**answer["statistics"], "mae": None}
+    return {**answer, "statistics": statistics}
 
 
 def assert_same_fit(got: Any, want: Any, path: str = "") -> None:
