@@ -185,6 +185,7 @@
     const optimum = result.optimum;
     show("result-optimum", optimum.m + ", " + optimum.b + ", " + optimum.cost);
     $("numbers").hidden = false;
+    showStatistics(result.statistics);
 
     const list = $("warnings");
     list.replaceChildren(...result.warnings.map((text) => {
@@ -210,6 +211,72 @@
       });
     }
     $("history-box").hidden = !history;
+  }
+
+  // The fit's statistics (SPEC's `statistics`): the returned line's r2, rmse and mae, then
+  // the least-squares inference. null means "undefined for this data" (two points, constant
+  // y, a perfect line): shown as a dash with that explanation in its tooltip.
+  const STATISTICS = [
+    ["r2", "R² of the returned line"],
+    ["rmse", "RMSE"],
+    ["mae", "MAE (null for moments)"],
+    ["ols.m", "least-squares m"],
+    ["ols.b", "least-squares b"],
+    ["ols.r", "r"],
+    ["ols.r2", "R² (least squares)"],
+    ["ols.adjusted_r2", "adjusted R²"],
+    ["ols.df", "residual df"],
+    ["ols.residual_std_error", "residual std. error"],
+    ["ols.stderr_m", "std. error of m"],
+    ["ols.stderr_b", "std. error of b"],
+    ["ols.t_m", "t of m"],
+    ["ols.t_b", "t of b"],
+    ["ols.p_m", "p-value of m"],
+    ["ols.p_b", "p-value of b"],
+    ["ols.ci_m", "confidence interval of m"],
+    ["ols.ci_b", "confidence interval of b"],
+    ["ols.f_statistic", "F statistic"],
+    ["ols.f_p_value", "p-value of F"],
+    ["ols.confidence_level", "confidence level"],
+  ];
+
+  function formatStatistic(value) {
+    if (value === null || value === undefined) return "\u2014";
+    if (Array.isArray(value)) return "[" + value.map(formatStatistic).join(", ") + "]";
+    return typeof value === "number" && !Number.isInteger(value)
+      ? value.toPrecision(6) : String(value);
+  }
+
+  function showStatistics(statistics) {
+    let box = $("statistics-box");
+    if (!box) {
+      box = document.createElement("details");
+      box.id = "statistics-box";
+      box.open = true;
+      const summary = document.createElement("summary");
+      summary.textContent = "Statistics";
+      const list = document.createElement("dl");
+      list.id = "statistics";
+      box.append(summary, list);
+      $("numbers").after(box);
+    }
+    if (!statistics) {
+      box.hidden = true;
+      return;
+    }
+    $("statistics").replaceChildren(...STATISTICS.map(([path, label]) => {
+      const value = path.split(".").reduce((node, key) => (node ? node[key] : null), statistics);
+      const row = document.createElement("div");
+      const term = document.createElement("dt");
+      const data = document.createElement("dd");
+      term.textContent = label;
+      data.id = "statistic-" + path.replace(".", "-");
+      data.textContent = formatStatistic(value);
+      if (value === null) data.title = "undefined for this data (two points, constant y, or a perfect line)";
+      row.append(term, data);
+      return row;
+    }));
+    box.hidden = false;
   }
 
   async function showPlot(response) {

@@ -14,6 +14,7 @@ import statsmodels.api as sm
 
 from service import core, plotting
 from service.examples import ARTICLE_X, ARTICLE_Y
+from tests.plot.test_playground import browser, page, server  # noqa: F401 (fixtures)
 
 pytest.importorskip("matplotlib")
 
@@ -125,3 +126,26 @@ async def test_plot_title_carries_r2(client: httpx.AsyncClient) -> None:
     fit = (await client.post("/fit", json=body)).json()
     assert f"R² = {fit['statistics']['r2']:.4f}" in response.text or "R²" in response.text
     assert "confidence band" in response.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("points", [10, 2])
+def test_playground_shows_the_statistics(page: Any, server: str, points: int) -> None:  # noqa: F811
+    page.get_by_label("Seed", exact=True).fill("7")
+    page.get_by_label("Points", exact=True).fill(str(points))
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_role("button", name="Fit", exact=True).click()
+    page.wait_for_selector("#results[data-state='done']", timeout=30_000)
+    x = [float(v) for v in page.get_by_label("x values").input_value().replace(",", " ").split()]
+    y = [float(v) for v in page.get_by_label("y values").input_value().replace(",", " ").split()]
+    # the least-squares inference depends on the data alone
+    answer = httpx.post(server + "/fit", json={"x": x, "y": y, "epochs": 1}, timeout=30).json()
+    ols = answer["statistics"]["ols"]
+    assert page.locator("#statistics-box").is_visible()
+    assert page.locator("#statistic-ols-df").inner_text() == str(points - 2)
+    assert float(page.locator("#statistic-ols-m").inner_text()) == pytest.approx(ols["m"], rel=1e-5)
+    stderr = page.locator("#statistic-ols-stderr_m").inner_text()
+    if points == 2:  # no residual degrees of freedom: undefined, shown as a dash
+        assert stderr == "\u2014"
+    else:
+        assert float(stderr) == pytest.approx(ols["stderr_m"], rel=1e-5)
