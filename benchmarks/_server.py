@@ -27,15 +27,21 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    env: Mapping[str, str] | None = None, argv: list[str] | None = None, quiet: bool = False
+    env: Mapping[str, str] | None = None,
+    argv: list[str] | None = None,
+    quiet: bool = False,
+    ready_path: str = "/readyz",
 ) -> Iterator[tuple[str, int]]:
-    """Start the service (one worker, warning logs), yield ``(url, pid)`` once ``/readyz``
+    """Start the service (one worker, warning logs), yield ``(url, pid)`` once `ready_path`
     answers 200, stop it with SIGTERM (SIGKILL after 30 s).
 
     `env` goes on top of those settings (e.g. ``{"GDS_WORKERS": "2"}``); `argv` replaces
-    ``python -m service`` (e.g. to run a variant of the app); `quiet` discards its output.
+    ``python -m service`` (e.g. to run a variant of the app; ``{port}`` in it is replaced by
+    the port); `quiet` discards its output.
     """
     port = free_port()
+    if argv is not None:
+        argv = [part.replace("{port}", str(port)) for part in argv]
     full_env = {
         **os.environ,
         "GDS_HOST": "127.0.0.1",
@@ -60,7 +66,7 @@ def running_server(
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with status {process.returncode}")
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
