@@ -11,8 +11,8 @@ from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
 from service.core.statistics import (
     FitStatistics,
-    confidence_band,
     OlsInference,
+    confidence_band,
     fit_statistics,
     mean_absolute_residual,
     ols_inference,
