@@ -120,8 +120,11 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
     # computes depends on the group, so a batch item is bit for bit the single fit.
     groups: dict[tuple[int, bool], list[int]] = {}
     for i in valid:
-        options = items[i][1]
-        key = (_block_size(options.epochs), options.optimizer != "gd")
+        moments, options = items[i]
+        # Extended precision for the momentum rules (see `prepare`) and for data descended
+        # in scaled units, whose steps (lr 4^ex on m') float64 may hold only as subnormals.
+        scaled = bool(moments.x_exponent or moments.y_exponent)
+        key = (_block_size(options.epochs), options.optimizer != "gd" or scaled)
         groups.setdefault(key, []).append(i)
     for (_, extended), members in groups.items():
         # Keep the stacked powers (two (B or J) x 4 x 4 arrays per item) near MATRIX_BUDGET.

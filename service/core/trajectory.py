@@ -128,7 +128,10 @@ class Trajectory:
         move = self._moves[idx, j]
         rows = self._changes[idx, r][:, [AM, AB]]
         carried = (rows @ (self.s0[idx] + move)[..., None])[..., 0]
-        result: FloatArray = (move[..., [AM, AB]] + carried).astype(np.float64)
+        # Kept wide: a displacement in scaled units may be subnormal in float64 (x around
+        # 1e-150 takes steps of lr 4^ex on m'), and only its value in original units is
+        # rounded to float64 (`_points`).
+        result: FloatArray = move[..., [AM, AB]] + carried
         return result
 
     def points(
@@ -149,8 +152,9 @@ class Trajectory:
         lossy &= np.isfinite(m) & np.isfinite(b)
         if lossy.any():
             sel = np.flatnonzero(lossy)
-            m2, b2, size_m2, size_b2 = coefficients.from_start(
-                idx[sel], self.moved(idx[sel], k[sel])
+            m2, b2, size_m2, size_b2 = (
+                v.astype(np.float64)
+                for v in coefficients.from_start(idx[sel], self.moved(idx[sel], k[sel]))
             )
             m[sel] = np.where(size_m2 < size_m[sel], m2, m[sel])
             b[sel] = np.where(size_b2 < size_b[sel], b2, b[sel])

@@ -159,16 +159,19 @@ def float_loop(x: Array, y: Array, options: FitOptions, epochs: int | None = Non
     return ExactPath([D(float(v)) for v in path.m], [D(float(v)) for v in path.b])
 
 
-def allowed_error(exact: list[D], loop: list[D] | None = None) -> list[float]:
-    """SPEC 2's bound at each epoch: 1e-9 |exact| + 1e-12 P, or 16x the float64 loop's error."""
+def allowed_error(exact: list[D], loop: list[D] | None = None) -> list[D]:
+    """SPEC 2's bound at each epoch: 1e-9 |exact| + 1e-12 P, or 16x the float64 loop's error,
+    in decimal arithmetic (a bound on a subnormal value must not round to 0)."""
+    c = CONTEXT
     out, peak = [], D(0)
+    relative, floor, times = D("1e-9"), D("1e-12"), D(16)
     for k, value in enumerate(exact):
         peak = max(peak, abs(value))
-        bound = 1e-9 * float(abs(value)) + 1e-12 * float(peak)
+        bound = c.add(c.multiply(relative, abs(value)), c.multiply(floor, peak))
         if loop is not None:
             lost = loop[k]
             if lost.is_finite():
-                bound = max(bound, 16 * float(abs(lost - value)))
+                bound = max(bound, c.multiply(times, abs(c.subtract(lost, value))))
         out.append(bound)
     return out
 
@@ -181,8 +184,13 @@ def worst_excess(
     picks = range(len(got)) if epochs is None else epochs
     worst = 0.0
     for value, k in zip(got, picks, strict=True):
-        error = abs(D(float(value)) - exact[k])
+        if not np.isfinite(value):
+            return float("inf")
+        error = abs(CONTEXT.subtract(D(float(value)), exact[k]))
         limit = allowed[k]
-        ratio = float(error) / limit if limit > 0 else (0.0 if error == 0 else float("inf"))
+        if limit > 0:
+            ratio = float(CONTEXT.divide(error, limit))
+        else:
+            ratio = 0.0 if error == 0 else float("inf")
         worst = max(worst, ratio)
     return worst

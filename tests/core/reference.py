@@ -82,9 +82,12 @@ def descend(
     hessian = 2 * np.array(
         [[np.mean(xd * xd) + l2, np.mean(xd)], [np.mean(xd), 1.0]], dtype=np.float64
     )
-    optimum = np.linalg.solve(
-        hessian, 2 * np.array([np.mean(xd * yd), np.mean(yd)], dtype=np.float64)
-    )
+    try:
+        optimum = np.linalg.solve(
+            hessian, 2 * np.array([np.mean(xd * yd), np.mean(yd)], dtype=np.float64)
+        )
+    except np.linalg.LinAlgError:  # tiny or huge data: the noise estimate is not needed there
+        optimum = np.full(2, np.nan)
     start = np.array([ms[0], bs[0]], dtype=np.float64)
     # theta* rounds, and so does the start's move into descent space: b + m mean_x - mean_y
     # is as exact as its largest term (divided by y's spread under standardize).
@@ -93,7 +96,10 @@ def descend(
         scale_m * abs(initial_m), scale_b * (abs(initial_b) + abs(initial_m * mx) + abs(my))
     )
     distance = np.linalg.norm(start - optimum) + np.linalg.norm(optimum) + start_terms
-    noise = np.finfo(np.float64).eps * np.linalg.norm(hessian, 2) * distance
+    if np.all(np.isfinite(hessian)):
+        noise = np.finfo(np.float64).eps * np.linalg.norm(hessian, 2) * distance
+    else:  # overflowed data: the noise estimate is not needed there
+        noise = np.nan
     m_arr, b_arr = np.array(ms, dtype=dtype), np.array(bs, dtype=dtype)
     if standardize:
         m_arr, b_arr = m_arr * sy / sx, my + sy * b_arr - (m_arr * sy / sx) * mx
