@@ -14,7 +14,6 @@ browser tests skip without it; with ``CI=true`` they must run.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from html.parser import HTMLParser
@@ -28,24 +27,9 @@ import pytest
 from service.api_docs import ASSETS_PATH, CONTENT_SECURITY_POLICY, VENDOR_DIR
 from service.app import create_app
 from service.settings import Settings
+from tests.helpers.browser import chromium
+from tests.helpers.servers import running_server
 
-try:  # the test helpers are moving to tests/helpers/
-    from tests.helpers.servers import running_server
-except ImportError:  # pragma: no cover
-    from tests.servers import running_server  # type: ignore[no-redef]
-
-CHROMIUM = os.environ.get("GDS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI") == "true"
 PAGES = ["/docs", "/redoc"]
 
 
@@ -114,22 +98,6 @@ def test_vendored_assets_are_the_published_files_with_their_licences() -> None:
 # --- In the browser, offline -------------------------------------------------------------
 
 
-def _need_browser() -> Any:
-    """playwright's sync API, or a skip (a failure in CI) saying what is missing."""
-    missing = None
-    try:
-        from playwright import sync_api
-    except ImportError:
-        missing = "the playwright package is not installed (make test installs it)"
-    if missing is None and not Path(CHROMIUM).exists():
-        missing = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GDS_CHROMIUM)"
-    if missing is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true but the browser test cannot run: {missing}")
-        pytest.skip(missing)
-    return sync_api
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service in its own process; yields its base URL."""
@@ -139,13 +107,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = _need_browser()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 class OfflinePage:
@@ -185,7 +148,6 @@ def offline(browser: Any, server: str, tmp_path: Path) -> Iterator[OfflinePage]:
 
 
 @pytest.mark.slow
-@pytest.mark.e2e
 def test_swagger_ui_offline_runs_the_fit_example(offline: OfflinePage, server: str) -> None:
     page = offline.page
     page.goto(server + "/docs")
@@ -203,7 +165,6 @@ def test_swagger_ui_offline_runs_the_fit_example(offline: OfflinePage, server: s
 
 
 @pytest.mark.slow
-@pytest.mark.e2e
 def test_redoc_offline_renders_the_api(offline: OfflinePage, server: str) -> None:
     page = offline.page
     page.goto(server + "/redoc")

@@ -11,7 +11,6 @@ Without nginx on the machine the tests skip, except under CI=true, where .ci/run
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,25 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-try:  # the test helpers are moving to tests/helpers/
-    from tests.helpers.servers import ROOT, Server, free_port, start_server, stop
-except ImportError:  # pragma: no cover
-    from tests.servers import ROOT, Server, free_port, start_server, stop  # type: ignore[no-redef]
+from tests.helpers.servers import ROOT, Server, free_port, nginx_binary, start_server, stop
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 FIT = {"x": [1.0, 2.0, 3.0], "y": [2.0, 4.0, 6.5], "epochs": 100}
 CLIENT_ADDRESS = "127.0.0.2"
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("nginx is required in CI (.ci/run installs Debian's package)")
-        pytest.skip("nginx is not installed on this machine (apt-get install nginx; CI has it)")
-    return found
 
 
 @dataclass
