@@ -51,7 +51,7 @@ DEFAULT_EPOCHS: Final = 10_000
 """`epochs` when a request does not say."""
 
 BATCH_WORK_FACTOR: Final = 10
-"""A batch may scan at most this many times `max_epochs` epochs for `tolerance`, and record
+"""A batch may run at most this many times `max_epochs` epochs in all its fits, and record
 this many times `max_history_points` history entries, in all its fits together: a small body
 must not buy minutes of CPU or a huge answer."""
 
@@ -207,8 +207,13 @@ def count_error(
 
 
 def batch_work(fits: list[Any]) -> tuple[int, int]:
-    """(epochs scanned for tolerance, history entries) of raw batch items, defaults applied."""
-    scanned = recorded = 0
+    """(epochs in all, history entries in all) of raw batch items, defaults applied.
+
+    Every item's epochs count, not only those scanned for `tolerance`: locating where a
+    descent overflows may walk a block epoch by epoch, and a batch must not buy unbounded
+    per-epoch work with a small body.
+    """
+    run = recorded = 0
     for fit in fits:
         if not isinstance(fit, Mapping):
             continue
@@ -216,11 +221,10 @@ def batch_work(fits: list[Any]) -> tuple[int, int]:
         history = fit.get("history_points", 0)
         if type(epochs) is not int:
             continue
-        if fit.get("tolerance") is not None:
-            scanned += epochs
+        run += epochs
         if type(history) is int:
             recorded += min(history, epochs + 1)
-    return scanned, recorded
+    return run, recorded
 
 
 def alias_errors(data: Mapping[str, Any]) -> tuple[list[InitErrorDetails], dict[str, Any]]:

@@ -483,13 +483,13 @@ class BatchFitRequest(BaseModel):
             for points in [fit.get("x", fit.get("X"))]
             if isinstance(points, list)
         )
-        scanned, recorded = batch_work(fits)
+        epochs, recorded = batch_work(fits)
         checks = (
             ("fits has {count} items", len(fits), "max_batch", 1),
             ("fits hold {count} points in all", points, "max_points", 1),
             (
-                "fits scan {count} epochs in all for tolerance",
-                scanned,
+                "fits run {count} epochs in all",
+                epochs,
                 "max_epochs",
                 BATCH_WORK_FACTOR,
             ),
