@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from service import core
+from service import __version__, core
 from service.schemas.limits import Limits
 
 __all__ = [
@@ -342,7 +342,7 @@ class Info(Limits):
     SPEC's /info lists them, and all of them together again under `limits`."""
 
     name: str = Field(description="Service name.", examples=["gd-fit-service"])
-    version: str = Field(description="Service version.", examples=["0.1.0"])
+    version: str = Field(description="Service version.", examples=[__version__])
     limits: Limits = Field(
         description="The limits in force.",
         examples=[
