@@ -1,4 +1,4 @@
-"""The article's gradient descent in plain Python: the peer that SPEC §8's speed targets
+"""The article's gradient descent in plain Python: the peer that the speed targets (docs/performance.md)
 are measured against (benchmarks/core.py in-process, benchmarks/load.py over HTTP)."""
 
 from __future__ import annotations

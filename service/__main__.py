@@ -48,7 +48,7 @@ def openapi_json() -> str:
 
 def _after_graceful_shutdown(signum: int, frame: FrameType | None) -> None:
     """uvicorn shuts down gracefully on SIGTERM, then raises the signal again so the
-    previous handler runs; this one makes that a normal exit (status 0), as SPEC §7 asks."""
+    previous handler runs; this one makes that a normal exit (status 0), as orchestrators expect."""
 
 
 @contextmanager

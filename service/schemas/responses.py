@@ -339,7 +339,7 @@ class Readiness(BaseModel):
 
 class Info(Limits):
     """What this server is and the limits it enforces: each limit at the top level, as
-    SPEC's /info lists them, and all of them together again under `limits`."""
+    clients read them, and all of them together again under `limits`."""
 
     name: str = Field(description="Service name.", examples=["gd-fit-service"])
     version: str = Field(description="Service version.", examples=[__version__])

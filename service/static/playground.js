@@ -213,7 +213,7 @@
     $("history-box").hidden = !history;
   }
 
-  // The fit's statistics (SPEC's `statistics`): the returned line's r2, rmse and mae, then
+  // The fit's statistics (the answer's `statistics`): the returned line's r2, rmse and mae, then
   // the least-squares inference. null means "undefined for this data" (two points, constant
   // y, a perfect line): shown as a dash with that explanation in its tooltip.
   const STATISTICS = [

@@ -58,7 +58,7 @@ async def test_info_reports_version_and_limits(make_client: ClientFactory) -> No
         "max_batch": 7,
         "max_body_bytes": 64 * 1024 * 1024,
     }
-    # SPEC lists the limits as /info's own fields; `limits` groups them again.
+    # The limits are /info's own fields; `limits` groups them again.
     assert response.json() == {
         **limits,
         "name": "gd-fit-service",

@@ -1,4 +1,4 @@
-"""``/docs`` and ``/redoc`` work on a machine without internet access (SPEC §5).
+"""``/docs`` and ``/redoc`` work on a machine without internet access.
 
 In-process: both pages load their scripts, styles and icon from the service itself (no
 absolute URL), every asset answers 200, and the vendored files are the published ones
