@@ -87,34 +87,63 @@ class ErrorList:
 
 @dataclass(frozen=True, slots=True)
 class Points:
-    """The points of a table body: finite float64 arrays of equal length, and the names of
-    their columns as sent (``x`` or ``X``, ``y`` or ``Y``), which error locations use."""
+    """The points of a table body: finite float64 arrays of equal length (`weights` None when
+    the table has no weight column), and the names of their columns as sent (``x`` or
+    ``X``, ``y`` or ``Y``), which error locations use."""
 
     x: FloatArray
     y: FloatArray
     x_name: str = "x"
     y_name: str = "y"
+    weights: FloatArray | None = None
+
+
+def _usable(
+    fields: Mapping[str, Any], x: FloatArray, y: FloatArray, weights: FloatArray | None
+) -> bool:
+    """Whether finite points `x`, `y` (and `weights`) certainly pass every rule of the model
+    that involves them (their length, distinct x, varying y with ``standardize``)."""
+    if x.size != y.size or x.size < 2 or x.min() == x.max():
+        return False
+    if weights is None:
+        return not (fields.get("standardize") is True and y.min() == y.max())
+    if weights.size != x.size or not np.isfinite(weights).all() or not weights.min() >= 0:
+        return False
+    kept = weights > 0
+    if not kept.any():
+        return False
+    kept_x, kept_y = x[kept], y[kept]
+    if kept_x.min() == kept_x.max():
+        return False
+    return not (fields.get("standardize") is True and kept_y.min() == kept_y.max())
 
 
 def request_for_points(
-    fields: Mapping[str, Any], x_key: str, y_key: str, x: FloatArray, y: FloatArray, limits: Limits
+    fields: Mapping[str, Any],
+    x_key: str,
+    y_key: str,
+    x: FloatArray,
+    y: FloatArray,
+    limits: Limits,
+    weights: FloatArray | None = None,
 ) -> FitRequest | None:
     """The request of `fields` (a body without its points) with the points `x` and `y` (finite
-    float64 arrays, sent under `x_key` and `y_key`), or None when not sure it is valid.
+    float64 arrays, sent under `x_key` and `y_key`) and the float64 `weights` if sent as an
+    array (else ``weights`` is in `fields`, if anywhere), or None when not sure it is valid.
 
     None happens for every invalid request (and for some valid ones): the caller then
     validates the points as lists, which finds the errors.
     """
-    if x.size != y.size or x.size < 2 or x.size > limits.max_points or x.min() == x.max():
+    if x.size > limits.max_points or not _usable(fields, x, y, weights):
         return None
-    if fields.get("standardize") is True and y.min() == y.max():
-        return None
+    if weights is None and fields.get("weights") is not None:
+        return None  # weights that are no float64 array: validation decides
     stand_in = {**fields, x_key: _STAND_IN, y_key: _STAND_IN}
     try:
         request = FitRequest.model_validate(stand_in, context={"limits": limits})
     except ValidationError:
         return None
-    return request.with_arrays(x, y)
+    return request.with_arrays(x, y, weights)
 
 
 def _located(errors: Sequence[Any], query: Mapping[str, Any]) -> list[ErrorItem]:
@@ -142,7 +171,9 @@ def request_from_table(
     model's errors, located under ``"body"`` or ``"query"``: every error in one answer.
     """
     if points is not None and not errors:
-        fast = request_for_points(query, points.x_name, points.y_name, points.x, points.y, limits)
+        fast = request_for_points(
+            query, points.x_name, points.y_name, points.x, points.y, limits, points.weights
+        )
         if fast is not None:
             return fast
     if points is None:
@@ -151,6 +182,8 @@ def request_from_table(
     else:
         # The model finds the errors, exactly as for the same points sent as JSON lists.
         data = {**query, points.x_name: points.x.tolist(), points.y_name: points.y.tolist()}
+        if points.weights is not None:
+            data["weights"] = points.weights.tolist()
     try:
         request = FitRequest.model_validate(data, from_attributes=True, context={"limits": limits})
     except ValidationError as error:

@@ -36,7 +36,7 @@ from service.auth import authorize
 from service.bodies import arrow_body, media
 from service.bodies.arrow_body import ArrowUnavailableError
 from service.bodies.csv_body import read_csv
-from service.bodies.json_body import parse_json, validate_body
+from service.bodies.json_body import parse_and_validate
 from service.bodies.points import BodyError, Points, request_from_table
 from service.bodies.query import query_errors_for_json, query_hyperparameters
 from service.schemas import FitRequest, Limits
@@ -82,10 +82,7 @@ def parse_body(
             raise RequestValidationError(errors)
         if not body:
             return None, None
-        data = parse_json(body)
-        if data is None:
-            return None, None
-        return validate_body(model, data, limits), data
+        return parse_and_validate(model, body, limits)
     hyperparameters, errors = query_hyperparameters(model, query)
     points: Points | None = None
     try:
