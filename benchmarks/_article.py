@@ -1,5 +1,6 @@
-"""The article's gradient descent in plain Python: the peer that the speed targets (docs/performance.md)
-are measured against (benchmarks/core.py in-process, benchmarks/load.py over HTTP)."""
+"""The article's gradient descent in plain Python: the peer that the speed targets of
+docs/performance.md are measured against (benchmarks/core.py in-process, benchmarks/load.py
+over HTTP)."""
 
 from __future__ import annotations
 
