@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/batch.py [--fits N] [--points P] [--repeat R]
 
 Target (docs/performance.md): the batch has at least 10 x the throughput (fits per
-second) of the same fits POSTed to /fit one at a time over one keep-alive connection. Both run against one real
-server (``python -m service``, one worker, 127.0.0.1) with one httpx client; each fit is
-a different data set with 10,000 epochs and a different learning rate, as a batch of
-separate jobs would be.
+second) of the same fits POSTed to /fit one at a time over one keep-alive connection. Both
+run against one real server (``python -m service``, one worker, 127.0.0.1) with one httpx
+client; each fit is a different data set with 10,000 epochs and a different learning rate,
+as a batch of separate jobs would be.
 """
 
 from __future__ import annotations
