@@ -1,34 +1,39 @@
-"""Pure ASGI middleware: request id, Server-Timing, access log and metrics; the body limit.
+"""Pure ASGI middleware: request id, Server-Timing, access log and metrics; load shedding,
+the body timeout and the body limit, all in one layer (`ServiceMiddleware`).
 
-- `RequestContextMiddleware` (outermost) echoes the client's ``X-Request-ID`` when it is a
-  sane token (else generates one), keeps it in the request state for handlers and logs, and
-  adds ``X-Request-ID`` and ``Server-Timing: fit;dur=<ms>`` to every response, where ``<ms>``
-  is the time spent in the numerical core (`add_core_seconds`), 0 for requests that do not fit.
+Every request passes through each middleware layer's call, closures and wrappers, so the
+service's per-request work is one layer that reads the request headers once:
+
+- **request context**: echoes the client's ``X-Request-ID`` when it is a sane token (else
+  generates one), keeps it in the request state for handlers and logs, and adds
+  ``X-Request-ID`` and ``Server-Timing: fit;dur=<ms>`` to every response, where ``<ms>`` is
+  the time spent in the numerical core (`add_core_seconds`), 0 for requests that do not fit.
   When the answer is complete it writes the request's one access line (`service.logs`) and
   counts it in the request metrics (`service.metrics`) under its route template.
-- `BodyLimitMiddleware` answers ``413`` before the body is read when ``Content-Length`` is
-  over the limit; a body without ``Content-Length`` (chunked) is counted as it streams by
-  Starlette's `RequestBodyLimitMiddleware`, which stops reading and answers ``413`` as soon
-  as the count passes the limit. Both answer the same body (`too_large_detail`), and either
-  ``413`` closes the connection, so the rest of an oversized body is never read.
-- `LoadSheddingMiddleware` admits at most ``GDS_MAX_CONCURRENCY`` fit requests at once
-  (counted from the arrival of their headers); one more answers ``503`` with ``Retry-After``
-  at once, without reading its body. Other routes are never refused.
-- `BodyTimeoutMiddleware` answers ``408`` and closes the connection when a request's body has
-  not arrived in full ``GDS_BODY_TIMEOUT`` seconds after its headers (a client trickling its
-  body holds neither a fit slot nor the shutdown).
+- **load shedding**: at most ``GDS_MAX_CONCURRENCY`` fit requests at once (counted from the
+  arrival of their headers); one more answers ``503`` with ``Retry-After`` at once, without
+  reading its body. Other routes are never refused.
+- **body timeout**: ``408`` (and the connection closed) when a request's body has not arrived
+  in full ``GDS_BODY_TIMEOUT`` seconds after its headers (a client trickling its body holds
+  neither a fit slot nor the shutdown).
+- **body limit**: ``413`` before the body is read when ``Content-Length`` is over the limit;
+  a body without ``Content-Length`` (chunked) is counted as it streams by Starlette's
+  `RequestBodyLimitMiddleware`, which stops reading and answers ``413`` as soon as the count
+  passes the limit. Both answer the same body (`too_large_detail`), and either ``413`` closes
+  the connection, so the rest of an oversized body is never read. (`BodyLimitMiddleware` is
+  the same check as a layer of its own, for an app that puts CORS in between.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 import uuid
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, Final
 
-import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -42,9 +47,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SERVER_TIMING_HEADER",
     "BodyLimitMiddleware",
-    "BodyTimeoutMiddleware",
-    "LoadSheddingMiddleware",
-    "RequestContextMiddleware",
+    "ServiceMiddleware",
     "add_core_seconds",
     "request_id_of",
     "route_of",
@@ -67,7 +70,7 @@ def _state(scope: Scope) -> MutableMapping[str, Any]:
 
 
 def request_id_of(scope: Scope) -> str:
-    """The id of the request in `scope` (set by `RequestContextMiddleware`)."""
+    """The id of the request in `scope` (set by `ServiceMiddleware`)."""
     request_id = _state(scope).get(_REQUEST_ID)
     if not isinstance(request_id, str):
         request_id = uuid.uuid4().hex
@@ -117,56 +120,6 @@ def too_large_detail(max_body_bytes: int) -> str:
     return f"the request body is larger than the limit of {max_body_bytes} bytes (max_body_bytes)"
 
 
-class RequestContextMiddleware:
-    """Give each request an id and stamp ``X-Request-ID`` and ``Server-Timing`` on the answer;
-    log and count the request once it is answered."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        root_path = scope.get("root_path", "")
-        sent = Headers(scope=scope).get(REQUEST_ID_HEADER)
-        request_id = sent if sent and _SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
-        state = _state(scope)
-        state[_REQUEST_ID] = request_id
-        state[_CORE_SECONDS] = 0.0
-        # An exception that escapes before a response starts is answered 500 further out
-        # (Starlette's ServerErrorMiddleware), so that is the status to report for it.
-        status = 500
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = request_id
-                headers[SERVER_TIMING_HEADER] = server_timing(scope)
-            await send(message)
-
-        metrics.request_started()
-        try:
-            await self.app(scope, receive, send_with_headers)
-        finally:
-            seconds = time.perf_counter() - start
-            route = route_of(scope, root_path)
-            metrics.observe_request(scope["method"], route, status, seconds)
-            client = scope.get("client")
-            log_request(
-                request_id=request_id,
-                method=scope["method"],
-                path=scope["path"],
-                route=route,
-                status=status,
-                duration_ms=seconds * 1000,
-                client=client[0] if client else None,
-            )
-
-
 class BodyLimitMiddleware:
     """Answer ``413`` for a request body larger than `max_body_bytes`, before parsing it."""
 
@@ -183,21 +136,14 @@ class BodyLimitMiddleware:
             await self._too_large(send)
             return
 
-        async def send_closing_on_413(message: Message) -> None:
-            # The streamed body was cut short at the limit: the rest of it is still on the
-            # wire, so the connection cannot carry another request.
-            if message["type"] == "http.response.start" and message["status"] == 413:
-                MutableHeaders(scope=message)["connection"] = "close"
-            await send(message)
-
-        await self.app(scope, receive, send_closing_on_413)
+        await self.app(scope, receive, _closing_on_413(send))
 
     async def _too_large(self, send: Send) -> None:
         await _answer_json(send, 413, too_large_detail(self.max_body_bytes), [])
 
 
 FIT_PATH_PREFIX = "/fit"
-"""Requests whose path starts so are fits: the work `LoadSheddingMiddleware` bounds."""
+"""Requests whose path starts so are fits: the work load shedding bounds."""
 
 RETRY_AFTER_SECONDS = 1
 
@@ -222,69 +168,178 @@ async def _answer_json(
     await send({"type": "http.response.body", "body": body})
 
 
-class LoadSheddingMiddleware:
-    """Answer ``503`` with ``Retry-After`` to a fit request when `max_concurrency` fit requests
-    are already in progress in this process, before its body is read."""
+class ServiceMiddleware:
+    """The service's per-request work in one pure ASGI layer (see the module docstring):
+    request id, ``Server-Timing``, access log and metrics around load shedding (fit requests
+    over `max_concurrency`), the body timeout (`body_timeout` seconds) and the body limit
+    (`max_body_bytes`; None leaves it to an inner `BodyLimitMiddleware`)."""
 
-    def __init__(self, app: ASGIApp, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_concurrency: int,
+        body_timeout: float,
+        max_body_bytes: int | None,
+    ) -> None:
         self.app = app
         self.max_concurrency = max_concurrency
+        self.body_timeout = body_timeout
+        self.max_body_bytes = max_body_bytes
         self.in_progress = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(FIT_PATH_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        if self.in_progress >= self.max_concurrency:
-            await _answer_json(
-                send,
-                503,
-                f"the server is busy: {self.in_progress} fit requests are in progress, the most "
-                f"it takes at once (max_concurrency); retry in {RETRY_AFTER_SECONDS} s",
-                [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
-            )
-            return
-        self.in_progress += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_progress -= 1
-
-
-class BodyTimeoutMiddleware:
-    """Answer ``408`` (and close) when the body has not arrived in full `seconds` after the
-    request's headers."""
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
+        # Bodies that stream without a Content-Length are counted by Starlette's limiter.
+        self.counted_app: ASGIApp | None = None
+        if max_body_bytes is not None:
+            self.counted_app = RequestBodyLimitMiddleware(app, max_body_size=max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        deadline = time.monotonic() + self.seconds
-        body_done = False
+        start = time.perf_counter()
+        root_path = scope.get("root_path", "")
+        sent_id = length = None
+        chunked = False
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                if sent_id is None:
+                    sent_id = value
+            elif key == b"content-length":
+                if length is None:
+                    length = value
+            elif key == b"transfer-encoding":
+                chunked = True
+        request_id = _request_id(sent_id)
+        state = _state(scope)
+        state[_REQUEST_ID] = request_id
+        state[_CORE_SECONDS] = 0.0
+        # An exception that escapes before a response starts is answered 500 further out
+        # (Starlette's ServerErrorMiddleware), so that is the status to report for it.
+        status = 500
+        id_header = (b"x-request-id", request_id.encode())
 
-        async def receive_in_time() -> Message:
-            nonlocal body_done
-            if body_done:  # after the body: waiting for a disconnect is not the client's delay
-                return await receive()
-            remaining = deadline - time.monotonic()
-            message: Message | None = None
-            with anyio.move_on_after(max(remaining, 0.0)):
-                message = await receive()
-            if message is None:
-                raise HTTPException(
-                    status_code=408,
-                    detail=(
-                        f"the request body did not arrive in full within {self.seconds:g} s "
-                        "of its headers (body_timeout)"
-                    ),
-                    headers={"Connection": "close"},
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (key, value) for key, value in message.get("headers", ()) if key not in _STAMPED
+                ]
+                headers.append(id_header)
+                headers.append((b"server-timing", server_timing(scope).encode()))
+                message["headers"] = headers
+            await send(message)
+
+        metrics.request_started()
+        fit = scope["path"].startswith(FIT_PATH_PREFIX)
+        try:
+            if fit and self.in_progress >= self.max_concurrency:
+                await _answer_json(
+                    send_with_headers,
+                    503,
+                    f"the server is busy: {self.in_progress} fit requests are in progress, the "
+                    f"most it takes at once (max_concurrency); retry in {RETRY_AFTER_SECONDS} s",
+                    [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
                 )
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
-            return message
+                return
+            if fit:
+                self.in_progress += 1
+            try:
+                await self._limited(scope, receive, send_with_headers, length, chunked)
+            finally:
+                if fit:
+                    self.in_progress -= 1
+        finally:
+            seconds = time.perf_counter() - start
+            route = route_of(scope, root_path)
+            metrics.observe_request(scope["method"], route, status, seconds)
+            client = scope.get("client")
+            log_request(
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                route=route,
+                status=status,
+                duration_ms=seconds * 1000,
+                client=client[0] if client else None,
+            )
 
-        await self.app(scope, receive_in_time, send)
+    async def _limited(
+        self, scope: Scope, receive: Receive, send: Send, length: bytes | None, chunked: bool
+    ) -> None:
+        """The app behind the body timeout and the body limit."""
+        receive = _BodyDeadline(receive, self.body_timeout)
+        limit = self.max_body_bytes
+        if limit is None:
+            await self.app(scope, receive, send)
+        elif length is not None and length.isdigit() and not chunked:
+            if int(length) > limit:
+                await _answer_json(send, 413, too_large_detail(limit), [])
+                return
+            # The server reads no more than Content-Length bytes of body for this request.
+            await self.app(scope, receive, send)
+        elif length is None and not chunked:
+            await self.app(scope, receive, send)  # no body at all
+        else:
+            assert self.counted_app is not None
+            await self.counted_app(scope, receive, _closing_on_413(send))
+
+
+_STAMPED: Final = frozenset({b"x-request-id", b"server-timing"})
+
+
+def _request_id(sent: bytes | None) -> str:
+    """The client's id when it is a sane token, else a new one."""
+    if sent is not None:
+        text = sent.decode("latin-1")
+        if _SANE_REQUEST_ID.fullmatch(text):
+            return text
+    return uuid.uuid4().hex
+
+
+def _closing_on_413(send: Send) -> Send:
+    """`send`, closing the connection after a ``413``."""
+
+    async def send_closing_on_413(message: Message) -> None:
+        # The streamed body was cut short at the limit: the rest of it is still on the
+        # wire, so the connection cannot carry another request.
+        if message["type"] == "http.response.start" and message["status"] == 413:
+            MutableHeaders(scope=message)["connection"] = "close"
+        await send(message)
+
+    return send_closing_on_413
+
+
+class _BodyDeadline:
+    """A `receive` that raises the ``408`` when the body has not arrived in full `seconds`
+    after the request's headers (from the creation of this object)."""
+
+    __slots__ = ("body_done", "deadline", "receive", "seconds")
+
+    def __init__(self, receive: Receive, seconds: float) -> None:
+        self.receive = receive
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.body_done = False
+
+    async def __call__(self) -> Message:
+        if self.body_done:  # after the body: waiting for a disconnect is not the client's delay
+            return await self.receive()
+        remaining = self.deadline - time.monotonic()
+        try:
+            # asyncio's own timeout: a tenth of the cost of an anyio cancel scope, and the
+            # server runs on asyncio (or uvloop) whatever anyio is asked to run on.
+            async with asyncio.timeout(max(remaining, 0.0)):
+                message = await self.receive()
+        except TimeoutError:
+            raise HTTPException(
+                status_code=408,
+                detail=(
+                    f"the request body did not arrive in full within {self.seconds:g} s "
+                    "of its headers (body_timeout)"
+                ),
+                headers={"Connection": "close"},
+            ) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.body_done = True
+        return message

@@ -98,6 +98,7 @@ class _ParsedBodyRequest(Request):
     the body of JSON requests only. The client's own ``Content-Type`` stays in the scope."""
 
     _validated: BaseModel | None = None
+    _json_sent = False  # the client's own Content-Type says JSON: `headers` need no change
     # Freeing a million parsed floats takes tens of milliseconds: the parsed body is kept
     # until this request object goes, after the answer is sent (no higher peak: it coexisted
     # with the arrays during the conversion anyway).
@@ -111,7 +112,7 @@ class _ParsedBodyRequest(Request):
     @property
     def headers(self) -> Headers:
         headers = super().headers
-        if self._validated is None:
+        if self._validated is None or self._json_sent:
             return headers
         raw = [(key, value) for key, value in headers.raw if key != b"content-type"]
         return Headers(raw=[*raw, _JSON_HEADER])
@@ -162,7 +163,7 @@ class BodyRoute(APIRoute):
                 model,
                 media_type,
                 body,
-                request.query_params.multi_items(),
+                request.query_params.multi_items() if request.scope.get("query_string") else (),
                 request.app.state.limits,
             )
             if len(body) > INLINE_BODY_BYTES:
@@ -170,6 +171,7 @@ class BodyRoute(APIRoute):
             else:
                 validated, kept = parse()
             parsed._validated, parsed._parsed = validated, kept
+            parsed._json_sent = media_type == media.JSON
             return await handler(parsed)
 
         return parse_then_handle

@@ -4,15 +4,22 @@ One router carries what they share: the ``fit`` tag, the API-key check (`service
 error answers, and `BodyRoute`, which parses and validates their bodies against the limits in
 force (`service.bodies`). ``/fit`` and ``/fit/plot`` declare the table encodings of their body
 (CSV and Arrow, hyperparameters in the query string) in their ``openapi_extra``, which is also
-what `BodyRoute` accepts; ``/fit/batch`` takes JSON only. Fits are plain ``def`` routes: the
-descent is CPU work, so it runs in the threadpool, and the service scales with worker
-processes (``GDS_WORKERS``). Core errors propagate to the handlers of `service.errors`.
+what `BodyRoute` accepts; ``/fit/batch`` takes JSON only.
+
+The descent is CPU work. A small fit (`runs_inline`: few points, a short history, no
+tolerance scan, bounded epochs for the momentum optimizers) costs less than a threadpool
+round trip, and at most a few milliseconds whatever its hyperparameters, so ``/fit`` and
+``/fit/batch`` run it on the event loop; anything larger goes to the threadpool
+(``anyio.to_thread``), and ``/fit/plot`` (matplotlib) always does. The service scales with
+worker processes (``GDS_WORKERS``). Core errors propagate to the handlers of `service.errors`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,7 +31,24 @@ from service.bodies import ARROW, CSV, JSON, BodyRoute, hyperparameter_names
 from service.bodies.arrow_body import INSTALL_HINT as ARROW_INSTALL_HINT
 from service.schemas import BatchFitRequest, BatchFitResponse, FitRequest, FitResponse
 
-__all__ = ["router"]
+__all__ = [
+    "INLINE_MAX_ACCELERATED_EPOCHS",
+    "INLINE_MAX_BATCH_ITEMS",
+    "INLINE_MAX_HISTORY",
+    "INLINE_MAX_POINTS",
+    "router",
+    "runs_inline",
+]
+
+INLINE_MAX_POINTS: Final = 2_000
+"""Most points (of a fit, or of all the fits of a batch) fitted on the event loop."""
+INLINE_MAX_HISTORY: Final = 16
+"""Longest history fitted on the event loop (the core's small path records up to 16)."""
+INLINE_MAX_ACCELERATED_EPOCHS: Final = 100_000
+"""Most epochs of a momentum or Nesterov fit on the event loop (locating a divergence costs
+a few vector operations per doubling of the epochs)."""
+INLINE_MAX_BATCH_ITEMS: Final = 16
+"""Most fits of a batch fitted on the event loop."""
 
 router = APIRouter(
     route_class=BodyRoute,
@@ -115,6 +139,33 @@ def json_response(model: BaseModel) -> Response:
     return Response(content=model.model_dump_json(), media_type="application/json")
 
 
+def runs_inline(fits: Sequence[FitRequest]) -> bool:
+    """Whether fitting `fits` is cheap enough for the event loop: at most
+    `INLINE_MAX_BATCH_ITEMS` fits of `INLINE_MAX_POINTS` points in all, each with a history of
+    at most `INLINE_MAX_HISTORY` epochs, no ``tolerance`` (its search walks the epochs where
+    the rate is not stable) and, for the momentum optimizers, at most
+    `INLINE_MAX_ACCELERATED_EPOCHS` epochs. Such a fit takes tens of microseconds to a
+    millisecond, and a few milliseconds at worst (a divergence located over 10 million
+    epochs), far less than the loop's budget of about 50 ms."""
+    if len(fits) > INLINE_MAX_BATCH_ITEMS:
+        return False
+    points = 0
+    for fit in fits:
+        points += fit.points
+        if (
+            fit.history_points > INLINE_MAX_HISTORY
+            or fit.tolerance is not None
+            or (fit.optimizer != "gd" and fit.epochs > INLINE_MAX_ACCELERATED_EPOCHS)
+        ):
+            return False
+    return points <= INLINE_MAX_POINTS
+
+
+def _fit(body: FitRequest, request: Request) -> Response:
+    _, result = operations.fit_one(body, request)
+    return json_response(FitResponse.from_core(result))
+
+
 @router.post(
     "/fit",
     operation_id="fit",
@@ -122,16 +173,23 @@ def json_response(model: BaseModel) -> Response:
     responses=_TABLE_RESPONSES,
     openapi_extra=TABLE_BODIES,
 )
-def fit(body: FitRequest, request: Request) -> Response:
+async def fit(body: FitRequest, request: Request) -> Response:
     """Fit y = m*x + b to the points by gradient descent on the mean squared error."""
-    _, result = operations.fit_one(body, request)
-    return json_response(FitResponse.from_core(result))
+    if runs_inline((body,)):
+        return _fit(body, request)
+    return await anyio.to_thread.run_sync(_fit, body, request)
+
+
+def _fit_batch(body: BatchFitRequest, request: Request) -> Response:
+    return json_response(BatchFitResponse(results=operations.fit_batch(body, request)))
 
 
 @router.post("/fit/batch", operation_id="fit_batch", response_model=BatchFitResponse)
-def fit_batch(body: BatchFitRequest, request: Request) -> Response:
+async def fit_batch(body: BatchFitRequest, request: Request) -> Response:
     """Fit several data sets at once, vectorized; a diverged fit answers an error in its place."""
-    return json_response(BatchFitResponse(results=operations.fit_batch(body, request)))
+    if runs_inline(body.fits):
+        return _fit_batch(body, request)
+    return await anyio.to_thread.run_sync(_fit_batch, body, request)
 
 
 _IMAGE_SCHEMA = {"type": "string", "format": "binary"}
