@@ -24,10 +24,14 @@ long before each next one) happen only where repeating is safe:
 - a connection closed before the answer was complete (`httpx.RemoteProtocolError`: the
   server or a replica behind a load balancer died mid-answer), for every request, for the
   same reason;
-- 502, 503 and 504 answers to idempotent GET requests (health, readiness, info).
+- 502, 503 and 504 answers to idempotent GET requests (health, readiness, info);
+- a 503 with ``Retry-After``, for every request: the service sends it when it is busy
+  (``GDS_MAX_CONCURRENCY`` fit requests in progress), before reading the body, so nothing
+  was computed. The wait is the larger of ``Retry-After`` (at most `MAX_RETRY_AFTER`
+  seconds) and the back-off.
 
-Nothing else is retried: not a read timeout (the server may still be computing), not a 5xx
-answer to a POST, not a 4xx. A ``Retry-After`` header is not read (the service sends none).
+Nothing else is retried: not a read timeout (the server may still be computing), not another
+5xx answer to a POST, not a 4xx.
 Timeouts are always set (`DEFAULT_TIMEOUT`; pass ``timeout=`` to change them).
 
 Large point sets travel as an Arrow IPC stream when pyarrow is installed (``arrow=None``, the
@@ -69,12 +73,16 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AsyncClient",
     "Client",
+    "MAX_RETRY_AFTER",
     "FitServiceError",
     "frame_columns",
 ]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 """Fits of a million points take a while over a slow link; connecting should not."""
+
+MAX_RETRY_AFTER = 10.0
+"""The longest ``Retry-After`` (seconds) a client waits before sending a request again."""
 
 ARROW_MIN_POINTS = 10_000
 """From this many points on, ``arrow=None`` sends the points as Arrow (when pyarrow imports)."""
@@ -319,12 +327,17 @@ class _BaseClient(Generic[_HttpT]):
         """
         if attempt >= self.retries:
             return None
+        wait = self.backoff * 2.0**attempt
+        if isinstance(outcome, httpx.Response) and outcome.status_code == 503:
+            retry_after = outcome.headers.get("retry-after", "")
+            if retry_after.isdigit():
+                return max(wait, min(float(retry_after), MAX_RETRY_AFTER))
         if isinstance(outcome, _RETRY_ERRORS) or (
             isinstance(outcome, httpx.Response)
             and request.method == "GET"
             and outcome.status_code in _RETRY_STATUSES
         ):
-            return self.backoff * 2.0**attempt
+            return wait
         return None
 
     @staticmethod

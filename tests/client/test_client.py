@@ -209,9 +209,22 @@ async def test_get_gives_up_on_a_lasting_503_with_its_answer(
     with pytest.raises(FitServiceError) as raised:
         await call(flavour, server, "info")
     assert server.calls == ["GET /info"] * 3
-    assert waits == [0.1, 0.2]  # Retry-After is not read: the back-off alone sets the waits
+    assert waits == [10.0, 10.0]  # Retry-After (30 s), capped at MAX_RETRY_AFTER
     assert raised.value.status_code == 503
     assert raised.value.detail == [{"msg": "draining"}]
+
+
+@pytest.mark.anyio
+async def test_post_retried_after_a_busy_503_with_retry_after(
+    flavour: str, waits: list[float]
+) -> None:
+    """The service's load-shedding 503 comes before the body is read: nothing was computed."""
+    busy = httpx.Response(503, json={"detail": "busy"}, headers={"Retry-After": "1"})
+    server = Server([busy, busy])  # then the normal answer
+    result = await fit(flavour, server)
+    assert result.m == FIT["m"]
+    assert server.calls == ["POST /fit"] * 3
+    assert waits == [1.0, 1.0]
 
 
 @pytest.mark.anyio
@@ -272,6 +285,10 @@ async def test_4xx_never_retried(
         ("POST", httpx.ReadTimeout("x"), 0, None),
         ("POST", httpx.PoolTimeout("x"), 0, None),
         ("POST", httpx.Response(503), 0, None),
+        ("POST", httpx.Response(503, headers={"Retry-After": "2"}), 0, 2.0),
+        ("POST", httpx.Response(503, headers={"Retry-After": "0"}), 2, 1.0),
+        ("POST", httpx.Response(503, headers={"Retry-After": "99"}), 0, 10.0),
+        ("POST", httpx.Response(503, headers={"Retry-After": "soon"}), 0, None),
         ("GET", httpx.Response(503), 0, 0.25),
         ("GET", httpx.Response(504), 2, 1.0),
         ("GET", httpx.Response(500), 0, None),
