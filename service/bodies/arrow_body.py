@@ -3,8 +3,9 @@
 The body is an Arrow IPC stream (what ``pyarrow.ipc.new_stream``, pandas via
 ``pyarrow.Table.from_pandas``, Polars' ``write_ipc_stream``, DuckDB and Spark write): a schema,
 then any number of record batches. Its columns ``x`` (or ``X``) and ``y`` (or ``Y``) hold
-the points: integer or floating-point types, no nulls, finite values; other columns are
-ignored, a ``weight`` column is refused (weights are not supported yet).
+the points: integer or floating-point types, no nulls, finite values; an optional column
+``weight`` (or ``weights``, any case) of the same kind holds the sample weights, read into the
+request's ``weights`` with the same rules as the JSON field; other columns are ignored.
 
 float64 columns are used in place, without a copy: a column of one record batch becomes a
 read-only NumPy view of the request body (several batches are joined once). Other numeric
@@ -141,8 +142,24 @@ def _schema(pa: Any, source: Any) -> Any:
     return pa.ipc.read_schema(first)
 
 
+def _numeric_error(pa: Any, schema: Any, at: int, name: str) -> ErrorItem | None:
+    """The error of column `at` when it is not of an integer or floating-point type."""
+    kind = schema.field(at).type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return None
+    return {
+        "type": "arrow_schema",
+        "loc": ("body", name),
+        "msg": (
+            f"column {name} has Arrow type {kind}; send numbers (an integer or "
+            "floating-point type; float64 is read without a copy)"
+        ),
+    }
+
+
 def _columns(pa: Any, schema: Any) -> tuple[list[tuple[int, str]], list[ErrorItem]]:
-    """The (index, name) of the x and y columns of `schema`, and the errors of its columns."""
+    """The (index, name) of the x, y and (if any) weight columns of `schema`, and the errors
+    of its columns."""
     names: list[str] = list(schema.names)
     found: list[tuple[int, str]] = []
     errors: list[ErrorItem] = []
@@ -157,33 +174,29 @@ def _columns(pa: Any, schema: Any) -> tuple[list[tuple[int, str]], list[ErrorIte
             )
             errors.append({"type": "arrow_schema", "loc": ("body", field), "msg": msg})
             continue
-        at, name = places[0]
-        kind = schema.field(at).type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            errors.append(
-                {
-                    "type": "arrow_schema",
-                    "loc": ("body", name),
-                    "msg": (
-                        f"column {name} has Arrow type {kind}; send numbers (an integer or "
-                        "floating-point type; float64 is read without a copy)"
-                    ),
-                }
-            )
+        error = _numeric_error(pa, schema, *places[0])
+        if error is not None:
+            errors.append(error)
             continue
         found.append(places[0])
-    for name in names:
-        if name.lower() in _WEIGHT_NAMES:
-            errors.append(
-                {
-                    "type": "weights_unsupported",
-                    "loc": ("body", name),
-                    "msg": (
-                        f"column {name!r}: weights are not supported yet; "
-                        "send the points without that column"
-                    ),
-                }
-            )
+    weights = [(at, name) for at, name in enumerate(names) if name.lower() in _WEIGHT_NAMES]
+    if len(weights) > 1:
+        errors.append(
+            {
+                "type": "arrow_schema",
+                "loc": ("body", weights[1][1]),
+                "msg": (
+                    f"the Arrow stream has {len(weights)} weight columns "
+                    f"({', '.join(repr(name[:40]) for _, name in weights)}); send one"
+                ),
+            }
+        )
+    elif weights:
+        error = _numeric_error(pa, schema, *weights[0])
+        if error is not None:
+            errors.append(error)
+        else:
+            found.append(weights[0])
     return found, errors
 
 
@@ -229,12 +242,12 @@ def _value_errors(
 
 
 def read_arrow(body: bytes) -> Points:
-    """The points of an Arrow IPC stream body: float64 arrays of equal length (read-only
-    views of `body` where the columns are float64 in one record batch).
+    """The points (and weights) of an Arrow IPC stream body: float64 arrays of equal length
+    (read-only views of `body` where the columns are float64 in one record batch).
 
     Raises `ArrowUnavailableError` without pyarrow, and `BodyError` with FastAPI error items:
     ``arrow_invalid`` (not an uncompressed Arrow IPC stream), ``arrow_schema`` (no x or y
-    column, or not numeric), ``weights_unsupported``, ``float_type`` (a null) and
+    column, or a column not numeric or named twice), ``float_type`` (a null) and
     ``finite_number`` (NaN or infinity) at ``["body", column, row index]``; at most
     `MAX_LISTED` about values, then one counting the rest.
     """
@@ -263,5 +276,6 @@ def read_arrow(body: bytes) -> Points:
             arrays.append(values)
     if value_errors:
         raise value_errors.error()
-    (_, x_name), (_, y_name) = found
-    return Points(arrays[0], arrays[1], x_name, y_name)
+    (_, x_name), (_, y_name) = found[:2]
+    weights = arrays[2] if len(arrays) > 2 else None
+    return Points(arrays[0], arrays[1], x_name, y_name, weights)

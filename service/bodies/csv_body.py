@@ -1,12 +1,14 @@
 """CSV bodies (``text/csv``): the points as the columns ``x`` and ``y`` of an RFC 4180 table.
 
 The first line is the header row. It names the column ``x`` (or ``X``) and the column ``y``
-(or ``Y``), in any order, among any others, which are ignored; a ``weight`` column is refused
-(weights are not supported yet). Each following non-blank line is one point: every line has
-as many fields as the header, fields may be quoted, lines end with ``\\n`` or ``\\r\\n``.
+(or ``Y``), in any order, and optionally a weight column (``weight`` or ``weights``, any
+case): the sample weights, read into the request's ``weights`` with the same rules as the
+JSON field. Other columns are ignored. Each following non-blank line is one point: every line
+has as many fields as the header, fields may be quoted, lines end with ``\\n`` or ``\\r\\n``.
 
-Every x and y cell is a decimal number: ``1``, ``-2.5``, ``6.02e23`` (a sign, a leading or
-trailing point like ``.5`` or ``5.``, and spaces or tabs around the number are read too).
+Every x, y and weight cell is a decimal number: ``1``, ``-2.5``, ``6.02e23`` (a sign, a
+leading or trailing point like ``.5`` or ``5.``, and spaces or tabs around the number are read
+too).
 Refused, each with an error naming its line and column: empty cells, ``NaN``, ``inf`` and
 numbers too large for a float64 (``1e400``), thousands separators (``1,000`` is two fields;
 ``"1,000"`` is not a number) and anything else that is not a number. The body must be UTF-8
@@ -51,13 +53,23 @@ ErrorItem = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Where the points are: the header's field count and the indices and names of x, y."""
+    """Where the points are: the header's field count and the indices and names of x, y and
+    the weights (None: no weight column)."""
 
     fields: int
     x: int
     y: int
     x_name: str
     y_name: str
+    w: int | None = None
+    w_name: str | None = None
+
+    def columns(self) -> list[tuple[int, str]]:
+        """(index, name) of the columns read: x, y, then the weights if any."""
+        found = [(self.x, self.x_name), (self.y, self.y_name)]
+        if self.w is not None and self.w_name is not None:
+            found.append((self.w, self.w_name))
+        return found
 
 
 def _body_error(msg: str, type_: str = "csv_invalid", **ctx: Any) -> BodyError:
@@ -92,7 +104,7 @@ def _check_utf8(body: bytes) -> None:
 
 def _layout(body: bytes) -> _Layout:
     """The header row's layout. Raises `BodyError` when it does not name x and y once each,
-    or names a weight column."""
+    or names more than one weight column."""
     ends = [at for at in (body.find(b"\n"), body.find(b"\r")) if at >= 0]
     line = body[: min(ends)] if ends else body
     if not line.strip():
@@ -127,21 +139,23 @@ def _layout(body: bytes) -> _Layout:
             listed = ", ".join(repr(_shown(name)) for name in names[:20])
             msg = f"the header row (line 1) has no column {field}; its columns are {listed}"
         errors.append({"type": "csv_header", "loc": ("body", field), "msg": msg})
-    for at, name in enumerate(names):
-        if name.lower() in _WEIGHT_NAMES:
-            errors.append(
-                {
-                    "type": "weights_unsupported",
-                    "loc": ("body", name),
-                    "msg": (
-                        f"column {at + 1} is {name!r}: weights are not supported yet; "
-                        "send the points without that column"
-                    ),
-                }
-            )
+    weights = [(at, name) for at, name in enumerate(names) if name.lower() in _WEIGHT_NAMES]
+    if len(weights) > 1:
+        errors.append(
+            {
+                "type": "csv_header",
+                "loc": ("body", weights[1][1]),
+                "msg": "the header row names more than one weight column (as "
+                + ", ".join(f"column {at + 1}" for at, _ in weights)
+                + "); name it once",
+            }
+        )
     if errors:
         raise BodyError(errors)
     (x, x_name), (y, y_name) = found["x"], found["y"]
+    if weights:
+        ((w, w_name),) = weights
+        return _Layout(len(names), x, y, x_name, y_name, w, w_name)
     return _Layout(len(names), x, y, x_name, y_name)
 
 
@@ -153,16 +167,18 @@ def _pyarrow_csv() -> tuple[ModuleType, ModuleType] | None:
         return None
 
 
-def _finite(x: FloatArray, y: FloatArray, layout: _Layout) -> Points | None:
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+def _finite(columns: list[FloatArray], layout: _Layout) -> Points | None:
+    """The points of the columns read (x, y, perhaps weights), None when one is not finite."""
+    if not all(np.isfinite(values).all() for values in columns):
         return None
-    return Points(x, y, layout.x_name, layout.y_name)
+    weights = columns[2] if len(columns) > 2 else None
+    return Points(columns[0], columns[1], layout.x_name, layout.y_name, weights)
 
 
 def _read_with_pyarrow(pa: Any, pa_csv: Any, body: bytes, layout: _Layout) -> Points | None:
     """The points as pyarrow reads them; None for anything it refuses or that is not finite."""
     names = [f"c{at}" for at in range(layout.fields)]
-    wanted = [names[layout.x], names[layout.y]]
+    wanted = [names[at] for at, _ in layout.columns()]
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(body),
@@ -178,9 +194,8 @@ def _read_with_pyarrow(pa: Any, pa_csv: Any, body: bytes, layout: _Layout) -> Po
         )
     except (pa.ArrowException, ValueError):
         return None
-    x = np.asarray(table.column(0).to_numpy(), dtype=np.float64)
-    y = np.asarray(table.column(1).to_numpy(), dtype=np.float64)
-    return _finite(x, y, layout)
+    columns = [np.asarray(table.column(name).to_numpy(), dtype=np.float64) for name in wanted]
+    return _finite(columns, layout)
 
 
 def _read_with_numpy(body: bytes, layout: _Layout) -> Points | None:
@@ -192,8 +207,7 @@ def _read_with_numpy(body: bytes, layout: _Layout) -> Points | None:
         return None  # lines ended by a lone "\r": loadtxt would see one line
     rows = body.split(b"\n", 1)[1] if b"\n" in body else b""
     if not rows.strip():
-        empty = np.empty(0, dtype=np.float64)
-        return Points(empty, empty.copy(), layout.x_name, layout.y_name)
+        return _finite([np.empty(0, dtype=np.float64) for _ in layout.columns()], layout)
     try:
         table = np.loadtxt(
             io.StringIO(rows.decode("utf-8")),
@@ -204,9 +218,7 @@ def _read_with_numpy(body: bytes, layout: _Layout) -> Points | None:
         )
     except ValueError:
         return None
-    x = np.ascontiguousarray(table[:, layout.x])
-    y = np.ascontiguousarray(table[:, layout.y])
-    return _finite(x, y, layout)
+    return _finite([np.ascontiguousarray(table[:, at]) for at, _ in layout.columns()], layout)
 
 
 def _cell_error(cell: str, name: str, index: int, line: int, column: int) -> ErrorItem | None:
@@ -234,8 +246,7 @@ def _read_reference(body: bytes, layout: _Layout) -> Points:
     """The points as Python's ``csv`` module reads them, or `BodyError` listing the errors."""
     reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
     errors = ErrorList()
-    xs, ys = array.array("d"), array.array("d")
-    cells = ((layout.x, layout.x_name, xs), (layout.y, layout.y_name, ys))
+    cells = [(at, name, array.array("d")) for at, name in layout.columns()]
     index = 0
     try:
         next(reader, None)  # the header row
@@ -273,16 +284,16 @@ def _read_reference(body: bytes, layout: _Layout) -> Points:
         )
     if errors:
         raise errors.error()
-    x = np.frombuffer(xs, dtype=np.float64)
-    y = np.frombuffer(ys, dtype=np.float64)
-    return Points(x, y, layout.x_name, layout.y_name)
+    columns = [np.frombuffer(values, dtype=np.float64) for _, _, values in cells]
+    weights = columns[2] if len(columns) > 2 else None
+    return Points(columns[0], columns[1], layout.x_name, layout.y_name, weights)
 
 
 def read_csv(body: bytes) -> Points:
-    """The points of a CSV body (UTF-8 bytes): float64 arrays of equal length.
+    """The points (and weights) of a CSV body (UTF-8 bytes): float64 arrays of equal length.
 
     Raises `BodyError` with FastAPI error items: ``csv_encoding`` (not UTF-8), ``csv_header``
-    (no x or y column, or one named twice), ``weights_unsupported``, ``csv_row`` (a line with
+    (no x or y column, or a column named twice), ``csv_row`` (a line with
     another number of fields than the header), ``csv_invalid`` (not CSV), ``float_parsing``
     and ``finite_number`` (a cell, at ``["body", column, row index]``, its line and column in
     ``ctx``); at most `MAX_LISTED` about rows and cells, then one counting the rest.

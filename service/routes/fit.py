@@ -102,10 +102,11 @@ TABLE_BODIES: dict[str, Any] = {
     "requestBody": {
         "description": (
             f"`{JSON}`: the FitRequest object. `{CSV}` (UTF-8): a header row naming the "
-            "columns `x` and `y` (other columns ignored; no `weight` column yet), then one "
-            "line per point; decimal numbers, no empty cells, NaN or infinity. "
-            f"`{ARROW}`: an Arrow IPC stream (uncompressed) with numeric columns `x` and `y`, "
-            "no nulls; needs the server's `arrow` extra. With CSV and Arrow the "
+            "columns `x` and `y` and optionally `weight` (the sample weights, as the JSON "
+            "`weights`; other columns ignored), then one line per point; decimal numbers, no "
+            f"empty cells, NaN or infinity. `{ARROW}`: an Arrow IPC stream (uncompressed) with "
+            "numeric columns `x`, `y` and optionally `weight`, no nulls; needs the server's "
+            "`arrow` extra. With CSV and Arrow the "
             "hyperparameters are query parameters, with the names, defaults and rules of the "
             "JSON fields, each value written as in JSON (`epochs=5000`, `tolerance=1e-9`, "
             "`standardize=true`, `tolerance=null`) except text, which is bare "

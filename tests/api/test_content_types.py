@@ -320,7 +320,7 @@ async def test_a_long_bad_cell_is_shortened(client: httpx.AsyncClient) -> None:
         (b"a,b\n1,2\n", [("csv_header", ["body", "x"]), ("csv_header", ["body", "y"])]),
         (b"x,x,y\n1,2,3\n", [("csv_header", ["body", "x"])]),
         (b"x,X,y\n1,2,3\n", [("csv_header", ["body", "x"])]),
-        (b"x,y,weight\n1,2,1\n", [("weights_unsupported", ["body", "weight"])]),
+        (b"x,y,weight,Weights\n1,2,1,1\n", [("csv_header", ["body", "Weights"])]),
         (b"", [("csv_header", ["body"])]),
         (b"\nx,y\n1,2\n", [("csv_header", ["body"])]),
         (b'x,"y\n1,2\n', [("csv_header", ["body"])]),
@@ -333,11 +333,67 @@ async def test_header_errors(
     assert [(item["type"], item["loc"]) for item in detail] == items
 
 
-async def test_weight_column_says_weights_are_not_supported(client: httpx.AsyncClient) -> None:
-    (item,) = _detail(await client.post("/fit", content=b"x,y,weight\n1,2,1\n2,3,1\n", headers=CSV))
-    assert item["msg"] == (
-        "column 3 is 'weight': weights are not supported yet; send the points without that column"
+@pytest.mark.parametrize("n", [5, 3_000, 20_000])  # inline, and in a worker thread
+async def test_weight_columns_answer_as_json_weights(client: httpx.AsyncClient, n: int) -> None:
+    x, y = points(n)
+    w = np.random.default_rng(9).random(n) * 3.0
+    w[::4] = 0.0  # as if absent
+    by_json = await client.post("/fit", content=json_body(x, y, weights=w, **FIELDS), headers=JSON)
+    assert by_json.status_code == 200, by_json.text
+    rows = [
+        f"{a!r},{b!r},{c!r}" for a, b, c in zip(x.tolist(), y.tolist(), w.tolist(), strict=True)
+    ]
+    as_csv = ("x,y,weight\n" + "\n".join(rows) + "\n").encode()
+    by_csv = await client.post(f"/fit?{QUERY}", content=as_csv, headers=CSV)
+    assert by_csv.content == by_json.content
+    unweighted = await client.post("/fit", content=json_body(x, y, **FIELDS), headers=JSON)
+    assert unweighted.content != by_json.content
+    if _has_pyarrow():
+        for name in ("weight", "weights"):
+            body = arrow_body({"x": x, "y": y, name: w})
+            by_arrow = await client.post(f"/fit?{QUERY}", content=body, headers=ARROW)
+            assert by_arrow.content == by_json.content
+
+
+async def test_weight_column_without_pyarrow(client: httpx.AsyncClient, no_pyarrow: None) -> None:
+    body = b"x,y,weight\n0,1,1\n1,3,2\n2,5,0.5\n"
+    by_csv = await client.post("/fit", content=body, headers=CSV)
+    by_json = await client.post(
+        "/fit", json={"x": [0, 1, 2], "y": [1, 3, 5], "weights": [1, 2, 0.5]}
     )
+    assert by_csv.status_code == 200
+    assert by_csv.content == by_json.content
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [[1, -1, 1], [0, 0, 0], [1, 0, 0], [2, 0, 2]],  # negative, all 0, one point, one x
+)
+async def test_bad_weight_columns_are_the_json_422s(
+    client: httpx.AsyncClient, weights: list[float]
+) -> None:
+    x, y = [1.0, 2.0, 2.0], [1.0, 2.0, 3.0]
+    x[2] = 1.0 if weights == [2, 0, 2] else 3.0
+    by_json = await client.post("/fit", json={"x": x, "y": y, "weights": weights})
+    assert by_json.status_code == 422, by_json.text
+    rows = "".join(f"{a!r},{b!r},{c!r}\n" for a, b, c in zip(x, y, weights, strict=True))
+    bodies = [((f"x,y,weight\n{rows}").encode(), CSV)]
+    if _has_pyarrow():
+        columns = {"x": x, "y": y, "weight": [float(w) for w in weights]}
+        bodies.append((arrow_body(columns), ARROW))
+    for body, headers in bodies:
+        got = await client.post("/fit", content=body, headers=headers)
+        assert got.status_code == 422
+        assert got.json()["detail"] == by_json.json()["detail"]
+
+
+async def test_bad_weight_cells_are_named_by_line_and_column(client: httpx.AsyncClient) -> None:
+    body = b"x,y,weight\n0,1,1\n1,3,\n2,5,heavy\n"
+    detail = _detail(await client.post("/fit", content=body, headers=CSV))
+    assert [(item["loc"], item["ctx"]) for item in detail] == [
+        (["body", "weight", 1], {"line": 3, "column": 3}),
+        (["body", "weight", 2], {"line": 4, "column": 3}),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -511,7 +567,18 @@ async def test_arrow_errors(client: httpx.AsyncClient) -> None:
             [("arrow_schema", ["body", "x"]), ("arrow_schema", ["body", "y"])],
         ),
         (arrow_body({"x": ["0", "1", "2"], "y": x}), [("arrow_schema", ["body", "x"])]),
-        (arrow_body({"x": x, "y": x, "weight": x}), [("weights_unsupported", ["body", "weight"])]),
+        (
+            arrow_body({"x": x, "y": x, "weight": x, "Weights": x}),
+            [("arrow_schema", ["body", "Weights"])],
+        ),
+        (
+            arrow_body({"x": x, "y": x, "weight": ["1", "1", "1"]}),
+            [("arrow_schema", ["body", "weight"])],
+        ),
+        (
+            arrow_body({"x": x, "y": x, "weight": pa.array([1.0, None, float("nan")])}),
+            [("float_type", ["body", "weight", 1])],
+        ),
         (
             arrow_body({"x": pa.array([0.0, None, 2.0]), "y": pa.array([None, 1.0, 2.0])}),
             [("float_type", ["body", "x", 1]), ("float_type", ["body", "y", 0])],
