@@ -203,3 +203,63 @@ def test_service_plot_of_the_article_example(server: str) -> None:
     assert png_size(response.content) == (1200, 400)
     if UPDATE_DOCS:
         (DOCS / "fit-plot.png").write_bytes(response.content)
+
+
+CSV_POINTS = 'x,y,note\n0,1.1,a\n1,2.9,b\n2,5.2,"c, d"\n3,6.8,e\n4,9.1,f\n'
+
+
+def _fields(page: Any) -> None:
+    page.get_by_label("Learning rate", exact=True).fill("0.01")
+    page.get_by_label("Epochs", exact=True).fill("2000")
+    page.get_by_label("History points", exact=True).fill("5")
+
+
+def _expected(server: str, x: list[float], y: list[float]) -> dict[str, Any]:
+    body = {"x": x, "y": y, "learning_rate": 0.01, "epochs": 2000, "history_points": 5}
+    answer: dict[str, Any] = httpx.post(server + "/fit", json=body, timeout=30).json()
+    return answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["pasted", "headerless", "chosen file"])
+def test_playground_fits_a_csv_file(page: Any, server: str, how: str) -> None:
+    """A CSV pasted in the box (with a header naming x and y among other columns, or just
+    two columns of numbers) or chosen with the file input is sent as text/csv: the numbers
+    shown are the API's answer for those points."""
+    _fields(page)
+    if how == "pasted":
+        page.locator("#csv").fill(CSV_POINTS)
+    elif how == "headerless":
+        page.locator("#csv").fill("0,1.1\n1,2.9\n2,5.2\n3,6.8\n4,9.1\n")
+    else:
+        page.set_input_files(
+            "#csv-file",
+            files=[{"name": "points.csv", "mimeType": "text/csv", "buffer": CSV_POINTS.encode()}],
+        )
+        page.wait_for_function("document.getElementById('csv').value.length > 0")
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(request.headers.get("content-type", ""))
+            if request.url.split("?")[0].endswith("/fit")
+            else None
+        ),
+    )
+    _fit(page)
+    assert sent == ["text/csv"]
+    expected = _expected(server, [0, 1, 2, 3, 4], [1.1, 2.9, 5.2, 6.8, 9.1])
+    for name in ("m", "b", "cost", "gradient_norm"):
+        assert float(page.locator(f"#result-{name}").inner_text()) == expected[name], name
+    assert page.locator("#history tr").count() == len(expected["history"]["epoch"]) == 5
+    assert page.locator("#csv-error").inner_text() == ""
+
+
+@pytest.mark.slow
+def test_playground_shows_csv_errors_under_the_csv_box(page: Any) -> None:
+    page.locator("#csv").fill("x,y\n0,1\n1,oops\n2,5\n")
+    _fit(page)
+    error = page.locator("#csv-error").inner_text()
+    assert "line 3" in error and "column 2" in error, error
+    assert page.locator("#numbers").is_hidden()
+    assert page.locator("#x-error").inner_text() == ""
