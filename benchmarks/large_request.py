@@ -8,9 +8,10 @@ of its two lists (the unit), and the server's peak memory grows by at most 10 x 
 size. Memory is the growth of the server's ``VmHWM`` (peak resident set, /proc) over the
 first large request, measured after a small warm-up request.
 
-``--compare`` also runs the same request on servers without the fast body path (orjson,
-then pydantic validates the lists), and with FastAPI's default (the standard library's
-``json``, then pydantic), to show what each step buys.
+``--compare`` also runs the same request on servers with the earlier paths: the whole body in
+one ``orjson.loads`` (no chunked parse; it holds the event loop for the whole parse), then
+also without the fast array path (orjson, then pydantic validates the lists), and FastAPI's
+default (the standard library's ``json``, then pydantic), to show what each step buys.
 """
 
 from __future__ import annotations
@@ -27,18 +28,18 @@ import numpy as np
 import orjson
 from _server import peak_rss_bytes, running_server
 
-# `python -m service` variants, patched before the routes are built: without the fast path
-# (orjson, then pydantic validates the lists), and FastAPI's default (stdlib json, pydantic).
-_NO_FAST_PATH = (
-    "import service.schemas as schemas; "
-    "schemas.FitRequest.from_json_fast = classmethod(lambda cls, data: None); "
-)
+# `python -m service` variants, patched before the app is built: the whole body parsed at
+# once, then without the array path (orjson, then pydantic validates the lists), and FastAPI's
+# default (stdlib json, then pydantic).
+_WHOLE = "import service.bodies.json_body as j; j.SPLIT_MIN_BYTES = 10**15; "
+_NO_FAST_PATH = _WHOLE + "j.FAST_MIN_POINTS = 10**15; "
 _RUN = "from service.__main__ import main; raise SystemExit(main([]))"
 VARIANTS = {
-    "POST /fit, orjson + pydantic lists (before the fast path)": _NO_FAST_PATH + _RUN,
+    "POST /fit, whole body in one orjson.loads (before the chunked parse)": _WHOLE + _RUN,
+    "POST /fit, orjson + pydantic lists (no array path)": _NO_FAST_PATH + _RUN,
     "POST /fit, FastAPI default (stdlib json + pydantic)": (
-        _NO_FAST_PATH + "import json, types, service.api as api; "
-        "api.orjson = types.SimpleNamespace(loads=json.loads); " + _RUN
+        _NO_FAST_PATH + "import json, types; "
+        "j.orjson = types.SimpleNamespace(loads=json.loads, JSONDecodeError=ValueError); " + _RUN
     ),
 }
 

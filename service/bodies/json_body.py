@@ -45,8 +45,8 @@ __all__ = [
 
 FAST_MIN_POINTS: Final = 256
 """Bodies with fewer points are validated by Pydantic, quicker there than the array path
-(measured: about 25 us against 35-65 us at 100 points; the array path is 2x quicker at
-1,000 and 3x at 10,000)."""
+(measured: 22 against 34 us at 100 random float points; even at 256 points, the array path
+ahead at 200 points for integers and 300 for floats, and twice as fast at 1,000)."""
 
 
 def parse_json(body: bytes) -> Any:

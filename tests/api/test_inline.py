@@ -1,0 +1,92 @@
+"""Which fits run on the event loop (service/routes/fit.py, `runs_inline`): small ones, whose
+cost is bounded whatever their hyperparameters; everything else in a worker thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from service import operations
+from service.routes import fit as fit_routes
+from service.routes.fit import (
+    INLINE_MAX_ACCELERATED_EPOCHS,
+    INLINE_MAX_BATCH_ITEMS,
+    INLINE_MAX_HISTORY,
+    INLINE_MAX_POINTS,
+)
+
+pytestmark = pytest.mark.anyio
+
+LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7.5]}
+
+
+def _points(n: int) -> dict[str, list[float]]:
+    x = np.linspace(0.0, 1.0, n)
+    return {"x": x.tolist(), "y": (2 * x + 1).tolist()}
+
+
+@pytest.fixture
+def threads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each fit (or batch) run, whether it ran on the event loop's thread."""
+    loop_thread = threading.get_ident()
+    ran: list[bool] = []
+    fit_one, fit_batch = operations.fit_one, operations.fit_batch
+
+    def spy_one(*args: Any, **kwargs: Any) -> Any:
+        ran.append(threading.get_ident() == loop_thread)
+        return fit_one(*args, **kwargs)
+
+    def spy_batch(*args: Any, **kwargs: Any) -> Any:
+        ran.append(threading.get_ident() == loop_thread)
+        return fit_batch(*args, **kwargs)
+
+    monkeypatch.setattr(operations, "fit_one", spy_one)
+    monkeypatch.setattr(operations, "fit_batch", spy_batch)
+    return ran
+
+
+@pytest.mark.parametrize(
+    ("body", "inline"),
+    [
+        (LINE, True),
+        ({**_points(INLINE_MAX_POINTS), "history_points": INLINE_MAX_HISTORY}, True),
+        ({**LINE, "epochs": 10_000_000, "learning_rate": 5.0}, True),  # diverges: still cheap
+        ({**LINE, "optimizer": "momentum", "epochs": INLINE_MAX_ACCELERATED_EPOCHS}, True),
+        (_points(INLINE_MAX_POINTS + 1), False),
+        ({**LINE, "history_points": INLINE_MAX_HISTORY + 1}, False),
+        ({**LINE, "tolerance": 1e-9}, False),
+        ({**LINE, "optimizer": "nesterov", "epochs": INLINE_MAX_ACCELERATED_EPOCHS + 1}, False),
+    ],
+)
+async def test_small_fits_run_on_the_loop_and_others_in_a_thread(
+    client: httpx.AsyncClient, threads: list[bool], body: dict[str, Any], inline: bool
+) -> None:
+    response = await client.post("/fit", json=body)
+    assert response.status_code in (200, 422), response.text
+    assert threads == [inline]
+
+
+async def test_batches_follow_the_same_rule(client: httpx.AsyncClient, threads: list[bool]) -> None:
+    small = {"fits": [LINE] * INLINE_MAX_BATCH_ITEMS}
+    many = {"fits": [LINE] * (INLINE_MAX_BATCH_ITEMS + 1)}
+    points = {"fits": [_points(INLINE_MAX_POINTS // 2 + 1)] * 2}
+    tolerant = {"fits": [LINE, {**LINE, "tolerance": 0.0}]}
+    for body in (small, many, points, tolerant):
+        response = await client.post("/fit/batch", json=body)
+        assert response.status_code == 200, response.text
+    assert threads == [True, False, False, False]
+
+
+async def test_inline_and_threaded_fits_answer_alike(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {**_points(300), "history_points": 7, "learning_rate": 0.1}
+    inline = await client.post("/fit", json=body)
+    monkeypatch.setattr(fit_routes, "runs_inline", lambda fits: False)
+    threaded = await client.post("/fit", json=body)
+    assert inline.status_code == 200
+    assert inline.content == threaded.content
