@@ -39,7 +39,8 @@ VARIANTS = {
     "POST /fit, orjson + pydantic lists (no array path)": _NO_FAST_PATH + _RUN,
     "POST /fit, FastAPI default (stdlib json + pydantic)": (
         _NO_FAST_PATH + "import json, types; "
-        "j.orjson = types.SimpleNamespace(loads=json.loads, JSONDecodeError=ValueError); " + _RUN
+        "j.orjson = types.SimpleNamespace(loads=json.loads, JSONDecodeError=json.JSONDecodeError); "
+        + _RUN
     ),
 }
 
