@@ -52,10 +52,15 @@ def far_from_optimum(
     """(relative gap of m, of b, excess cost relative to the optimum's) when far, else None."""
     vy = _ldexp(moments.syy / moments.sum_w, 2 * moments.y_exponent)
     sy = math.sqrt(vy)
-    sx = _ldexp(math.sqrt(moments.sxx / moments.sum_w), moments.x_exponent)
-    scale_m = abs(optimum.m) if optimum.m != 0 else (sy / sx if sy > 0 else 1.0 / sx)
+    # The slopes in scaled units m' = 2^(ex-ey) m (`service.core.moments`), where the spread
+    # ratio sy' / sx' is moderate even when sy / sx is beyond float64.
+    to_scaled = moments.x_exponent - moments.y_exponent
+    sy_s = math.sqrt(moments.syy / moments.sum_w)
+    sx_s = math.sqrt(moments.sxx / moments.sum_w)
+    m_s, optimum_s = _ldexp(m, to_scaled), _ldexp(optimum.m, to_scaled)
+    scale_m = abs(optimum_s) if optimum_s != 0 else (sy_s / sx_s if sy_s > 0 else 1.0 / sx_s)
     scale_b = abs(optimum.b) if optimum.b != 0 else (abs(moments.mean_y) + sy or 1.0)
-    gap_m = abs(m - optimum.m) / scale_m
+    gap_m = abs(m_s - optimum_s) / scale_m
     gap_b = abs(b - optimum.b) / scale_b
     excess = max(0.0, cost - optimum.cost)
     far_cost = excess > FAR * optimum.cost + EXCESS_FLOOR * vy

@@ -32,7 +32,7 @@ from service.core.iteration import (
     iteration_steps,
     max_stable_learning_rates,
 )
-from service.core.moments import Moments
+from service.core.moments import Moments, height_error
 from service.core.options import FitOptions
 
 __all__ = ["Coefficients", "prepare"]
@@ -55,31 +55,52 @@ class Coefficients:
     # original units
     m_star: FloatArray
     b_star: FloatArray
-    slope_gap: FloatArray  # m* - m_ls
     mean_x: FloatArray
-    root_vx: FloatArray  # population standard deviation of x
     min_cost: FloatArray
-    scale: FloatArray  # (N, 2): descent-space u -> original-space u
+    # scaled units (m = 2^(ey-ex) m', y = 2^ey y'): nothing here over- or underflows
+    m_star_s: FloatArray  # m*'
+    mean_x_s: FloatArray  # mean x' = 2^-ex mean_x
+    slope_gap: FloatArray  # m*' - m_ls'
+    root_vx: FloatArray  # population standard deviation of x'
+    scale: FloatArray  # (N, 2): descent-space u -> scaled units (u_m', u_c')
+    exponent: IntArray  # (N, 2): (ey - ex, ey), scaled -> original units
     m0: FloatArray
     b0: FloatArray
     bound: FloatArray
     standardized: NDArray[np.bool_]
 
+    def _original(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(u_m', u_m, u_c): u's slope error in scaled and original units, and its height
+        error in original units (exact powers of two apart: no early over- or underflow)."""
+        um_s = u[..., 0] * self.scale[idx, 0]
+        um = np.ldexp(um_s, self.exponent[idx, 0])
+        uc = np.ldexp(u[..., 1] * self.scale[idx, 1], self.exponent[idx, 1])
+        return um_s, um, uc
+
     def observe(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """m, b and MSE at descent-space errors u (..., 2) of items idx (broadcast on ...)."""
-        um = u[..., 0] * self.scale[idx, 0]
-        uc = u[..., 1] * self.scale[idx, 1]
-        m = self.m_star[idx] + um
-        b = self.b_star[idx] + (uc - self.mean_x[idx] * um)
-        gap = um + self.slope_gap[idx]
-        spread = self.root_vx[idx] * gap  # squared after scaling: no early overflow
+        """m, b and MSE at descent-space errors u (..., 2) of items idx (broadcast on ...).
+
+        The spread term sqrt(vx) (m - m_ls) is formed in scaled units, where sqrt(vx') and
+        m' - m_ls' are both moderate, and only then brought to original units: its two
+        factors may be far beyond float64 (x around 1e-165, y around 1e144) where it is not.
+        Likewise m = 2^(ey-ex) (m*' + u_m') and b = b* + 2^ey (u_c' - mean_x' u_m'), each
+        rounded once into original units (a subnormal m keeps what digits it can, and
+        mean_x u_m does not inherit them).
+        """
+        um_s = u[..., 0] * self.scale[idx, 0]
+        uc_s = u[..., 1] * self.scale[idx, 1]
+        e_m, e_c = self.exponent[idx, 0], self.exponent[idx, 1]
+        m = np.ldexp(self.m_star_s[idx] + um_s, e_m)
+        b = self.b_star[idx] + np.ldexp(uc_s - self.mean_x_s[idx] * um_s, e_c)
+        uc = np.ldexp(uc_s, e_c)
+        spread = np.ldexp(self.root_vx[idx] * (um_s + self.slope_gap[idx]), e_c)
         cost = self.min_cost[idx] + spread * spread + uc * uc
         return m, b, cost
 
     def terms(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Sizes of the terms `observe` adds up for m and b: their rounding is eps times this."""
-        um = np.abs(u[..., 0] * self.scale[idx, 0])
-        uc = np.abs(u[..., 1] * self.scale[idx, 1])
+        _, um, uc = self._original(idx, u)
+        um, uc = np.abs(um), np.abs(uc)
         return (
             np.abs(self.m_star[idx]) + um,
             np.abs(self.b_star[idx]) + uc + np.abs(self.mean_x[idx]) * um,
@@ -92,16 +113,25 @@ class Coefficients:
         Without standardize, b - b_0 = a_b exactly; under standardize b's map back to
         original units, b = mean_y + s_y b_z - m mean_x, is itself part of the definition.
         """
-        dm = moved[..., 0] * self.scale[idx, 0]
-        db = moved[..., 1] * self.scale[idx, 1]
+        dm_s = moved[..., 0] * self.scale[idx, 0]
+        db_s = moved[..., 1] * self.scale[idx, 1]
+        e_m, e_c = self.exponent[idx, 0], self.exponent[idx, 1]
+        dm, db = np.ldexp(dm_s, e_m), np.ldexp(db_s, e_c)
         m0, b0 = self.m0[idx], self.b0[idx]
-        shift = np.where(self.standardized[idx], self.mean_x[idx] * dm, 0.0)
+        shift_s = np.where(self.standardized[idx], self.mean_x_s[idx] * dm_s, 0.0)
+        shift = np.ldexp(shift_s, e_c)
         return (
             m0 + dm,
-            b0 + (db - shift),
+            b0 + np.ldexp(db_s - shift_s, e_c),
             np.abs(m0) + np.abs(dm),
             np.abs(b0) + np.abs(db) + np.abs(shift),
         )
+
+    def optimum_cost(self) -> FloatArray:
+        """The descended objective's minimizer's MSE: min_cost + vx (m* - m_ls)^2."""
+        spread = np.ldexp(self.root_vx * self.slope_gap, self.exponent[:, 1])
+        result: FloatArray = self.min_cost + spread * spread
+        return result
 
     def magnitude_bound(self, u_bound: FloatArray) -> FloatArray:
         """An upper bound of max(|m|, |b|, cost) over every error u with |u_m| <= u_bound[..., 0]
@@ -109,11 +139,13 @@ class Coefficients:
         adds, in absolute value.
         """
         extra = (slice(None),) + (None,) * (u_bound.ndim - 2)
-        um = u_bound[..., 0] * np.abs(self.scale[:, 0])[extra]
-        uc = u_bound[..., 1] * np.abs(self.scale[:, 1])[extra]
+        e_m, e_c = self.exponent[:, 0][extra], self.exponent[:, 1][extra]
+        um_s = u_bound[..., 0] * np.abs(self.scale[:, 0])[extra]
+        um = np.ldexp(um_s, e_m)
+        uc = np.ldexp(u_bound[..., 1] * np.abs(self.scale[:, 1])[extra], e_c)
         m = np.abs(self.m_star)[extra] + um
         b = np.abs(self.b_star)[extra] + uc + np.abs(self.mean_x)[extra] * um
-        spread = self.root_vx[extra] * (um + np.abs(self.slope_gap)[extra])
+        spread = np.ldexp(self.root_vx[extra] * (um_s + np.abs(self.slope_gap)[extra]), e_c)
         cost = self.min_cost[extra] + spread * spread + uc * uc
         result: FloatArray = np.maximum(np.maximum(m, b), cost)
         return result
@@ -185,28 +217,29 @@ def prepare(
     vx_s = sxx / n  # scaled units
     root_vx_s = np.sqrt(vx_s)
     root_vy_s = np.sqrt(syy / n)
-    root_vx = np.ldexp(root_vx_s, ex)
     vx = np.ldexp(vx_s, 2 * ex)  # original units (may underflow; used where it does not matter)
-    m_ls = np.ldexp(sxy / sxx, ey - ex)
+    m_ls_s = sxy / sxx  # the least-squares slope in scaled units, m' = 2^(ex-ey) m
 
     # z-space: mean x 0, vx 1, and the slope there is the correlation r = m_ls sx / sy.
-    z_scale_m = np.ldexp(root_vy_s / root_vx_s, ey - ex)
-    z_scale_c = np.ldexp(root_vy_s, ey)
-    # scaled original units: the m' step is lam = lr 4^ex, lam w' = lam vx' + lr l2 (below).
+    # Descent space -> scaled units: (root_vy' / root_vx', root_vy') in z-space, else (1, 1);
+    # scaled -> original units: the exact powers (2^(ey-ex), 2^ey), applied separately, since
+    # either may be beyond float64 where the product is not.
     mx_d = np.where(standardize, 0.0, np.ldexp(mean_x, -ex))
-    scale_m = np.where(standardize, z_scale_m, np.ldexp(1.0, ey - ex))
-    scale_c = np.where(standardize, z_scale_c, np.ldexp(1.0, ey))
+    scale_m = np.where(standardize, root_vy_s / root_vx_s, 1.0)
+    scale_c = np.where(standardize, root_vy_s, 1.0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         denominator = vx_s + np.ldexp(l2, -2 * ex)  # w' = vx' + l2 4^-ex
-        ridge = np.where(
+        ridge_s = np.where(
             np.isfinite(denominator),
-            np.ldexp((sxy / n) / denominator, ey - ex),
-            np.ldexp(sxy / n, ex + ey) / (vx + l2),
+            (sxy / n) / denominator,
+            np.ldexp(np.ldexp(sxy / n, ex + ey) / (vx + l2), ex - ey),
         )
     # Under standardize the ridge optimum is r / (1 + l2) in z-space, i.e. m_ls / (1 + l2);
     # without a penalty both are the least-squares slope itself, to the last bit.
-    m_star = np.where(standardize, m_ls / (1 + l2), np.where(l2 > 0, ridge, m_ls))
-    b_star = mean_y - m_star * mean_x
+    m_star_s = np.where(standardize, m_ls_s / (1 + l2), np.where(l2 > 0, ridge_s, m_ls_s))
+    m_star = np.ldexp(m_star_s, ey - ex)  # inf where the optimum is beyond float64 (checked)
+    mean_x_s = np.ldexp(mean_x, -ex)
+    b_star = mean_y - np.ldexp(m_star_s * mean_x_s, ey)  # m* mean_x (m* may be subnormal)
 
     # The gradient in the units where the descent runs (original or z): SPEC's tolerance.
     g_mm = np.where(
@@ -221,10 +254,11 @@ def prepare(
         )
 
     u0 = np.zeros((len(items), STATE_DIM))
-    with np.errstate(invalid="ignore", divide="ignore"):  # z-space needs syy > 0 (checked)
-        z_start = (m0 - m_star) / z_scale_m
-        u0[:, 0] = np.where(standardize, z_start, np.ldexp(m0 - m_star, ex - ey))
-        u0[:, 1] = (b0 + m0 * mean_x - mean_y) / scale_c
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # z-space: syy > 0
+        # u_m' = m0' - m*' (scaled units), then to z-space; u_c = (c0 - c*) / 2^ey.
+        u0[:, 0] = (np.ldexp(m0, ex - ey) - m_star_s) / scale_m
+        height = column([height_error(d, o.initial_m, o.initial_b) for d, o in items])
+        u0[:, 1] = np.ldexp(height, -ey) / scale_c
 
     # The Hessian in the units of the learning rate (original or z-space), and h11 - h22
     # from its terms.
@@ -245,11 +279,14 @@ def prepare(
         excess_weight=excess_weight,
         m_star=m_star,
         b_star=b_star,
-        slope_gap=m_star - m_ls,
         mean_x=mean_x,
-        root_vx=root_vx,
         min_cost=np.ldexp(column([d.min_cost for d in data]), 2 * ey),
+        m_star_s=m_star_s,
+        mean_x_s=mean_x_s,
+        slope_gap=m_star_s - m_ls_s,
+        root_vx=root_vx_s,
         scale=np.stack((scale_m, scale_c), axis=1),
+        exponent=np.stack((ey - ex, ey), axis=1),
         m0=m0,
         b0=b0,
         bound=max_stable_learning_rates(h11, h12, h_gap, mu, sequential, heavy_ball, nesterov),

@@ -218,9 +218,16 @@ def _descend(
         # A gradient too large for float64 at a finite point has diverged all the same.
         diverged_at = np.where((diverged_at < 0) & ~np.isfinite(grad), epochs_run, diverged_at)
 
+    optimum_cost = coefficients.optimum_cost()
     out: list[FitResult | FitError] = []
     for i, (moments, options) in enumerate(items):
         bound = float(coefficients.bound[i])
+        unrepresentable = _unrepresentable_optimum(
+            float(coefficients.m_star[i]), float(coefficients.b_star[i]), moments
+        )
+        if unrepresentable is not None:
+            out.append(unrepresentable)
+            continue
         if diverged_at[i] == 0:  # the start itself: no learning rate is to blame
             large_m = abs(options.initial_m) * max(1.0, abs(moments.mean_x))
             field = "initial_m" if large_m >= abs(options.initial_b) else "initial_b"
@@ -248,11 +255,10 @@ def _descend(
             item = np.full(k.size, i, dtype=np.int64)
             _, hm, hb, hc = walk.points(item, k)
             history = History(epoch=k, m=hm, b=hb, cost=hc)
-        gap = float(coefficients.slope_gap[i])
         optimum = Optimum(
             m=float(coefficients.m_star[i]),
             b=float(coefficients.b_star[i]),
-            cost=float(coefficients.min_cost[i]) + _square(float(coefficients.root_vx[i]) * gap),
+            cost=float(optimum_cost[i]),
         )
         out.append(
             FitResult(
@@ -281,6 +287,24 @@ def _descend(
     return out
 
 
-def _square(value: float) -> float:
-    # value ** 2 raises OverflowError on Python floats; a product overflows to inf quietly.
-    return value * value
+def _unrepresentable_optimum(m_star: float, b_star: float, moments: Moments) -> DataError | None:
+    """The error for an optimum (part of every answer) beyond float64, else None.
+
+    The slope m* = 2^(ey-ex) m*' overflows when y's spread is far larger than x's (y around
+    1e144 over x around 1e-165: slopes near 1e309); the intercept b* = mean_y - m* mean_x
+    when that slope meets a large mean x.
+    """
+    if math.isfinite(m_star) and math.isfinite(b_star):
+        return None
+    if not math.isfinite(m_star):
+        power = math.frexp(moments.sxy / moments.sxx)[1] + moments.y_exponent - moments.x_exponent
+        return DataError(
+            f"the least-squares slope (about 2^{power}) overflows float64: y's spread is too "
+            "large for x's (scale x or y first)",
+            field="y",
+        )
+    return DataError(
+        "the least-squares intercept overflows float64: the slope times mean x is beyond "
+        "float64 (centre x or scale y first)",
+        field="x",
+    )

@@ -20,11 +20,12 @@ overflow are divided by a power of two first (`w_exponent`), which changes no ra
 
 Accuracy, whatever the data's offset and magnitude:
 
-- the means are taken around a shifted origin (the segment's first point) and then
-  corrected by the mean of the remaining deviations, so constant y has mean exactly y_0,
-  deviations exactly 0 and hence an optimum slope and cost of exactly 0, and x within a
-  few ulps of 1e12 centre as well as x in [-1, 1]; the centred sums are the corrected
-  two-pass ones (minus (sum of deviations)^2 / n), which removes the rounding of the mean;
+- the means are exactly rounded sums over n (`math.fsum`, up to EXACT_SUM_POINTS points;
+  beyond, sums around a shifted origin, the segment's first point), with their remainders
+  `mean_x_lo`, `mean_y_lo`; constant y has mean exactly y_0, deviations exactly 0 and
+  hence an optimum slope and cost of exactly 0, and x within a few ulps of 1e12 centre as
+  well as x in [-1, 1]; the centred sums are the corrected two-pass ones (minus (sum of
+  deviations)^2 / n), which removes the rounding of the mean;
 - the deviations are scaled by exact powers of two where their squares would underflow or
   overflow float64 (x around 1e-200, y around 1e200): `x_exponent` and `y_exponent` say
   by how much, and the centred sums and min_cost are those of the scaled deviations;
@@ -42,6 +43,7 @@ end to end with others.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from service.core.errors import DataError
 
-__all__ = ["Moments", "compute_moments", "segment_moments"]
+__all__ = ["Moments", "compute_moments", "height_error", "segment_moments"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,11 @@ class Moments:
         0 unless the weights were divided by 2**w_exponent to keep their products normal
         (which changes no ratio of the sums, hence no fit; only the residual standard error
         of `service.core.statistics` scales with it).
+    mean_x_lo, mean_y_lo : float
+        What the rounded means miss: the exact mean of the data is mean + mean_lo to about
+        twice float64's precision (0.0 where unknown: moments as sent, weighted data). A
+        descent on timestamps multiplies mean y's last bit by mean x ~ 1e9..1e18 in the
+        slope's gradient, so the start's height error c_0 - mean_y needs it.
     """
 
     n: int
@@ -95,6 +102,8 @@ class Moments:
     y_exponent: int = 0
     sum_w: float = 0.0
     w_exponent: int = 0
+    mean_x_lo: float = 0.0
+    mean_y_lo: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sum_w == 0.0:  # unweighted: the total weight is the number of points
@@ -174,6 +183,39 @@ class Moments:
             total,
             ew,
         )
+
+
+SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
+
+
+def _product_error(a: float, b: float) -> float:
+    """a b - fl(a b) exactly (Dekker's two-product), or 0.0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e290 and abs(b) < 1e290 and math.isfinite(p)):
+        return 0.0
+    t = SPLIT * a
+    a_hi = t - (t - a)
+    a_lo = a - a_hi
+    t = SPLIT * b
+    b_hi = t - (t - b)
+    b_lo = b - b_hi
+    return ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+def height_error(moments: Moments, m0: float, b0: float) -> float:
+    """c_0 - c* = b0 + m0 mean_x - mean_y, the start line's height error at the data's mean
+    x, rounded once from its exact value on the rounded means plus their remainders (each
+    product split exactly, the sum by `math.fsum`): a start near a line of timestamps has
+    b0 ~ -m0 mean_x, and every rounding of these terms would be a change of c_0 that the
+    slope's gradient multiplies by mean_x."""
+    mx, my = moments.mean_x, moments.mean_y
+    p = m0 * mx
+    try:
+        return math.fsum(
+            (b0, p, _product_error(m0, mx), m0 * moments.mean_x_lo, -my, -moments.mean_y_lo)
+        )
+    except (OverflowError, ValueError):  # inf terms: the plain sum overflows the same way
+        return b0 + p - my
 
 
 def _ldexp(value: float, exponent: int) -> float:
@@ -266,12 +308,39 @@ def _dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return float(np.einsum("i,i->", a, b))
 
 
-def _deviations(values: NDArray[np.float64]) -> tuple[float, NDArray[np.float64], float]:
-    """The mean around a shifted origin (the first value), the deviations and their sum."""
+EXACT_SUM_POINTS = 4096
+"""Up to this many values, a mean is their exactly rounded sum (`math.fsum`) over n."""
+
+
+def _deviations(values: NDArray[np.float64]) -> tuple[float, NDArray[np.float64], float, float]:
+    """The mean, the deviations, their sum and the mean's remainder lo (the exact mean is
+    about mean + lo).
+
+    Up to EXACT_SUM_POINTS values the mean is their exactly rounded sum (`math.fsum`) over
+    n, kept within [min, max] (so equal values have exactly their value as mean), and lo the
+    exactly rounded sum of x_i - mean over n: within an ulp however much the values cancel
+    (y = +-0.181 has mean 1e-10 to all its digits, which a descent on timestamps multiplies
+    by mean x ~ 1e18). Beyond, the mean is taken around a shifted origin (the first value),
+    as accurate as the spread allows (eps times the spread), and lo is the deviations' sum
+    over n where every deviation is exact (|x_i - mean| <= |mean| / 2, Sterbenz), else 0.
+    """
+    n = values.size
+    if n <= EXACT_SUM_POINTS:
+        listed = values.tolist()
+        try:
+            mean = min(max(math.fsum(listed) / n, min(listed)), max(listed))
+            lo = math.fsum(itertools.chain(listed, itertools.repeat(-mean, n))) / n
+            deviations = values - mean
+            return mean, deviations, float(np.sum(deviations)), lo
+        except (OverflowError, ValueError):  # beyond float64 (or not finite: checked later)
+            pass
     shift = float(values[0])
-    mean = shift + float(np.sum(values - shift)) / values.size
+    mean = shift + float(np.sum(values - shift)) / n
     deviations = values - mean
-    return mean, deviations, float(np.sum(deviations))
+    total = float(np.sum(deviations))
+    with np.errstate(invalid="ignore"):
+        exact = math.isfinite(total) and float(np.abs(deviations).max()) <= 0.5 * abs(mean)
+    return mean, deviations, total, total / n if exact else 0.0
 
 
 def _weighted_deviations(
@@ -334,11 +403,12 @@ def _one_segment(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if weights is None:
             total = float(n)
-            mean_x, dx, sum_dx = _deviations(x)
-            mean_y, dy, sum_dy = _deviations(y)
+            mean_x, dx, sum_dx, lo_x = _deviations(x)
+            mean_y, dy, sum_dy, lo_y = _deviations(y)
             wdx, wdy = dx, dy
         else:
             total = float(np.sum(weights))
+            lo_x = lo_y = 0.0
             mean_x, dx, wdx, sum_dx = _weighted_deviations(x, weights, total)
             mean_y, dy, wdy, sum_dy = _weighted_deviations(y, weights, total)
         sxx = _dot(wdx, dx) - sum_dx * sum_dx / total
@@ -349,11 +419,8 @@ def _one_segment(
                     raise DataError(f"{name} must contain only finite numbers", field=name)
         # Spreads whose squares under- or overflow are scaled by a power of two first.
         ex = 0 if SAFE_SUMS[0] <= sxx <= SAFE_SUMS[1] else _exponent_for(float(np.abs(dx).max()))
-        ey = (
-            0
-            if syy == 0 or SAFE_SUMS[0] <= syy <= SAFE_SUMS[1]
-            else _exponent_for(float(np.abs(dy).max()))
-        )
+        # (syy == 0 may be an underflow of distinct y: only equal y have every deviation 0.)
+        ey = 0 if SAFE_SUMS[0] <= syy <= SAFE_SUMS[1] else _exponent_for(float(np.abs(dy).max()))
         if ex:
             dx, sum_dx = np.ldexp(dx, -ex), math.ldexp(sum_dx, -ex)
             wdx = dx if weights is None else weights * dx
@@ -385,7 +452,9 @@ def _one_segment(
             residual = dy - slope * dx
             weighted = residual if weights is None else weights * residual
             min_cost = _dot(weighted, residual) / total
-    return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey, total, ew)
+    return Moments(
+        n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey, total, ew, lo_x, lo_y
+    )
 
 
 def segment_moments(

@@ -31,7 +31,7 @@ from fractions import Fraction
 import numpy as np
 
 from service.core.advice import warnings_for
-from service.core.moments import Moments
+from service.core.moments import Moments, height_error
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
 
@@ -134,7 +134,7 @@ class _Item:
         self.slope_gap = m_star - m_ls
         self.m0, self.b0, self.standardized = m0, b0, std
         u_m = (m0 - m_star) / scale_m if std else m0 - m_star
-        self.u0: Vector = (u_m, (b0 + m0 * mean_x - mean_y) / scale_c)
+        self.u0: Vector = (u_m, height_error(moments, m0, b0) / scale_c)
         self.bound = _stable_bound(h11, h12, h_gap, options.update == "sequential")
         lam = lr
         if options.update == "sequential":

@@ -60,14 +60,20 @@ def exact_moments(x: Sequence[float] | Array, y: Sequence[float] | Array) -> Exa
 
 
 def moments_as_sent(moments: Moments) -> ExactMoments:
-    """The exact descent of `moments` input is the one on the moments as sent."""
+    """The exact descent of `moments` input is the one on the moments as sent: the stored
+    sums (and total weight) times their exact powers of two, back in original units."""
+    ex, ey, ew = moments.x_exponent, moments.y_exponent, moments.w_exponent
+
+    def scaled(value: float, exponent: int) -> D:
+        return _d(Fraction(value) * Fraction(2) ** exponent)
+
     return ExactMoments(
-        D(moments.n),
+        scaled(moments.sum_w, ew),
         D(moments.mean_x),
         D(moments.mean_y),
-        D(moments.sxx),
-        D(moments.sxy),
-        D(moments.syy),
+        scaled(moments.sxx, ew + 2 * ex),
+        scaled(moments.sxy, ew + ex + ey),
+        scaled(moments.syy, ew + 2 * ey),
     )
 
 
@@ -128,9 +134,17 @@ def descend(moments: ExactMoments, options: FitOptions, epochs: int | None = Non
         ms.append(m)
         bs.append(b)
     if options.standardize:
-        ms_out = [c.divide(c.multiply(v, sy), sx) for v in ms]
+        # Back to original units as the start plus the z-space displacements: m = m_0 +
+        # (sy / sx) (m_z - m_z0), b = b_0 + sy (b_z - b_z0) - mean_x (m - m_0). The same
+        # line as mean_y + sy b_z - m mean_x, but without the 80-digit rounding of that sum's
+        # terms (the start b_0 = 0 would come back as about 1e-80 |mean_y|, not 0).
+        ratio = c.divide(sy, sx)
+        ms_out = [c.add(m0, c.multiply(ratio, c.subtract(v, ms[0]))) for v in ms]
         bs_out = [
-            c.subtract(c.add(my, c.multiply(sy, bz)), c.multiply(mo, mx))
+            c.subtract(
+                c.add(b0, c.multiply(sy, c.subtract(bz, bs[0]))),
+                c.multiply(mx, c.subtract(mo, m0)),
+            )
             for bz, mo in zip(bs, ms_out, strict=True)
         ]
         return ExactPath(ms_out, bs_out)
@@ -159,15 +173,25 @@ def float_loop(x: Array, y: Array, options: FitOptions, epochs: int | None = Non
     return ExactPath([D(float(v)) for v in path.m], [D(float(v)) for v in path.b])
 
 
+SUBNORMAL_SPACING = D(2.0**-1074)
+"""The spacing of float64's subnormals: no float64 result can be closer than half of it to
+a value that falls between two of them, so the bound never goes below one spacing (an answer
+rounded twice there, once in scaled units and once into the subnormal range, is within it).
+Only values below about 5e-315 notice: there 1e-9 |exact| is itself below one spacing."""
+
+
 def allowed_error(exact: list[D], loop: list[D] | None = None) -> list[D]:
-    """SPEC 2's bound at each epoch: 1e-9 |exact| + 1e-12 P, or 16x the float64 loop's error,
-    in decimal arithmetic (a bound on a subnormal value must not round to 0)."""
+    """The contract's bound at each epoch: 1e-9 |exact| + 1e-12 P, or 16x the float64 loop's
+    error (at least one subnormal spacing), in decimal arithmetic (a bound on a subnormal
+    value must not round to 0)."""
     c = CONTEXT
     out, peak = [], D(0)
     relative, floor, times = D("1e-9"), D("1e-12"), D(16)
     for k, value in enumerate(exact):
         peak = max(peak, abs(value))
         bound = c.add(c.multiply(relative, abs(value)), c.multiply(floor, peak))
+        if value != 0:
+            bound = max(bound, SUBNORMAL_SPACING)
         if loop is not None:
             lost = loop[k]
             if lost.is_finite():

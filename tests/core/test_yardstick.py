@@ -48,19 +48,7 @@ RULES = [
     ("simultaneous", "momentum"),
     ("simultaneous", "nesterov"),
 ]
-WAYS = [
-    "fit-small",
-    "fit-vectorized",
-    "batch",
-    pytest.param(
-        "moments",
-        marks=pytest.mark.xfail(
-            reason="open: the property search finds b off by about its own size against the "
-            "exact descent on the moments as sent (standardize, two points); not diagnosed",
-            strict=False,
-        ),
-    ),
-]
+WAYS = ["fit-small", "fit-vectorized", "batch", "moments"]
 FULL_RANGE = os.environ.get("GDS_YARDSTICK_FULL_RANGE") == "1"
 """Magnitudes down to 1e-300 and up to 1e300 (GDS_YARDSTICK_FULL_RANGE=1)."""
 
@@ -93,7 +81,8 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     noise = 10.0 ** draw(st.integers(-12, 0))
     y_offset = draw(st.sampled_from([0.0, 1.0, 1e6]))
     y = y_offset + slope * (x - x.mean()) / spread + noise * rng.normal(size=n)
-    x, y = np.ldexp(x, x_power), np.ldexp(y, y_power)
+    with np.errstate(over="ignore"):  # beyond float64: discarded just below
+        x, y = np.ldexp(x, x_power), np.ldexp(y, y_power)
     assume(bool(np.all(np.isfinite(x)) and np.all(np.isfinite(y))))
     assume(standardize or float(np.max(np.abs(x))) < 1e150)
     update, optimizer = draw(st.sampled_from(RULES))
@@ -126,7 +115,12 @@ def options_for(request: dict[str, Any], moments: Moments) -> FitOptions:
         epochs=1,
         learning_rate=1e-300,  # a probe for the bound only: it must not diverge itself
     )
-    bound = fit_moments(moments, probe).max_stable_learning_rate
+    try:
+        bound = fit_moments(moments, probe).max_stable_learning_rate
+    except DataError as error:  # only for the cause the contract allows: the optimum overflows
+        assert "overflows float64" in error.message, error.message
+        assume(False)
+        raise
     rate = request["rate_fraction"] * bound
     assume(math.isfinite(rate) and rate > 0)
     slope = moments.slope
@@ -189,8 +183,9 @@ def test_every_recorded_epoch_is_within_the_yardstick(way: str, request: dict[st
             )
         except (DataError, OverflowError):
             assume(False)
+    note(f"x={x.tolist()!r}\ny={y.tolist()!r}")
     options = options_for(request, moments)
-    note(f"x={x.tolist()!r}\ny={y.tolist()!r}\n{options!r}")
+    note(repr(options))
     result = run(way, x, y, moments, options)
     if options.tolerance is None:
         assert result.epochs_run == options.epochs
