@@ -18,8 +18,8 @@ import httpx
 import numpy as np
 import pytest
 
-from service import client as client_module
 from service.client import DEFAULT_TIMEOUT, AsyncClient, Client, FitServiceError
+from service.client import _clients as client_module
 from service.examples import ARTICLE_X, ARTICLE_Y
 from service.schemas import BatchItemError, FitResponse, Info, Moments
 from tests.helpers import servers

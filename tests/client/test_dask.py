@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from service import client as client_module
 from service import core
 from service.dask_moments import moments_from_dask, moments_from_dask_frame
 from service.schemas import Moments
@@ -75,11 +74,6 @@ def test_dask_refuses_what_the_service_would() -> None:
         moments_from_dask_frame(frame)
     with pytest.raises(KeyError):
         moments_from_dask_frame(frame, x="missing")
-
-
-def test_old_import_path_still_works() -> None:
-    assert client_module.moments_from_dask is moments_from_dask
-    assert client_module.moments_from_dask_frame is moments_from_dask_frame
 
 
 @pytest.mark.anyio
