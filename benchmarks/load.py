@@ -25,7 +25,10 @@ Then, for each ``--workers`` count, the article's fit under load: requests per s
 p99 latency, errors, and the resident memory of the server's processes (VmRSS summed over the
 process and its children) before and after. ``--workers`` with no value skips that table.
 
-The service runs with its default settings (info logs, discarded). Prints Markdown tables.
+The service runs with its default settings (info logs, discarded). ``--memoized-descent``
+runs it with the core's descent memoized (the same data and options answer the stored
+result; moments, statistics and everything else are computed per request): what the HTTP
+side costs once a small fit's descent takes microseconds. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -62,6 +65,20 @@ ARTICLE_FIT: dict[str, Any] = {
     "epochs": EPOCHS,
     "update": "sequential",  # the article's order: m first, then b at the new m
 }
+MEMOIZED_DESCENT = [
+    sys.executable,
+    "-c",
+    "import types, service.core as c, service.operations as o\n"
+    "stored = {}\n"
+    "def fit_moments(moments, options):\n"
+    "    key = repr((moments, options))\n"
+    "    if key not in stored:\n"
+    "        stored[key] = c.fit_moments(moments, options)\n"
+    "    return stored[key]\n"
+    "o.core = types.SimpleNamespace(**{**vars(c), 'fit_moments': fit_moments})\n"
+    "from service.__main__ import main\n"
+    "raise SystemExit(main([]))\n",
+]
 MINIMAL_APP = [
     sys.executable,
     "-m",
@@ -289,7 +306,8 @@ def _met(ok: bool) -> str:
 def ratios(args: argparse.Namespace, load: Load) -> None:
     """Measure and print SPEC §8's three HTTP ratios."""
     duration, connections = args.duration, args.concurrency
-    with running_server({"GDS_LOG_LEVEL": "info"}, quiet=True) as (url, _):
+    argv = MEMOIZED_DESCENT if args.memoized_descent else None
+    with running_server({"GDS_LOG_LEVEL": "info"}, argv=argv, quiet=True) as (url, _):
         load(url, "POST", "/fit", ARTICLE_FIT, connections, 2.0)  # warm up
         load(url, "GET", "/healthz", None, connections, 1.0)
         sequential = load(url, "POST", "/fit", ARTICLE_FIT, 1, args.sequential_duration)
@@ -305,7 +323,8 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
     throughput = fits.per_second / health.per_second
     overhead = health.per_second / minimal.per_second
     errors = sum(run.errors for run in (sequential, fits, health, minimal))
-    print("SPEC §8 HTTP targets (one worker, the same client for every number):\n")
+    memoized = " (descent memoized)" if args.memoized_descent else ""
+    print(f"SPEC §8 HTTP targets (one worker, the same client for every number){memoized}:\n")
     print("| what | measured | ratio | target | met |")
     print("| --- | ---: | ---: | ---: | :---: |")
     print(
@@ -371,6 +390,9 @@ def main() -> None:
     parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--max-requests", type=int, default=500_000, help="httpx: cap per run")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument(
+        "--memoized-descent", action="store_true", help="the core's descent memoized"
+    )
     args = parser.parse_args()
 
     client, load = choose_client(args.client, args.max_requests)
