@@ -10,9 +10,6 @@ from service import __version__, core
 from service.schemas.limits import Limits
 
 __all__ = [
-    "BatchFitResponse",
-    "BatchItemError",
-    "FitErrorBody",
     "FitResponse",
     "Health",
     "History",
@@ -275,49 +272,6 @@ class FitResponse(BaseModel):
             history=None if result.history is None else History.from_core(result.history),
             statistics=Statistics.from_core(result.statistics),
         )
-
-
-class FitErrorBody(BaseModel):
-    """Why one fit of a batch has no result."""
-
-    type: str = Field(description="What went wrong.", examples=["diverged"])
-    msg: str = Field(
-        description="A message a person understands.",
-        examples=["the descent diverged at epoch 12: ..."],
-    )
-    ctx: dict[str, Any] = Field(
-        description="Details, e.g. `epoch` and `max_stable_learning_rate`.",
-        examples=[{"epoch": 12, "max_stable_learning_rate": 0.9}],
-    )
-
-
-class BatchItemError(BaseModel):
-    """A batch item that diverged, in place of its result."""
-
-    error: FitErrorBody = Field(
-        description="Why this fit has no result.",
-        examples=[
-            {
-                "type": "diverged",
-                "msg": "the descent diverged at epoch 12: ...",
-                "ctx": {"epoch": 12, "max_stable_learning_rate": 0.9},
-            }
-        ],
-    )
-
-
-class BatchFitResponse(BaseModel):
-    """One entry per requested fit, in order."""
-
-    results: list[FitResponse | BatchItemError] = Field(
-        description='Each fit\'s response, or `{"error": ...}` for a fit that diverged.',
-        examples=[
-            [
-                {"m": 2.0, "b": 1.0, "cost": 0.0, "epochs_run": 10000, "...": "..."},
-                {"error": {"type": "diverged", "msg": "...", "ctx": {"epoch": 12}}},
-            ]
-        ],
-    )
 
 
 class Health(BaseModel):
