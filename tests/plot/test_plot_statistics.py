@@ -14,6 +14,8 @@ import statsmodels.api as sm
 
 from service import core, plotting
 from service.examples import ARTICLE_X, ARTICLE_Y
+from service.plotting import figure as plot_figure
+from service.plotting import panels as plot_panels
 from tests.plot.test_playground import browser, page, server  # noqa: F401 (fixtures)
 
 pytest.importorskip("matplotlib")
@@ -33,7 +35,7 @@ def fitted(
 
 
 def panels() -> tuple[Any, Any, Any]:
-    mpl = plotting._matplotlib()
+    mpl = plot_figure._matplotlib()
     figure = Figure()
     axes = figure.subplots(1, 3)
     return mpl, axes, figure
@@ -43,7 +45,7 @@ def test_perfect_fit_cost_axis_stops_at_the_rounding_level() -> None:
     result, _ = fitted([0, 1, 2, 3], [1, 3, 5, 7], learning_rate=0.1)
     assert result.history is not None and result.history.cost[-1] == 0.0
     mpl, (_, cost_ax, _), _ = panels()
-    plotting._draw_cost(cost_ax, result, mpl)
+    plot_panels.draw_cost(cost_ax, result, mpl)
     floor = 2.0**-52 * float(result.history.cost[0])
     low, high = cost_ax.get_ylim()
     assert floor / 10 < low < floor and high < 1e3 * result.history.cost[0]
@@ -64,7 +66,7 @@ def test_cost_labels_do_not_overlap(x: list[float], y: list[float], rate: float)
 
     result, _ = fitted(x, y, learning_rate=rate, epochs=10_000)
     mpl, (_, cost_ax, _), figure = panels()
-    plotting._draw_cost(cost_ax, result, mpl)
+    plot_panels.draw_cost(cost_ax, result, mpl)
     renderer = FigureCanvasAgg(figure).get_renderer()
     boxes = [text.get_window_extent(renderer) for text in cost_ax.texts]
     for i, a in enumerate(boxes):
@@ -79,7 +81,7 @@ def test_cost_labels_do_not_overlap(x: list[float], y: list[float], rate: float)
 def test_the_optimum_star_is_inside_the_frame(x: list[float], y: list[float]) -> None:
     result, moments = fitted(x, y, learning_rate=0.1, epochs=50)
     mpl, (_, _, path_ax), _ = panels()
-    plotting._draw_path(path_ax, result, moments, mpl)
+    plot_panels.draw_path(path_ax, result, moments, mpl)
     (m_low, m_high), (b_low, b_high) = path_ax.get_xlim(), path_ax.get_ylim()
     m, b = result.optimum.m, result.optimum.b
     assert m_low + 0.05 * (m_high - m_low) <= m <= m_high - 0.05 * (m_high - m_low)
@@ -110,7 +112,7 @@ def test_data_panel_draws_the_band_and_sizes_points_by_weight() -> None:
     result, moments = fitted(ARTICLE_X, ARTICLE_Y, weights, level=0.9, learning_rate=0.001)
     x, y = np.asarray(ARTICLE_X), np.asarray(ARTICLE_Y)
     _, (data_ax, _, _), _ = panels()
-    plotting._draw_data(data_ax, result, moments, x, y, weights)
+    plot_panels.draw_data(data_ax, result, moments, x, y, weights)
     sizes = [c.get_sizes() for c in data_ax.collections if len(c.get_sizes()) > 1]
     filled = max(sizes, key=len)
     assert len(filled) == 99 and filled.min() < filled.max()  # weight 0 drawn hollow apart
