@@ -47,10 +47,11 @@ class Coefficients:
 
     lr: FloatArray
     epochs: IntArray
-    # descent space: gradient g = (g_mm u_m + g_mc u_c, g_cc u_c)
+    # descent space: gradient g = 2^g_exponent (g_mm u_m + g_mc u_c, g_cc u_c)
     g_mm: FloatArray
     g_mc: FloatArray
     g_cc: FloatArray
+    g_exponent: IntArray
     excess_weight: FloatArray  # f - f* = 4^ey (excess_weight^2 u_m^2 + u_c^2)
     # original units
     m_star: FloatArray
@@ -153,7 +154,8 @@ class Coefficients:
     def gradient_norm(self, idx: IntArray, u: FloatArray) -> FloatArray:
         """Euclidean norm of the descended objective's gradient, in descent space."""
         gm = self.g_mm[idx] * u[..., 0] + self.g_mc[idx] * u[..., 1]
-        result: FloatArray = np.hypot(gm, self.g_cc[idx] * u[..., 1])
+        norm = np.hypot(gm, self.g_cc[idx] * u[..., 1])
+        result: FloatArray = np.ldexp(norm, self.g_exponent[idx])
         return result
 
 
@@ -242,11 +244,12 @@ def prepare(
     b_star = mean_y - np.ldexp(m_star_s * mean_x_s, ey)  # m* mean_x (m* may be subnormal)
 
     # The gradient in the units where the descent runs (original or z): SPEC's tolerance.
-    g_mm = np.where(
-        standardize, 2 * (1 + l2), 2 * (np.ldexp(vx_s, ex + ey) + np.ldexp(l2, ey - ex))
-    )
-    g_mc = np.where(standardize, 0.0, 2 * np.ldexp(mean_x, ey))
-    g_cc = np.where(standardize, 2.0, 2 * np.ldexp(1.0, ey))
+    # Without standardize its factor 2^ey is kept apart: 2 vx' 2^(ex+ey) may overflow where
+    # the gradient itself (times u_m', which is then tiny) does not.
+    g_mm = np.where(standardize, 2 * (1 + l2), 2 * (np.ldexp(vx_s, ex) + np.ldexp(l2, -ex)))
+    g_mc = np.where(standardize, 0.0, 2 * mean_x)
+    g_cc = np.full(len(items), 2.0)
+    g_exponent = np.where(standardize, 0, ey)
     # f - f* = w u_m^2 + u_c^2 in descent units (times 4^ey): the weight of u_m, rooted.
     with np.errstate(over="ignore"):
         excess_weight = np.where(
@@ -276,6 +279,7 @@ def prepare(
         g_mm=g_mm,
         g_mc=g_mc,
         g_cc=g_cc,
+        g_exponent=g_exponent,
         excess_weight=excess_weight,
         m_star=m_star,
         b_star=b_star,

@@ -174,6 +174,7 @@ class Trajectory:
         )  # (n, B, 2, d)
         flat = grad_maps.transpose(0, 3, 1, 2).reshape(idx.size, STATE_DIM, block * 2)
         limit = self.coefficients.epochs[idx]
+        tol = np.ldexp(tol, -self.coefficients.g_exponent[idx])  # the maps omit 2^g_exponent
         first = np.full(idx.size, -1, dtype=np.int64)
         rows = max(1, SCAN_CHUNK // (block * max(1, idx.size)))
         j_total = int(limit.max()) // block + 1
