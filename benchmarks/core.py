@@ -105,13 +105,16 @@ def compare(n: int, quick: bool) -> list[tuple[str, float, str]]:
     options = FitOptions(learning_rate=LEARNING_RATE, epochs=EPOCHS)
     rows.append(("this core", timed(lambda: fit(x, y, options), repeat * 3), "exact iterates"))
     if not big:
-        # SPEC 8: from the parsed request (JSON lists) to the result, as Server-Timing's fit.
+        # The contract's target: from the parsed request (JSON lists) to the result, as
+        # Server-Timing's fit.
         xs, ys = x.tolist(), y.tolist()
 
         def from_request() -> FitResult:
             return fit_moments(compute_moments(np.asarray(xs), np.asarray(ys)), options)
 
-        rows.append(("this core, from the parsed request", timed(from_request, 2000), "SPEC 8"))
+        rows.append(
+            ("this core, from the parsed request", timed(from_request, 2000), "Server-Timing fit")
+        )
 
         def with_stats() -> list[FitResult]:
             xa, ya = np.asarray(xs), np.asarray(ys)

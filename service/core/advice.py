@@ -1,6 +1,6 @@
 """The plain-English warnings of a fit: an unstable rate, a run that stopped far from the optimum.
 
-"Far" (SPEC 3, `warnings`) is judged on each reported quantity on its own, so that
+"Far" (the `warnings` field of docs/api.md) is judged on each reported quantity on its own, so that
 ill-conditioned data (a slope that has converged while the intercept has barely moved) is
 not hidden behind a cost that looks converged:
 
@@ -115,7 +115,7 @@ def warnings_for(
     cost: float,
     optimum: Optimum,
 ) -> tuple[str, ...]:
-    """The warnings of one fit, in the order SPEC lists them."""
+    """The warnings of one fit, in the order docs/api.md lists them."""
     notes: list[str] = []
     if options.learning_rate >= bound:
         notes.append(

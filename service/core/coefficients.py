@@ -243,7 +243,7 @@ def prepare(
     mean_x_s = np.ldexp(mean_x, -ex)
     b_star = mean_y - np.ldexp(m_star_s * mean_x_s, ey)  # m* mean_x (m* may be subnormal)
 
-    # The gradient in the units where the descent runs (original or z): SPEC's tolerance.
+    # The gradient in the units where the descent runs (original or z): the tolerance's.
     # Without standardize its factor 2^ey is kept apart: 2 vx' 2^(ex+ey) may overflow where
     # the gradient itself (times u_m', which is then tiny) does not.
     g_mm = np.where(standardize, 2 * (1 + l2), 2 * (np.ldexp(vx_s, ex) + np.ldexp(l2, -ex)))

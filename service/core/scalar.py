@@ -16,11 +16,12 @@ does the same mathematics as `service.core.descent` with Python floats on tuples
   its Euclidean norm never grows; the first epoch at or below the tolerance is found by
   checking the last epoch and bisecting, O(log^2 epochs) 2x2 products.
 
-It takes only what it does as exactly as the NumPy path (SPEC 2): data in float64's
-comfortable range (no power-of-two scaling), plain gd, a stable rate where `tolerance` is
-set, a short history, a start well inside float64. Anything else returns None and the
-caller hands the item to the vectorized path. `fit` and `fit_batch` both ask this path
-first for every item, so an item's answer does not depend on the company it keeps.
+It takes only what it does as exactly as the NumPy path (the contract's yardstick,
+docs/algorithm.md): data in float64's comfortable range (no power-of-two scaling), plain
+gd, a stable rate where `tolerance` is set, a short history, a start well inside float64.
+Anything else returns None and the caller hands the item to the vectorized path. `fit`
+and `fit_batch` both ask this path first for every item, so an item's answer does not
+depend on the company it keeps.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""SPEC section 2's yardstick: the per-epoch descent in exact arithmetic on the float64 inputs.
+"""The contract's yardstick (docs/algorithm.md): the per-epoch descent in exact arithmetic
+on the float64 inputs.
 
 The moments of the float64 data are computed exactly (fractions.Fraction); the descent
 then runs epoch by epoch on them in 80-digit decimal arithmetic (the square roots that
 `standardize` needs are irrational, so "exact" means 80 digits, far beyond anything a
 float64 result can show). `float_loop` is the plain float64 per-epoch loop (the article's
-code, vectorized), whose error SPEC's bound also allows 16 times over. `within_bound`
-checks SPEC's bound at every epoch. Slow on purpose and never used by the service.
+code, vectorized), whose error the bound also allows 16 times over. `within_bound`
+checks the bound at every epoch. Slow on purpose and never used by the service.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class ExactPath:
 
 
 def descend(moments: ExactMoments, options: FitOptions, epochs: int | None = None) -> ExactPath:
-    """(m_k, b_k) for k = 0 .. epochs, in original units, per SPEC's update rules."""
+    """(m_k, b_k) for k = 0 .. epochs, in original units, per the contract's update rules."""
     c = CONTEXT
     epochs = options.epochs if epochs is None else epochs
     n, mx, my = moments.n, moments.mean_x, moments.mean_y
@@ -109,7 +110,7 @@ def descend(moments: ExactMoments, options: FitOptions, epochs: int | None = Non
 
     def gradient(m: D, b: D) -> tuple[D, D]:
         # dcost/db = -2 mean(y - m x - b); dcost/dm = 2 (m vx - cov) + mean_x dcost/db, exactly
-        # the sums of SPEC section 1 rewritten around the means (no cancellation).
+        # the contract's sums rewritten around the means (no cancellation).
         gb = c.multiply(-two, c.subtract(c.subtract(mean_y, c.multiply(m, mean_x)), b))
         gm = c.add(c.multiply(two, c.subtract(c.multiply(m, vx), cov)), c.multiply(mean_x, gb))
         return c.add(gm, c.multiply(two, c.multiply(l2, m))), gb

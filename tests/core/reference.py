@@ -1,4 +1,5 @@
-"""A plain per-epoch reference of every update rule, straight from SPEC's formulas.
+"""A plain per-epoch reference of every update rule, straight from the contract's formulas
+(docs/algorithm.md).
 
 Slow on purpose: one vectorized pass over the data per epoch, nothing clever, so the
 core's closed forms can be checked against it. Never used by the service.
@@ -29,7 +30,7 @@ class Path:
 
 
 def gradient(m: Any, b: Any, x: Array, y: Array, l2: float) -> tuple[Any, Any]:
-    """(dcost/dm + 2 l2 m, dcost/db) at (m, b): SPEC section 1's sums over the points
+    """(dcost/dm + 2 l2 m, dcost/db) at (m, b): the contract's sums over the points
     (NumPy scalars of the reference's precision)."""
     residual = y - (m * x + b)
     return np.mean(-2 * x * residual) + 2 * l2 * m, np.mean(-2 * residual)

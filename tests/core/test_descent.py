@@ -337,7 +337,7 @@ def theta_iteration_matrix(x: Array, y: Array, options: FitOptions) -> Array:
     """The rule's matrix on (m, b) or (m, b, v_m, v_b), independently of the core.
 
     For gd, the columns are one reference step from each unit vector minus the step from 0
-    (the step is affine); for the momentum rules, SPEC's formulas written as a block matrix.
+    (the step is affine); for the momentum rules, the contract's formulas written as a block matrix.
     """
     if options.optimizer != "gd":
         return _heavy_matrix(x, options)

@@ -8,8 +8,8 @@ arithmetic.
 - Undefined values are None: two points, constant y, a perfect line.
 - Weights: zero weights as if absent, integer weights as repeated points, scaling all
   weights changes nothing but the residual standard error (by sqrt of the scale), and the
-  weighted descent is SPEC 2's exact descent (the exact reference of `tests.core.exact` on
-  the exactly weighted moments).
+  weighted descent is the contract's exact descent, docs/algorithm.md (the exact reference
+  of `tests.core.exact` on the exactly weighted moments).
 """
 
 from __future__ import annotations
@@ -472,7 +472,7 @@ def test_extreme_sum_w_as_sent() -> None:
         assert ours.residual_std_error is not None
 
 
-# -- the weighted descent is SPEC 2's exact descent ---------------------------------------
+# -- the weighted descent is the contract's exact descent -----------------------------------
 
 
 def exact_weighted_moments(x: Any, y: Any, w: Any) -> ExactMoments:

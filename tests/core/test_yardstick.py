@@ -1,10 +1,10 @@
-"""SPEC 2's yardstick as a property, over the whole range the contract names.
+"""The contract's yardstick (docs/algorithm.md) as a property, over the whole range it names.
 
 For data float64 can carry (offsets of calendar years and of Unix timestamps in seconds,
 milliseconds and nanoseconds; magnitudes from about 1e-300 to 1e300, reached by exact powers
 of two; 2 to 50 points), every update rule and optimizer, l2, standardize, tolerance and
 history, and each way in (`fit` on either of the core's paths, `fit_batch`, the `moments`
-form), each recorded m_k and b_k must be within SPEC's bound of the exact descent
+form), each recorded m_k and b_k must be within the contract's bound of the exact descent
 (`tests.core.exact`): 1e-9 relative plus 1e-12 of the coordinate's largest magnitude so
 far, or 16 times the plain float64 loop's own error there, whichever is looser.
 
@@ -167,7 +167,7 @@ def test_every_recorded_epoch_is_within_the_yardstick(way: str, request: dict[st
     x, y = request["x"], request["y"]
     try:
         moments = compute_moments(x, y)
-    except DataError as error:  # only for the cause SPEC allows: an unrepresentable answer
+    except DataError as error:  # only for the cause the contract allows: an unrepresentable answer
         assert "overflow" in error.message
         assume(False)
         raise
