@@ -58,6 +58,19 @@ must not buy minutes of CPU or a huge answer."""
 ALIASES: Final = (("x", "X"), ("y", "Y"), ("learning_rate", "lr"))
 """Fields and their aliases."""
 
+
+def custom_error(
+    loc: tuple[str | int, ...],
+    value: Any,
+    kind: str,
+    template: str,
+    context: dict[str, Any] | None = None,
+) -> InitErrorDetails:
+    """An error of type `kind` at `loc` about `value`, its message `template` formatted with
+    `context` (as `PydanticCustomError` does), ready for `ValidationError.from_exception_data`."""
+    return InitErrorDetails(type=PydanticCustomError(kind, template, context), loc=loc, input=value)
+
+
 MAX_ITEM_ERRORS: Final = 20
 """Errors listed per array field (``x``, ``y``, a batch item's ``x``...) or for unknown
 fields: a body of a million strings must not answer a million error items; one more item
@@ -71,14 +84,12 @@ POINT_FIELDS: Final = ("x", "X", "y", "Y", "weights")
 
 def too_many_error(loc: tuple[str | int, ...], omitted: int, what: str) -> InitErrorDetails:
     """The ``too_many_errors`` item at `loc` saying that `omitted` more `what` are not listed."""
-    return InitErrorDetails(
-        type=PydanticCustomError(
-            "too_many_errors",
-            f"{{omitted}} more {what} are not listed (at most {{listed}} are)",
-            {"omitted": omitted, "listed": MAX_ITEM_ERRORS},
-        ),
-        loc=loc,
-        input=omitted,
+    return custom_error(
+        loc,
+        omitted,
+        "too_many_errors",
+        f"{{omitted}} more {what} are not listed (at most {{listed}} are)",
+        {"omitted": omitted, "listed": MAX_ITEM_ERRORS},
     )
 
 
@@ -123,11 +134,7 @@ def oversized_errors(
             continue
         for i in bad[:MAX_ITEM_ERRORS]:
             errors.append(
-                InitErrorDetails(
-                    type=PydanticCustomError("float_type", "Input should be a valid number"),
-                    loc=(key, i),
-                    input=values[i],
-                )
+                custom_error((key, i), values[i], "float_type", "Input should be a valid number")
             )
         if len(bad) > MAX_ITEM_ERRORS:
             errors.append(
@@ -147,11 +154,7 @@ def unknown_key_errors(
     if len(unknown) <= MAX_ITEM_ERRORS:
         return [], dict(data)
     errors = [
-        InitErrorDetails(
-            type=PydanticCustomError("extra_forbidden", "Extra inputs are not permitted"),
-            loc=(key,),
-            input=data[key],
-        )
+        custom_error((key,), data[key], "extra_forbidden", "Extra inputs are not permitted")
         for key in unknown[:MAX_ITEM_ERRORS]
     ]
     errors.append(too_many_error((), len(unknown) - MAX_ITEM_ERRORS, "unknown fields"))
@@ -235,14 +238,12 @@ def alias_errors(data: Mapping[str, Any]) -> tuple[list[InitErrorDetails], dict[
     for name, alias in ALIASES:
         if name in data and alias in data:
             errors.append(
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        "duplicate_alias",
-                        "{name} and {alias} are the same field: send only one of them",
-                        {"name": name, "alias": alias},
-                    ),
-                    loc=(alias,),
-                    input=data[alias],
+                custom_error(
+                    (alias,),
+                    data[alias],
+                    "duplicate_alias",
+                    "{name} and {alias} are the same field: send only one of them",
+                    {"name": name, "alias": alias},
                 )
             )
             del rest[alias]
@@ -260,24 +261,21 @@ def source_errors(data: Mapping[str, Any]) -> list[InitErrorDetails]:
     if present["moments"]:
         if data.get("weights") is not None:
             errors.append(
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        "data_conflict",
-                        "weights go with x and y, not with moments: weighted moments carry "
-                        "their weights in sum_w and in the weighted sums",
-                    ),
-                    loc=("weights",),
-                    input=data.get("weights"),
+                custom_error(
+                    ("weights",),
+                    data.get("weights"),
+                    "data_conflict",
+                    "weights go with x and y, not with moments: weighted moments carry "
+                    "their weights in sum_w and in the weighted sums",
                 )
             )
         if present["x"] or present["y"]:
             errors.append(
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        "data_conflict", "send either x and y, or moments, not both"
-                    ),
-                    loc=("moments",),
-                    input=data.get("moments"),
+                custom_error(
+                    ("moments",),
+                    data.get("moments"),
+                    "data_conflict",
+                    "send either x and y, or moments, not both",
                 )
             )
         return errors
@@ -298,14 +296,12 @@ def source_errors(data: Mapping[str, Any]) -> list[InitErrorDetails]:
         x_length, y_length = len(data[x_key]), len(data[y_key])
         if x_length != y_length:
             errors.append(
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        "length_mismatch",
-                        "x and y must have the same length (got {x_length} and {y_length})",
-                        {"x_length": x_length, "y_length": y_length},
-                    ),
-                    loc=(y_key,),
-                    input=data[y_key],
+                custom_error(
+                    (y_key,),
+                    data[y_key],
+                    "length_mismatch",
+                    "x and y must have the same length (got {x_length} and {y_length})",
+                    {"x_length": x_length, "y_length": y_length},
                 )
             )
     return errors
@@ -345,8 +341,4 @@ def reraisable(error: ErrorDetails) -> InitErrorDetails:
     """An error of a caught ValidationError, in the form `from_exception_data` takes back."""
     # Messages are already formatted; escape braces so they are not formatted again.
     template = error["msg"].replace("{", "{{").replace("}", "}}")
-    return InitErrorDetails(
-        type=PydanticCustomError(error["type"], template, error.get("ctx")),
-        loc=error["loc"],
-        input=error["input"],
-    )
+    return custom_error(error["loc"], error["input"], error["type"], template, error.get("ctx"))

@@ -16,7 +16,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
 
 from service.schemas.limits import limits_of
 from service.schemas.requests import FitRequest
@@ -26,6 +26,7 @@ from service.validation import (
     MAX_ERRORS,
     batch_work,
     count_error,
+    custom_error,
     reraisable,
     too_many_error,
 )
@@ -118,11 +119,7 @@ class BatchFitRequest(BaseModel):
                     break
         if errors:
             errors.extend(
-                InitErrorDetails(
-                    type=PydanticCustomError("extra_forbidden", "Extra inputs are not permitted"),
-                    loc=(key,),
-                    input=value,
-                )
+                custom_error((key,), value, "extra_forbidden", "Extra inputs are not permitted")
                 for key, value in data.items()
                 if key != "fits"
             )
