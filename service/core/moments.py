@@ -47,13 +47,14 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from service.core.errors import DataError
 
-__all__ = ["Moments", "compute_moments", "height_error", "segment_moments"]
+__all__ = ["Moments", "compute_moments", "height_error", "line_height", "segment_moments"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +189,12 @@ class Moments:
 SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
 
 
-def _product_error(a: float, b: float) -> float:
-    """a b - fl(a b) exactly (Dekker's two-product), or 0.0 where the split would overflow."""
+def _product_error(a: float, b: float) -> float | None:
+    """a b - fl(a b) exactly (Dekker's two-product), or None where the split could overflow
+    or underflow (then the caller takes the exact product from fractions)."""
     p = a * b
-    if not (abs(a) < 1e290 and abs(b) < 1e290 and math.isfinite(p)):
-        return 0.0
+    if not (1e-250 < abs(p) < 1e290 and abs(a) < 1e290 and abs(b) < 1e290):
+        return 0.0 if p == 0 and math.isfinite(a) and math.isfinite(b) else None
     t = SPLIT * a
     a_hi = t - (t - a)
     a_lo = a - a_hi
@@ -202,20 +204,34 @@ def _product_error(a: float, b: float) -> float:
     return ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
 
 
-def height_error(moments: Moments, m0: float, b0: float) -> float:
-    """c_0 - c* = b0 + m0 mean_x - mean_y, the start line's height error at the data's mean
-    x, rounded once from its exact value on the rounded means plus their remainders (each
-    product split exactly, the sum by `math.fsum`): a start near a line of timestamps has
-    b0 ~ -m0 mean_x, and every rounding of these terms would be a change of c_0 that the
+def line_height(
+    m: float, b: float, mean_x: float, mean_y: float, lo_x: float = 0.0, lo_y: float = 0.0
+) -> float:
+    """b + m (mean_x + lo_x) - (mean_y + lo_y), rounded once from its exact value: the line's
+    height error at the data's mean x (each product split exactly, the sum by `math.fsum`;
+    fractions where a split could over- or underflow). A line near data on timestamps has
+    b ~ -m mean_x, and any rounding of these terms is a change of the height that the
     slope's gradient multiplies by mean_x."""
-    mx, my = moments.mean_x, moments.mean_y
-    p = m0 * mx
+    error = _product_error(m, mean_x)
     try:
-        return math.fsum(
-            (b0, p, _product_error(m0, mx), m0 * moments.mean_x_lo, -my, -moments.mean_y_lo)
-        )
-    except (OverflowError, ValueError):  # inf terms: the plain sum overflows the same way
-        return b0 + p - my
+        if error is None:
+            raise ValueError
+        return math.fsum((b, m * mean_x, error, m * lo_x, -mean_y, -lo_y))
+    except (OverflowError, ValueError):
+        if not all(map(math.isfinite, (m, b, mean_x, mean_y))):
+            return b + m * mean_x - mean_y
+        exact = Fraction(b) + Fraction(m) * Fraction(mean_x) - Fraction(mean_y)
+        exact += Fraction(m) * Fraction(lo_x) - Fraction(lo_y)
+        try:
+            return float(exact)
+        except OverflowError:
+            return math.copysign(math.inf, exact)
+
+
+def height_error(moments: Moments, m0: float, b0: float) -> float:
+    """c_0 - c* = b0 + m0 mean_x - mean_y of a start (m0, b0), exactly rounded on the means
+    and their remainders (`line_height`)."""
+    return line_height(m0, b0, moments.mean_x, moments.mean_y, moments.mean_x_lo, moments.mean_y_lo)
 
 
 def _ldexp(value: float, exponent: int) -> float:

@@ -43,14 +43,14 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
 from service.core.errors import ParameterError
-from service.core.moments import Moments
+from service.core.moments import Moments, line_height
 from service.core.result import FitResult
 
 __all__ = [
@@ -219,7 +219,7 @@ def _inference(d: Moments, level: float) -> OlsInference:
     stderr_m = _ldexp(math.sqrt(_ratio(d.min_cost, df * (d.sxx / d.sum_w))), ey - ex)
     per_weight = _ldexp(math.sqrt(d.min_cost / df), ey)  # s / sqrt(W)
     stderr_b = math.hypot(per_weight, stderr_m * d.mean_x)
-    quantile = -float(special.stdtrit(df, (1.0 - level) / 2.0))  # upper alpha/2, lower tail
+    quantile = _quantile(df, level)
     half_m, half_b = quantile * stderr_m, quantile * stderr_b
     t_m = t_b = p_m = p_b = None
     if stderr_m > 0:
@@ -253,6 +253,13 @@ def _inference(d: Moments, level: float) -> OlsInference:
         f_p_value=_finite(f_p_value),
         confidence_level=level,
     )
+
+
+@lru_cache(maxsize=256)
+def _quantile(df: int, level: float) -> float:
+    """t_df(1 - alpha/2), alpha = 1 - level (the upper alpha/2 point, from the lower tail);
+    cached: a service sees few (df, level) pairs."""
+    return -float(special.stdtrit(df, (1.0 - level) / 2.0))
 
 
 def fit_statistics(
@@ -300,12 +307,12 @@ def mean_absolute_residual(
     residual of the line (m, b), in y-units, in one O(n) pass; None if it overflows.
 
     The residuals are taken around the data's means, r_i = (y_i - mean_y) - m (x_i - mean_x)
-    - c with c = b + m mean_x - mean_y computed exactly (fractions), so data far from 0
+    - c with c = b + m mean_x - mean_y rounded once from its exact value, so data far from 0
     (timestamps) loses no digits to the line's large intercept.
     """
     if weights is not None and weights.min() == 1 == weights.max():
         weights = None  # all 1: no weights, bit for bit
-    c = float(Fraction(b) + Fraction(m) * Fraction(moments.mean_x) - Fraction(moments.mean_y))
+    c = line_height(m, b, moments.mean_x, moments.mean_y)
     with np.errstate(over="ignore", invalid="ignore"):
         residual = np.abs((y - moments.mean_y) - m * (x - moments.mean_x) - c)
         if weights is None:
@@ -368,7 +375,7 @@ def confidence_band(
     ey = moments.y_exponent
     with np.errstate(over="ignore", invalid="ignore"):
         per_weight = _ldexp(math.sqrt(moments.min_cost / df), ey)
-        quantile = -float(special.stdtrit(df, (1.0 - confidence_level) / 2.0))
+        quantile = _quantile(df, confidence_level)
         offset = np.asarray(x, dtype=np.float64) - moments.mean_x
         centre = moments.mean_y + ols.m * offset
         half = quantile * np.hypot(per_weight, (ols.stderr_m or 0.0) * offset)
