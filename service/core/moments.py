@@ -354,8 +354,13 @@ def _deviations(values: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]
     mean = shift + float(np.sum(values - shift)) / n
     deviations = values - mean
     total = float(np.sum(deviations))
+    limit = 0.5 * abs(mean)  # two reductions without a temporary of size n
     with np.errstate(invalid="ignore"):
-        exact = math.isfinite(total) and float(np.abs(deviations).max()) <= 0.5 * abs(mean)
+        exact = (
+            math.isfinite(total)
+            and -limit <= float(deviations.min())
+            and float(deviations.max()) <= limit
+        )
     return mean, deviations, total, total / n if exact else 0.0
 
 
