@@ -6,11 +6,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import fastapi.routing
 import httpx
 import numpy as np
 import pytest
+from fastapi import APIRouter, Depends, Request, Response
 
 from service import operations
+from service.auth import require_api_key
+from service.bodies.route import BodyRoute, _direct_endpoint
 from service.routes import fit as fit_routes
 from service.routes.fit import (
     INLINE_MAX_ACCELERATED_EPOCHS,
@@ -18,6 +22,7 @@ from service.routes.fit import (
     INLINE_MAX_HISTORY,
     INLINE_MAX_POINTS,
 )
+from service.schemas import FitRequest
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +95,46 @@ async def test_inline_and_threaded_fits_answer_alike(
     threaded = await client.post("/fit", json=body)
     assert inline.status_code == 200
     assert inline.content == threaded.content
+
+
+async def test_fit_routes_call_their_endpoints_directly(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BodyRoute calls the endpoint with the validated body: FastAPI's dependency solving
+    (which would only re-check the API key) is skipped, except for a body FastAPI answers
+    itself (none at all)."""
+    solved: list[int] = []
+    solve = fastapi.routing.solve_dependencies
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        solved.append(1)
+        return await solve(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", spy)
+    assert (await client.post("/fit", json=LINE)).status_code == 200
+    assert (await client.post("/fit/batch", json={"fits": [LINE]})).status_code == 200
+    assert solved == []
+    empty = await client.post("/fit", content=b"", headers={"Content-Type": "application/json"})
+    assert empty.status_code == 422
+    assert empty.json()["detail"][0]["type"] == "missing"
+    assert solved == [1]
+
+
+def test_only_plain_endpoints_are_called_directly() -> None:
+    async def plain(body: FitRequest, request: Request) -> Response:
+        return Response()
+
+    async def more(body: FitRequest, request: Request, extra: int = 0) -> Response:
+        return Response()
+
+    async def other() -> None:
+        return None
+
+    router = APIRouter(route_class=BodyRoute, dependencies=[Depends(require_api_key)])
+    router.post("/plain")(plain)
+    router.post("/more")(more)
+    router.post("/guarded", dependencies=[Depends(other)])(plain)
+    routes = {route.path: route for route in router.routes if isinstance(route, BodyRoute)}
+    assert _direct_endpoint(routes["/plain"], FitRequest) is not None
+    assert _direct_endpoint(routes["/more"], FitRequest) is None
+    assert _direct_endpoint(routes["/guarded"], FitRequest) is None
