@@ -23,6 +23,7 @@ from service import metrics, operations
 from service.__main__ import raise_open_files_limit
 from service.logs import TEXT_FORMAT, TextFormatter
 from service.protocol import MAX_HEADER_BYTES
+from service.routes import fit as fit_routes
 from tests.helpers.apps import app_with, serve
 from tests.helpers.servers import Server, running_server, start_server
 
@@ -43,6 +44,8 @@ async def test_fit_requests_over_max_concurrency_get_503_at_once(
         return fit_one(*args, **kwargs)
 
     monkeypatch.setattr(operations, "fit_one", held_fit)
+    # Held fits must run in the threadpool (a small one would otherwise run on the loop).
+    monkeypatch.setattr(fit_routes, "runs_inline", lambda fits: False)
     async with serve(app_with(max_concurrency=2)) as client:
         held = [asyncio.create_task(client.post("/fit", json=LINE)) for _ in range(2)]
         for _ in range(2):

@@ -198,7 +198,9 @@ async def test_batch_cannot_buy_unbounded_epochs(make_client: ClientFactory) -> 
         {
             "type": "too_long",
             "loc": ["body", "fits"],
-            "msg": "fits run 1100 epochs in all; this server accepts at most 1000 (10 x max_epochs)",
+            "msg": (
+                "fits run 1100 epochs in all; this server accepts at most 1000 (10 x max_epochs)"
+            ),
             "input": 1100,
             "ctx": {"max_epochs": 1000, "actual_length": 1100},
         }
