@@ -311,3 +311,62 @@ def test_sigterm_does_not_wait_for_a_trickling_client_past_shutdown_timeout(
         server.stop()
     assert status == 0, server.log_text()
     assert 1.5 < seconds < 10, seconds
+
+
+@pytest.mark.slow
+def test_two_workers_survive_a_body_of_empty_objects_with_requests_in_flight(
+    tmp_path: Path,
+) -> None:
+    """A 4 MB body of `{}` items used to hold a worker's event loop past uvicorn's health
+    check, which killed the worker and the requests in flight on it."""
+    flood = b'{"x": [' + b",".join([b"{}"] * 1_300_000) + b'], "y": [1, 2]}'
+    line = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "epochs": 1000}
+    with running_server(tmp_path, workers="2") as server:
+
+        async def traffic() -> list[int]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                floods = [
+                    client.post("/fit", content=flood, headers={"Content-Type": "application/json"})
+                    for _ in range(4)
+                ]
+                fits = [client.post("/fit", json=line) for _ in range(20)]
+                answers = await asyncio.gather(*floods, *fits)
+            return [answer.status_code for answer in answers]
+
+        statuses = asyncio.run(traffic())
+        log = server.log_text()
+    assert statuses[:4] == [422] * 4
+    assert statuses[4:] == [200] * 20
+    assert "Child process" not in log and "died" not in log, log[-2000:]
+
+
+@pytest.mark.slow
+def test_health_answers_promptly_while_every_fit_slot_is_busy(tmp_path: Path) -> None:
+    """Fits beyond the slots are refused at once; /healthz keeps answering in milliseconds."""
+    slow = {
+        "x": list(range(2000)),
+        "y": list(range(2000)),
+        "epochs": 2_000_000,
+        "tolerance": 0,
+        "learning_rate": 1e-9,
+    }
+    with running_server(tmp_path, max_concurrency="4") as server:
+
+        async def traffic() -> tuple[list[int], list[float]]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                fits = [asyncio.create_task(client.post("/fit", json=slow)) for _ in range(12)]
+                await asyncio.sleep(0.3)
+                delays = []
+                for _ in range(20):
+                    start = time.perf_counter()
+                    assert (await client.get("/healthz")).status_code == 200
+                    delays.append(time.perf_counter() - start)
+                    await asyncio.sleep(0.02)
+                answers = await asyncio.gather(*fits)
+            return [answer.status_code for answer in answers], delays
+
+        statuses, delays = asyncio.run(traffic())
+    assert statuses.count(503) >= 8  # four slots: at most four fits were taken
+    assert set(statuses) <= {200, 503}
+    delays.sort()
+    assert delays[-2] < 0.25, delays  # generous: about a millisecond on a quiet machine
