@@ -71,12 +71,24 @@ def _apply(a: Matrix, v: Vector) -> Vector:
 
 def _power(a: Matrix, k: int) -> Matrix:
     """a^k by repeated squaring (bits of k from the most significant)."""
-    result = IDENTITY
+    # The products of `_times`, inlined (the same operations in the same order).
+    a00, a01, a10, a11 = a
+    r00, r01, r10, r11 = IDENTITY
     for bit in bin(k)[2:]:
-        result = _times(result, result)
+        r00, r01, r10, r11 = (
+            r00 * r00 + r01 * r10,
+            r00 * r01 + r01 * r11,
+            r10 * r00 + r11 * r10,
+            r10 * r01 + r11 * r11,
+        )
         if bit == "1":
-            result = _times(a, result)
-    return result
+            r00, r01, r10, r11 = (
+                a00 * r00 + a01 * r10,
+                a00 * r01 + a01 * r11,
+                a10 * r00 + a11 * r10,
+                a10 * r01 + a11 * r11,
+            )
+    return (r00, r01, r10, r11)
 
 
 def _power_and_sum(a: Matrix, k: int) -> tuple[Matrix, Matrix]:

@@ -39,7 +39,6 @@ too large for a float64.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -295,6 +294,11 @@ def _ldexp(value: float, exponent: int) -> float:
         return math.copysign(math.inf, value)
 
 
+QUIET_REACH = 2.0**1000
+"""Below this bound on the residuals' terms, `mean_absolute_residual` skips NumPy's error
+state."""
+
+
 def mean_absolute_residual(
     x: FloatArray,
     y: FloatArray,
@@ -313,6 +317,20 @@ def mean_absolute_residual(
     if weights is not None and weights.min() == 1 == weights.max():
         weights = None  # all 1: no weights, bit for bit
     c = line_height(m, b, moments.mean_x, moments.mean_y)
+    if weights is None and not (moments.x_exponent or moments.y_exponent):
+        # |x_i - mean_x| <= sqrt(sxx) and |y_i - mean_y| <= sqrt(syy): when these bounds,
+        # times |m|, and |c| are far inside float64, no step overflows (no error state).
+        reach = abs(m) * math.sqrt(moments.sxx) + math.sqrt(moments.syy) + abs(c)
+        if reach < QUIET_REACH:
+            # ((y - mean_y) - m (x - mean_x)) - c, as below, without temporaries.
+            residual = y - moments.mean_y
+            term = x - moments.mean_x
+            term *= m
+            residual -= term
+            residual -= c
+            np.abs(residual, out=residual)
+            value = float(residual.sum()) / residual.size
+            return value if math.isfinite(value) else None
     with np.errstate(over="ignore", invalid="ignore"):
         residual = np.abs((y - moments.mean_y) - m * (x - moments.mean_x) - c)
         if weights is None:
@@ -348,10 +366,15 @@ def with_statistics(
         )
     ]
     statistics = fit_statistics(moments, [result.cost for result in results], levels, maes)
-    return [
-        dataclasses.replace(result, statistics=stats)
-        for result, stats in zip(results, statistics, strict=True)
-    ]
+    return [_with(result, stats) for result, stats in zip(results, statistics, strict=True)]
+
+
+def _with(r: FitResult, stats: FitStatistics) -> FitResult:
+    """`dataclasses.replace(r, statistics=stats)`, without its per-call field introspection."""
+    return FitResult(
+        r.m, r.b, r.cost, r.epochs_run, r.stop_reason, r.gradient_norm, r.n, r.optimum,
+        r.max_stable_learning_rate, r.warnings, r.history, stats,
+    )  # fmt: skip
 
 
 def confidence_band(
