@@ -150,7 +150,9 @@ def _note(epochs: int) -> str:
 def per_epoch(quick: bool) -> list[tuple[str, int, float]]:
     moments = compute_moments(*data(100))
     rows = []
-    for epochs in (10_000, 1_000_000) if quick else (10_000, 1_000_000, 10_000_000):
+    for epochs in (
+        (10_000, 100_000, 1_000_000) if quick else (10_000, 100_000, 1_000_000, 10_000_000)
+    ):
         for label, extra in (
             ("final point only", {}),
             (

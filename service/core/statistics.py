@@ -223,10 +223,14 @@ def _inference(d: Moments, level: float) -> OlsInference:
     t_m = t_b = p_m = p_b = None
     if stderr_m > 0:
         t_m = m / stderr_m
-        p_m = 2.0 * float(special.stdtr(df, -abs(t_m)))
     if stderr_b > 0:
         t_b = b / stderr_b
-        p_b = 2.0 * float(special.stdtr(df, -abs(t_b)))
+    if t_m is not None or t_b is not None:  # both tails in one call (elementwise, same bits)
+        tail_m, tail_b = special.stdtr(
+            df, (-abs(t_m) if t_m is not None else 0.0, -abs(t_b) if t_b is not None else 0.0)
+        ).tolist()
+        p_m = None if t_m is None else 2.0 * tail_m
+        p_b = None if t_b is None else 2.0 * tail_b
     if r2 is not None and unexplained > 0:
         f_statistic = r2 / unexplained * df
         f_p_value = float(special.fdtrc(1.0, df, f_statistic))
