@@ -29,6 +29,7 @@ __all__ = [
     "main",
     "multiprocess_metrics",
     "openapi_json",
+    "help_text",
     "raise_open_files_limit",
     "serve",
 ]
@@ -110,12 +111,41 @@ def serve(settings: Settings) -> None:
         )
 
 
+USAGE = """\
+usage: python -m service [openapi | --help]
+
+  python -m service          serve with the GDS_* settings below (uvicorn, in the foreground)
+  python -m service openapi  print the OpenAPI document (what make openapi writes)
+  python -m service --help   this text
+
+The same app for other servers: uvicorn service.app:create_app --factory (the GDS_* settings
+apply; the header guard, shutdown timeout and forwarded-IP settings are then uvicorn's own).
+
+Settings (environment variables):
+"""
+
+
+def help_text() -> str:
+    """The usage and every ``GDS_*`` setting with its default and meaning."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    lines = [USAGE]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = ",".join(default) if isinstance(default, list) else default
+        lines.append(f"  {prefix}{name.upper()} (default: {shown!s})")
+        lines.append(f"      {field.description}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
     if argv == ["openapi"]:
         sys.stdout.write(openapi_json())
         return 0
+    if argv in (["--help"], ["-h"], ["help"]):
+        sys.stdout.write(help_text())
+        return 0
     if argv:
-        sys.stderr.write("usage: python -m service [openapi]\n")
+        sys.stderr.write(USAGE.splitlines()[0] + "\n")
         return 2
     try:
         settings = get_settings()

@@ -93,6 +93,18 @@ class Moments(BaseModel):
         examples=[None],
     )
 
+    @field_validator("n", mode="before")
+    @classmethod
+    def _numpy_count(cls, n: Any) -> Any:
+        """A NumPy count (``Moments(**row)`` of a DataFrame row: an integer, or a whole float
+        when the row mixes dtypes) as a Python int; JSON never carries NumPy values, so JSON
+        bodies stay strict (``"n": 4.0`` is still refused)."""
+        if isinstance(n, np.integer):
+            return int(n)
+        if isinstance(n, np.floating) and float(n).is_integer():  # a row of mixed dtypes
+            return int(n)
+        return n
+
     def to_core(self) -> core.Moments:
         """The core's moments (raises `core.DataError` when they are inconsistent)."""
         return core.Moments.from_sums(

@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from service.schemas import Moments
 from tests.helpers.apps import JSON
 from tests.helpers.fits import LINE, error_kinds
 
@@ -461,3 +464,16 @@ async def test_length_mismatch_under_aliases_is_reported_at_the_alias(
 ) -> None:
     response = await client.post("/fit", json={"X": [0, 1, 2], "Y": [1, 2]})
     assert error_kinds(response) == [("length_mismatch", ("body", "Y"))]
+
+
+def test_moments_take_a_dataframe_row_with_numpy_counts() -> None:
+    """``Moments(**row)`` works on a row of sums computed with NumPy or pandas."""
+    sums = {"mean_x": 1.5, "mean_y": 4.0, "sxx": 5.0, "sxy": 10.0, "syy": 20.0}
+    for count in (np.int64(4), np.int32(4), np.float64(4.0)):
+        assert Moments(n=count, **sums).n == 4
+    with pytest.raises(ValidationError):
+        Moments(n=np.float64(4.5), **sums)
+    with pytest.raises(ValidationError):  # JSON stays strict: 4.0 is not an integer there
+        Moments.model_validate_json(
+            '{"n": 4.0, "mean_x": 1.5, "mean_y": 4.0, "sxx": 5.0, "sxy": 10.0, "syy": 20.0}'
+        )

@@ -108,3 +108,12 @@ def test_bad_settings_stop_the_start_with_one_line_per_variable(
     assert err[0] == "gd-fit-service: cannot start, bad setting:"
     assert [line.split(":")[0] for line in err[1:]] == ["GDS_PORT", "GDS_MAX_CONCURRENCY"]
     assert "Traceback" not in "".join(err)
+
+
+def test_help_lists_the_commands_and_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "python -m service openapi" in text and "--factory" in text
+    for name in Settings.model_fields:
+        assert f"GDS_{name.upper()} (default: " in text
+    assert main(["bogus"]) == 2
