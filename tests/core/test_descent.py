@@ -23,6 +23,7 @@ from service.core import (
     fit,
     fit_batch,
     fit_moments,
+    segment_moments,
 )
 from service.core import trajectory as trajectory_module
 from service.core.descent import history_epochs
@@ -694,3 +695,34 @@ def test_batch_items_are_the_single_fits_bit_for_bit_on_both_paths() -> None:
             assert outcome.history is not None
             assert outcome.history.m.tobytes() == single.history.m.tobytes()
             assert outcome.history.b.tobytes() == single.history.b.tobytes()
+
+
+@pytest.mark.parametrize("n", [2, 3, 100, 255, 256, 257, 400])
+@pytest.mark.parametrize("offset", [0.0, 1.7e9, -1.7e18])
+def test_moments_alone_and_laid_end_to_end_are_the_same_bits(n: int, offset: float) -> None:
+    """`compute_moments` (/fit) and `segment_moments` (/fit/batch) route every size the same
+    way (small data sets take the few-call path, larger ones NumPy's full passes), so their
+    moments are the same bits on either side of the size limit, and the exact means agree."""
+    from service.core import moments as moments_module
+
+    rng = np.random.default_rng(n)
+    x = offset + np.maximum(1.0, 1e3 * math.ulp(offset)) * rng.uniform(-1, 1, n)
+    y = 3.0 * x + rng.normal(0, 1e-3, n)
+    other = rng.uniform(-1, 1, 7)
+    alone = compute_moments(x, y)
+    stacked = segment_moments(
+        np.concatenate([other, x, other]),
+        np.concatenate([other, y, other]),
+        np.array([7, n, 7]),
+    )
+    assert stacked[1] == alone
+    saved = moments_module.SMALL_POINTS
+    moments_module.SMALL_POINTS = 0
+    try:
+        full = compute_moments(x, y)
+    finally:
+        moments_module.SMALL_POINTS = saved
+    assert (full.mean_x, full.mean_y) == (alone.mean_x, alone.mean_y)
+    assert (full.mean_x_lo, full.mean_y_lo) == (alone.mean_x_lo, alone.mean_y_lo)
+    for name in ("sxx", "sxy", "syy"):
+        assert getattr(full, name) == pytest.approx(getattr(alone, name), rel=1e-12)
