@@ -328,24 +328,29 @@ EXACT_SUM_POINTS = 4096
 """Up to this many values, a mean is their exactly rounded sum (`math.fsum`) over n."""
 
 
-def _exact_mean(listed: list[float], n: int, low: float, high: float) -> tuple[float, float]:
-    """The exactly rounded mean of `listed` (n values) kept within [low, high] (their min and
-    max), and its
-    remainder lo: the exactly rounded (sum_i x_i - n mean) / n.
+def _exact_mean(listed: list[float], n: int) -> tuple[float, float]:
+    """The exactly rounded mean of `listed` (n values) kept within their [min, max], and its
+    remainder lo (`_remainder`). Raises OverflowError or ValueError beyond float64."""
+    mean = min(max(math.fsum(listed) / n, min(listed)), max(listed))
+    return mean, _remainder(listed, n, mean)
 
-    n mean is split exactly (two-product) where it can be, so the remainder is one
-    `math.fsum` over n + 2 values; else over the n values and n copies of -mean (the same
-    exact sum, hence the same bits). Raises OverflowError or ValueError beyond float64.
+
+def _remainder(listed: list[float], n: int, mean: float) -> float:
+    """What `mean` misses of the mean of `listed` (n values): (sum_i x_i - n mean) / n,
+    exactly rounded.
+
+    n mean is split exactly (two-product) where it can be, so this is one `math.fsum` over
+    n + 2 values; else over the n values and n copies of -mean (the same exact sum, hence
+    the same bits). Raises OverflowError or ValueError beyond float64.
     """
-    mean = min(max(math.fsum(listed) / n, low), high)
     error = _product_error(float(n), mean)
     if error is None:
-        return mean, math.fsum(itertools.chain(listed, itertools.repeat(-mean, n))) / n
+        return math.fsum(itertools.chain(listed, itertools.repeat(-mean, n))) / n
     listed.append(-n * mean)
     listed.append(-error)
     lo = math.fsum(listed) / n
     del listed[n:]
-    return mean, lo
+    return lo
 
 
 SMALL_POINTS = 256
@@ -355,56 +360,63 @@ SMALL_POINTS = 256
 
 def _small_side(
     values: NDArray[np.float64], n: int
-) -> tuple[float, NDArray[np.float64], float, float, float] | None:
-    """One coordinate of a small data set: the exact mean (`_exact_mean`), the deviations,
-    their sum, the mean's remainder and the sum of squared deviations; None where a value
-    is not finite or is so large that a deviation could overflow (NumPy's full path)."""
+) -> tuple[float, NDArray[np.float64], float, float, float]:
+    """One coordinate of a small data set: the exact mean (as `_exact_mean`), the deviations,
+    their sum, the mean's remainder and the sum of squared deviations (inf or nan where
+    values are beyond float64; the caller's NumPy error state is quiet).
+
+    The deviations' sum is n lo, their exact sum where they are exact. The mean fsum(x) / n
+    is clamped to [min, max] only where it could lie outside: then every deviation has one
+    sign, so sum d_i^2 <= (sum |d_i|)^2 = (n lo)^2 (up to rounding, far inside the factor 4
+    below); anywhere else that pass over the values is saved.
+    """
     listed = values.tolist()
-    low, high = min(listed), max(listed)
-    if not (-LARGE_VALUE < low and high < LARGE_VALUE):  # also False for nan
-        return None
-    mean, lo = _exact_mean(listed, n, low, high)
+    mean = math.fsum(listed) / n
+    lo = _remainder(listed, n, mean)
     deviations = values - mean
-    return mean, deviations, lo * n, lo, float(deviations @ deviations)
-
-
-LARGE_VALUE = 2.0**500
-"""Values below this in magnitude have deviations, squares and sums of products (of up to
-SMALL_POINTS points) well inside float64, so NumPy raises no overflow on the way."""
+    squares = float(deviations @ deviations)
+    total = lo * n
+    if not squares > 4.0 * (total * total):  # (nan included)
+        clamped = min(max(mean, min(listed)), max(listed))
+        if clamped != mean:
+            mean, lo = clamped, _remainder(listed, n, clamped)
+            deviations = values - mean
+            squares = float(deviations @ deviations)
+            total = lo * n
+    return mean, deviations, total, lo, squares
 
 
 def _small_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | None:
     """The unweighted moments of a small data set with few NumPy calls (the formulas of
-    `_one_segment`; the deviations' sum is n lo, their exact sum where they are exact), or
-    None for anything unusual (values near float64's limits or not finite, spreads that need
-    scaling, constant x), which `_one_segment`'s full passes handle and report."""
+    `_one_segment`, the sums of products by BLAS), or None for anything unusual (values
+    beyond float64 or not finite, spreads that need scaling, constant x), which
+    `_one_segment`'s full passes handle and report."""
     n = x.size
-    try:
-        side_x = _small_side(x, n)
-        side_y = _small_side(y, n)
-    except (OverflowError, ValueError):
-        return None
-    if side_x is None or side_y is None:
-        return None
-    mean_x, dx, sum_dx, lo_x, sxx = side_x
-    mean_y, dy, sum_dy, lo_y, syy = side_y
-    total = float(n)
-    sxx -= sum_dx * sum_dx / total
-    syy -= sum_dy * sum_dy / total
-    if not SAFE_SUMS[0] <= sxx <= SAFE_SUMS[1]:
-        return None
-    if not SAFE_SUMS[0] <= syy <= SAFE_SUMS[1] and (syy != 0.0 or dy.any()):
-        return None  # y needs scaling: the full path
-    sxy = float(dx @ dy) - sum_dx * sum_dy / total
-    if not math.isfinite(sxy):
-        return None
-    slope = sxy / sxx
-    unexplained = syy - sxy * slope
-    if unexplained > CANCELLATION_LIMIT * syy:
-        min_cost = unexplained / total
-    else:  # a near-perfect fit: sum the residuals of the least-squares line directly
-        residual = dy - slope * dx
-        min_cost = float(residual @ residual) / total
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        try:
+            mean_x, dx, sum_dx, lo_x, sxx = _small_side(x, n)
+            mean_y, dy, sum_dy, lo_y, syy = _small_side(y, n)
+        except (OverflowError, ValueError):
+            return None
+        total = float(n)
+        sxx -= sum_dx * sum_dx / total
+        syy -= sum_dy * sum_dy / total
+        if not (SAFE_SUMS[0] <= sxx <= SAFE_SUMS[1] and math.isfinite(mean_x)):
+            return None
+        if not math.isfinite(mean_y):
+            return None
+        if not SAFE_SUMS[0] <= syy <= SAFE_SUMS[1] and (syy != 0.0 or dy.any()):
+            return None  # y needs scaling: the full path
+        sxy = float(dx @ dy) - sum_dx * sum_dy / total
+        if not math.isfinite(sxy):
+            return None
+        slope = sxy / sxx
+        unexplained = syy - sxy * slope
+        if unexplained > CANCELLATION_LIMIT * syy:
+            min_cost = unexplained / total
+        else:  # a near-perfect fit: sum the residuals of the least-squares line directly
+            residual = dy - slope * dx
+            min_cost = float(residual @ residual) / total
     return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), 0, 0, total, 0, lo_x, lo_y)
 
 
@@ -424,7 +436,7 @@ def _deviations(values: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]
     if n <= EXACT_SUM_POINTS:
         listed = values.tolist()
         try:
-            mean, lo = _exact_mean(listed, n, min(listed), max(listed))
+            mean, lo = _exact_mean(listed, n)
             deviations = values - mean
             return mean, deviations, float(np.sum(deviations)), lo
         except (OverflowError, ValueError):  # beyond float64 (or not finite: checked later)
