@@ -176,12 +176,16 @@ def ols_inference(
     if len(moments) != len(confidence_levels):
         raise ValueError("one confidence level per data set is needed")
     for given in confidence_levels:
-        if not 0 < given < 1:
-            raise ParameterError(
-                f"confidence_level must satisfy 0 < level < 1 (got {given!r})",
-                field="confidence_level",
-            )
+        _check_level(given)
     return [_inference(d, level) for d, level in zip(moments, confidence_levels, strict=True)]
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ParameterError(
+            f"confidence_level must satisfy 0 < level < 1 (got {level!r})",
+            field="confidence_level",
+        )
 
 
 def _inference(d: Moments, level: float) -> OlsInference:
@@ -277,15 +281,20 @@ def fit_statistics(
     inference = ols_inference(moments, confidence_levels)
     if maes is None:
         maes = [None] * len(moments)
-    out: list[FitStatistics] = []
-    for data, cost, mae, ols in zip(moments, costs, maes, inference, strict=True):
-        r2: float | None = None
-        if data.syy > 0:
-            # 1 - cost / var(y), var(y) = Syy / W, in the moments' scaled units of y.
-            scaled = _ldexp(cost, -2 * data.y_exponent) / (data.syy / data.sum_w)
-            r2 = 1.0 - scaled if math.isfinite(scaled) else None
-        out.append(FitStatistics(r2=r2, rmse=math.sqrt(cost), mae=mae, ols=ols))
-    return out
+    return [
+        _statistics(data, cost, mae, ols)
+        for data, cost, mae, ols in zip(moments, costs, maes, inference, strict=True)
+    ]
+
+
+def _statistics(data: Moments, cost: float, mae: float | None, ols: OlsInference) -> FitStatistics:
+    """One item of `fit_statistics`."""
+    r2: float | None = None
+    if data.syy > 0:
+        # 1 - cost / var(y), var(y) = Syy / W, in the moments' scaled units of y.
+        scaled = _ldexp(cost, -2 * data.y_exponent) / (data.syy / data.sum_w)
+        r2 = 1.0 - scaled if math.isfinite(scaled) else None
+    return FitStatistics(r2, math.sqrt(cost), mae, ols)
 
 
 def _ldexp(value: float, exponent: int) -> float:
@@ -361,6 +370,17 @@ def with_statistics(
     `confidence_levels` default to 0.95 each, `points` to None each.
     """
     levels = [0.95] * len(results) if confidence_levels is None else confidence_levels
+    if len(results) == len(moments) == len(levels) == 1 and (points is None or len(points) == 1):
+        # One fit (/fit): the same functions, without the lists around them.
+        result, sums, level = results[0], moments[0], levels[0]
+        data = None if points is None else points[0]
+        mae = (
+            None
+            if data is None
+            else mean_absolute_residual(data[0], data[1], data[2], result.m, result.b, sums)
+        )
+        _check_level(level)
+        return [_with(result, _statistics(sums, result.cost, mae, _inference(sums, level)))]
     maes = [
         None
         if data is None
