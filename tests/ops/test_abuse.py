@@ -321,7 +321,8 @@ def test_two_workers_survive_a_body_of_empty_objects_with_requests_in_flight(
     check, which killed the worker and the requests in flight on it."""
     flood = b'{"x": [' + b",".join([b"{}"] * 1_300_000) + b'], "y": [1, 2]}'
     line = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7], "epochs": 1000}
-    with running_server(tmp_path, workers="2") as server:
+    # Slots for every request: this is about workers surviving, not about load shedding.
+    with running_server(tmp_path, workers="2", max_concurrency="64") as server:
 
         async def traffic() -> list[int]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
