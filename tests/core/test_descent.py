@@ -726,3 +726,20 @@ def test_moments_alone_and_laid_end_to_end_are_the_same_bits(n: int, offset: flo
     assert (full.mean_x_lo, full.mean_y_lo) == (alone.mean_x_lo, alone.mean_y_lo)
     for name in ("sxx", "sxy", "syy"):
         assert getattr(full, name) == pytest.approx(getattr(alone, name), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 100, 255, 256, 257])
+@pytest.mark.parametrize("value", [0.1, 0.7, -2.3, 1e-310, 3.3e300, 1.7e12 + 0.1])
+def test_equal_values_have_their_value_as_mean_on_every_path(n: int, value: float) -> None:
+    """fsum(values) / n of equal values can miss them by an ulp; the mean is kept within
+    [min, max] (on the small path only where every deviation may have one sign), so
+    constant y has mean y_0, no spread and an optimum slope and cost of exactly 0; nearly
+    equal x (one ulp apart) have a mean between them."""
+    x = np.arange(n, dtype=np.float64)
+    moments = compute_moments(x, np.full(n, value))
+    assert (moments.mean_y, moments.syy, moments.sxy, moments.min_cost) == (value, 0.0, 0.0, 0.0)
+    near = np.full(n, value)
+    near[-1] = np.nextafter(value, math.inf)
+    spread = compute_moments(near, x)
+    assert value <= spread.mean_x <= near[-1]
+    assert spread.sxx > 0
