@@ -74,10 +74,19 @@ def _spectral_radii(moments: Moments, options: FitOptions, rates: FloatArray) ->
     """rho of the rule's iteration matrix at each learning rate (the u and v block)."""
     step = steps_at_rates(moments, options, rates)
     dynamic = (step[:, :4, :4] + np.eye(4)).astype(np.float64)
-    if options.optimizer == "gd":
-        dynamic = dynamic[:, :2, :2]
     with np.errstate(all="ignore"):
-        radii: FloatArray = np.abs(np.linalg.eigvals(dynamic)).max(axis=1)
+        if options.optimizer == "gd":
+            # 2 x 2: the eigenvalues t/2 +- sqrt(t^2/4 - det) in closed form, for every rate
+            # at once (np.linalg.eigvals costs a LAPACK call per matrix).
+            a, b = dynamic[:, 0, 0], dynamic[:, 0, 1]
+            c, d = dynamic[:, 1, 0], dynamic[:, 1, 1]
+            half_trace = (a + d) / 2
+            det = a * d - b * c
+            disc = half_trace * half_trace - det
+            real = np.abs(half_trace) + np.sqrt(np.maximum(disc, 0.0))
+            radii: FloatArray = np.where(disc >= 0, real, np.sqrt(np.maximum(det, 0.0)))
+        else:
+            radii = np.abs(np.linalg.eigvals(dynamic)).max(axis=1)
     return radii
 
 

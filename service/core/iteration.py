@@ -162,19 +162,18 @@ def _one_minus_twice(lam: WideArray, mx: WideArray) -> WideArray:
     """1 - 2 lam mx^2 rounded once (it cancels when the step nearly levels the c error)."""
     with np.errstate(over="ignore", invalid="ignore"):
         plain = 1 - 2 * lam * mx * mx
-    exact = [
-        1 - 2 * Fraction(*a.as_integer_ratio()) * Fraction(*b.as_integer_ratio()) ** 2
-        if np.isfinite(c) and abs(c) < 0.5
-        else c
-        for a, b, c in zip(lam, mx, plain, strict=True)
-    ]
+        cancels = np.flatnonzero(np.isfinite(plain) & (np.abs(plain) < 0.5))
+    if cancels.size == 0:  # no cancellation: the plain value is already rounded well
+        return plain
     wide = lam.dtype.type
-
-    def rounded(v: Fraction) -> np.floating:  # hi + lo carries 106 bits into the sum
-        hi = float(v)
-        return wide(hi) + wide(float(v - Fraction(hi)))
-
-    return np.array([rounded(v) if isinstance(v, Fraction) else v for v in exact], dtype=lam.dtype)
+    out = plain.copy()
+    for i in cancels.tolist():  # exactly, then hi + lo carries 106 bits into the sum
+        exact = (
+            1 - 2 * Fraction(*lam[i].as_integer_ratio()) * Fraction(*mx[i].as_integer_ratio()) ** 2
+        )
+        hi = float(exact)
+        out[i] = wide(hi) + wide(float(exact - Fraction(hi)))
+    return out
 
 
 def max_stable_learning_rates(
