@@ -413,11 +413,15 @@ class FitRequest(BaseModel):
         return None if self.weights is None else np.asarray(self.weights, dtype=np.float64)
 
     def data_arrays(self) -> tuple[FloatArray, FloatArray]:
-        """The points as float64 arrays (for a request that sends x and y)."""
-        if self._arrays is not None:
-            return self._arrays
-        assert self.x is not None and self.y is not None  # guaranteed by validation
-        return np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64)
+        """The points as float64 arrays (for a request that sends x and y), converted from the
+        lists once: the moments, the statistics and the plot all read them."""
+        if self._arrays is None:
+            assert self.x is not None and self.y is not None  # guaranteed by validation
+            self._arrays = (
+                np.asarray(self.x, dtype=np.float64),
+                np.asarray(self.y, dtype=np.float64),
+            )
+        return self._arrays
 
     @property
     def points(self) -> int:
