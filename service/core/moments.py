@@ -36,6 +36,9 @@ The weighted sums use the same shifted origin and corrected two-pass formulas: w
 d_i = x_i - mean_x, sum_i w_i (d_i - delta)^2 = sum_i w_i d_i^2 - (sum_i w_i d_i)^2 / sum_w
 for delta = sum_i w_i d_i / sum_w (and likewise for the cross-products).
 
+The summation kernels (exact products, exactly rounded means and remainders, shifted-origin
+deviations, the powers of two) are in `service.core.exact_sums`.
+
 `compute_moments` and `segment_moments` share one code path (a few vectorized passes per
 data set), so the moments of a data set are the same bits whether it comes alone or laid
 end to end with others.
@@ -43,16 +46,26 @@ end to end with others.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from service.core.errors import DataError
+from service.core.exact_sums import (
+    SAFE_SUMS,
+    deviations,
+    dot,
+    exponent_for,
+    ldexp_inf,
+    line_height,
+    remainder,
+    spread_exponent,
+    weight_exponent,
+    weighted_deviations,
+)
 
 __all__ = ["Moments", "compute_moments", "height_error", "line_height", "segment_moments"]
 
@@ -114,12 +127,12 @@ class Moments:
     def vx(self) -> float:
         """(Weighted) variance of x, sxx / sum_w, in original units (0.0 or inf when that is
         beyond float64)."""
-        return _ldexp(self.sxx / self.sum_w, 2 * self.x_exponent)
+        return ldexp_inf(self.sxx / self.sum_w, 2 * self.x_exponent)
 
     @property
     def slope(self) -> float:
         """The least-squares slope sxy / sxx in original units."""
-        return _ldexp(self.sxy / self.sxx, self.y_exponent - self.x_exponent)
+        return ldexp_inf(self.sxy / self.sxx, self.y_exponent - self.x_exponent)
 
     @classmethod
     def from_sums(
@@ -163,10 +176,10 @@ class Moments:
                 field="moments",
             )
         total = float(n) if sum_w is None else float(sum_w)
-        ew = _weight_exponent(total)
+        ew = weight_exponent(total)
         # Sums beyond float64's comfortable range are rescaled by exact powers of two.
-        ex = _spread_exponent(sxx, ew)
-        ey = _spread_exponent(syy, ew) if syy > 0 else 0
+        ex = spread_exponent(sxx, ew)
+        ey = spread_exponent(syy, ew) if syy > 0 else 0
         sxx, syy = math.ldexp(sxx, -ew - 2 * ex), math.ldexp(syy, -ew - 2 * ey)
         sxy = math.ldexp(sxy, -ew - ex - ey)
         total = math.ldexp(total, -ew)
@@ -186,98 +199,14 @@ class Moments:
         )
 
 
-SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
-
-
-def _product_error(a: float, b: float) -> float | None:
-    """a b - fl(a b) exactly (Dekker's two-product), or None where the split could overflow
-    or underflow (then the caller takes the exact product from fractions)."""
-    p = a * b
-    if not (1e-250 < abs(p) < 1e290 and abs(a) < 1e290 and abs(b) < 1e290):
-        return 0.0 if p == 0 and math.isfinite(a) and math.isfinite(b) else None
-    t = SPLIT * a
-    a_hi = t - (t - a)
-    a_lo = a - a_hi
-    t = SPLIT * b
-    b_hi = t - (t - b)
-    b_lo = b - b_hi
-    return ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-
-
-def line_height(
-    m: float, b: float, mean_x: float, mean_y: float, lo_x: float = 0.0, lo_y: float = 0.0
-) -> float:
-    """b + m (mean_x + lo_x) - (mean_y + lo_y), rounded once from its exact value: the line's
-    height error at the data's mean x (each product split exactly, the sum by `math.fsum`;
-    fractions where a split could over- or underflow). A line near data on timestamps has
-    b ~ -m mean_x, and any rounding of these terms is a change of the height that the
-    slope's gradient multiplies by mean_x."""
-    error = _product_error(m, mean_x)
-    try:
-        if error is None:
-            raise ValueError
-        return math.fsum((b, m * mean_x, error, m * lo_x, -mean_y, -lo_y))
-    except (OverflowError, ValueError):
-        if not all(map(math.isfinite, (m, b, mean_x, mean_y))):
-            return b + m * mean_x - mean_y
-        exact = Fraction(b) + Fraction(m) * Fraction(mean_x) - Fraction(mean_y)
-        exact += Fraction(m) * Fraction(lo_x) - Fraction(lo_y)
-        try:
-            return float(exact)
-        except OverflowError:
-            return math.copysign(math.inf, exact)
-
-
 def height_error(moments: Moments, m0: float, b0: float) -> float:
     """c_0 - c* = b0 + m0 mean_x - mean_y of a start (m0, b0), exactly rounded on the means
     and their remainders (`line_height`)."""
     return line_height(m0, b0, moments.mean_x, moments.mean_y, moments.mean_x_lo, moments.mean_y_lo)
 
 
-def _ldexp(value: float, exponent: int) -> float:
-    """value * 2**exponent, overflowing to inf (math.ldexp raises instead)."""
-    with np.errstate(over="ignore"):
-        return float(np.ldexp(value, exponent))
-
-
 CANCELLATION_LIMIT = 1e-4
 """Below this 1 - r^2, syy - sxy^2 / sxx loses digits: sum the residuals instead."""
-SAFE_SPREAD = 2.0**400
-"""Deviations within [1 / SAFE_SPREAD, SAFE_SPREAD] are squared as they are; others are
-scaled by a power of two first (their squares, times a million points, stay normal)."""
-
-
-SAFE_SUMS = (2.0**-800, 2.0**800)
-"""Centred sums within this range were squared without under- or overflow."""
-
-SAFE_WEIGHTS = (2.0**-100, 2.0**100)
-"""Weights (largest weight; a caller's sum_w) within this range are used as they are; others
-are divided by a power of two first, so that weight times squared spread stays normal."""
-
-
-def _exponent_for(spread: float) -> int:
-    """0 if `spread` is safe to square, else the power of two that brings it near 1."""
-    if not math.isfinite(spread) or 1 / SAFE_SPREAD <= spread <= SAFE_SPREAD:
-        return 0
-    return math.frexp(spread)[1]
-
-
-def _weight_exponent(weight: float) -> int:
-    """0 if `weight` (the largest weight, or a total) is safe, else its binary exponent."""
-    if SAFE_WEIGHTS[0] <= weight <= SAFE_WEIGHTS[1]:
-        return 0
-    return math.frexp(weight)[1]
-
-
-def _spread_exponent(total: float, ew: int) -> int:
-    """The x or y exponent of a caller's centred sum `total` of weights scaled by 2**-ew: 0
-    when total * 2**-ew is safe, else about half its binary exponent."""
-    if ew == 0:
-        return _exponent_for(math.sqrt(total))
-    exponent = math.frexp(total)[1] - ew  # of total * 2**-ew, without computing it
-    if -800 <= exponent <= 800:
-        return 0
-    return (exponent + 1) // 2
 
 
 def _as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -319,40 +248,6 @@ def compute_moments(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None
     return _one_segment(xs, ys, ws)
 
 
-def _dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    # einsum's own SIMD loop: as accurate as BLAS dot here and free of its thread start-up.
-    return float(np.einsum("i,i->", a, b))
-
-
-EXACT_SUM_POINTS = 4096
-"""Up to this many values, a mean is their exactly rounded sum (`math.fsum`) over n."""
-
-
-def _exact_mean(listed: list[float], n: int) -> tuple[float, float]:
-    """The exactly rounded mean of `listed` (n values) kept within their [min, max], and its
-    remainder lo (`_remainder`). Raises OverflowError or ValueError beyond float64."""
-    mean = min(max(math.fsum(listed) / n, min(listed)), max(listed))
-    return mean, _remainder(listed, n, mean)
-
-
-def _remainder(listed: list[float], n: int, mean: float) -> float:
-    """What `mean` misses of the mean of `listed` (n values): (sum_i x_i - n mean) / n,
-    exactly rounded.
-
-    n mean is split exactly (two-product) where it can be, so this is one `math.fsum` over
-    n + 2 values; else over the n values and n copies of -mean (the same exact sum, hence
-    the same bits). Raises OverflowError or ValueError beyond float64.
-    """
-    error = _product_error(float(n), mean)
-    if error is None:
-        return math.fsum(itertools.chain(listed, itertools.repeat(-mean, n))) / n
-    listed.append(-n * mean)
-    listed.append(-error)
-    lo = math.fsum(listed) / n
-    del listed[n:]
-    return lo
-
-
 SMALL_POINTS = 256
 """Up to this many unweighted points, the moments take `_small_segment`'s few NumPy calls
 (NumPy's fixed cost per call dominates there); beyond, `_one_segment`'s full passes."""
@@ -361,7 +256,7 @@ SMALL_POINTS = 256
 def _small_side(
     values: NDArray[np.float64], n: int
 ) -> tuple[float, NDArray[np.float64], float, float, float]:
-    """One coordinate of a small data set: the exact mean (as `_exact_mean`), the deviations,
+    """One coordinate of a small data set: the exact mean (as `exact_mean`), the deviations,
     their sum, the mean's remainder and the sum of squared deviations (inf or nan where
     values are beyond float64; the caller's NumPy error state is quiet).
 
@@ -372,14 +267,14 @@ def _small_side(
     """
     listed = values.tolist()
     mean = math.fsum(listed) / n
-    lo = _remainder(listed, n, mean)
+    lo = remainder(listed, n, mean)
     deviations = values - mean
     squares = float(deviations @ deviations)
     total = lo * n
     if not squares > 4.0 * (total * total):  # (nan included)
         clamped = min(max(mean, min(listed)), max(listed))
         if clamped != mean:
-            mean, lo = clamped, _remainder(listed, n, clamped)
+            mean, lo = clamped, remainder(listed, n, clamped)
             deviations = values - mean
             squares = float(deviations @ deviations)
             total = lo * n
@@ -420,52 +315,6 @@ def _small_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | 
     return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), 0, 0, total, 0, lo_x, lo_y)
 
 
-def _deviations(values: NDArray[np.float64]) -> tuple[float, NDArray[np.float64], float, float]:
-    """The mean, the deviations, their sum and the mean's remainder lo (the exact mean is
-    about mean + lo).
-
-    Up to EXACT_SUM_POINTS values the mean is their exactly rounded sum (`math.fsum`) over
-    n, kept within [min, max] (so equal values have exactly their value as mean), and lo the
-    exactly rounded sum of x_i - mean over n: within an ulp however much the values cancel
-    (y = +-0.181 has mean 1e-10 to all its digits, which a descent on timestamps multiplies
-    by mean x ~ 1e18). Beyond, the mean is taken around a shifted origin (the first value),
-    as accurate as the spread allows (eps times the spread), and lo is the deviations' sum
-    over n where every deviation is exact (|x_i - mean| <= |mean| / 2, Sterbenz), else 0.
-    """
-    n = values.size
-    if n <= EXACT_SUM_POINTS:
-        listed = values.tolist()
-        try:
-            mean, lo = _exact_mean(listed, n)
-            deviations = values - mean
-            return mean, deviations, float(np.sum(deviations)), lo
-        except (OverflowError, ValueError):  # beyond float64 (or not finite: checked later)
-            pass
-    shift = float(values[0])
-    mean = shift + float(np.sum(values - shift)) / n
-    deviations = values - mean
-    total = float(np.sum(deviations))
-    limit = 0.5 * abs(mean)  # two reductions without a temporary of size n
-    with np.errstate(invalid="ignore"):
-        exact = (
-            math.isfinite(total)
-            and -limit <= float(deviations.min())
-            and float(deviations.max()) <= limit
-        )
-    return mean, deviations, total, total / n if exact else 0.0
-
-
-def _weighted_deviations(
-    values: NDArray[np.float64], weights: NDArray[np.float64], total: float
-) -> tuple[float, NDArray[np.float64], NDArray[np.float64], float]:
-    """The weighted mean around a shifted origin, the deviations d, w * d and sum w * d."""
-    shift = float(values[0])
-    mean = shift + _dot(weights, values - shift) / total
-    deviations = values - mean
-    weighted = weights * deviations
-    return mean, deviations, weighted, float(np.sum(weighted))
-
-
 def _usable_weights(
     x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None, int]:
@@ -494,7 +343,7 @@ def _usable_weights(
                 f"only {x.size} point has a positive weight: at least 2 are needed",
                 field="weights",
             )
-    ew = _weight_exponent(high)
+    ew = weight_exponent(high)
     if ew:
         w = np.ldexp(w, -ew)
     return x, y, w, ew
@@ -519,33 +368,33 @@ def _one_segment(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if weights is None:
             total = float(n)
-            mean_x, dx, sum_dx, lo_x = _deviations(x)
-            mean_y, dy, sum_dy, lo_y = _deviations(y)
+            mean_x, dx, sum_dx, lo_x = deviations(x)
+            mean_y, dy, sum_dy, lo_y = deviations(y)
             wdx, wdy = dx, dy
         else:
             total = float(np.sum(weights))
             lo_x = lo_y = 0.0
-            mean_x, dx, wdx, sum_dx = _weighted_deviations(x, weights, total)
-            mean_y, dy, wdy, sum_dy = _weighted_deviations(y, weights, total)
-        sxx = _dot(wdx, dx) - sum_dx * sum_dx / total
-        syy = _dot(wdy, dy) - sum_dy * sum_dy / total
+            mean_x, dx, wdx, sum_dx = weighted_deviations(x, weights, total)
+            mean_y, dy, wdy, sum_dy = weighted_deviations(y, weights, total)
+        sxx = dot(wdx, dx) - sum_dx * sum_dx / total
+        syy = dot(wdy, dy) - sum_dy * sum_dy / total
         for name, values, mean, sums in (("x", x, mean_x, sxx), ("y", y, mean_y, syy)):
             if not (math.isfinite(mean) and math.isfinite(sums)):
                 if not np.isfinite(values).all():
                     raise DataError(f"{name} must contain only finite numbers", field=name)
         # Spreads whose squares under- or overflow are scaled by a power of two first.
-        ex = 0 if SAFE_SUMS[0] <= sxx <= SAFE_SUMS[1] else _exponent_for(float(np.abs(dx).max()))
+        ex = 0 if SAFE_SUMS[0] <= sxx <= SAFE_SUMS[1] else exponent_for(float(np.abs(dx).max()))
         # (syy == 0 may be an underflow of distinct y: only equal y have every deviation 0.)
-        ey = 0 if SAFE_SUMS[0] <= syy <= SAFE_SUMS[1] else _exponent_for(float(np.abs(dy).max()))
+        ey = 0 if SAFE_SUMS[0] <= syy <= SAFE_SUMS[1] else exponent_for(float(np.abs(dy).max()))
         if ex:
             dx, sum_dx = np.ldexp(dx, -ex), math.ldexp(sum_dx, -ex)
             wdx = dx if weights is None else weights * dx
-            sxx = _dot(wdx, dx) - sum_dx * sum_dx / total
+            sxx = dot(wdx, dx) - sum_dx * sum_dx / total
         if ey:
             dy, sum_dy = np.ldexp(dy, -ey), math.ldexp(sum_dy, -ey)
             wdy = dy if weights is None else weights * dy
-            syy = _dot(wdy, dy) - sum_dy * sum_dy / total
-        sxy = _dot(wdx, dy) - sum_dx * sum_dy / total
+            syy = dot(wdy, dy) - sum_dy * sum_dy / total
+        sxy = dot(wdx, dy) - sum_dx * sum_dy / total
         for name, value in (("x", sxx), ("y", syy), ("x", sxy)):
             if not math.isfinite(value):
                 raise DataError(
@@ -567,7 +416,7 @@ def _one_segment(
         else:  # a near-perfect fit: sum the residuals of the least-squares line directly
             residual = dy - slope * dx
             weighted = residual if weights is None else weights * residual
-            min_cost = _dot(weighted, residual) / total
+            min_cost = dot(weighted, residual) / total
     return Moments(
         n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey, total, ew, lo_x, lo_y
     )
