@@ -1,5 +1,5 @@
-"""The reference app of SPEC §8's per-request overhead target: one ``async def`` GET route,
-no middleware, served by uvicorn (``benchmarks/load.py`` starts it)."""
+"""The reference app of the per-request overhead target (docs/performance.md): one ``async
+def`` GET route, no middleware, served by uvicorn (``benchmarks/load.py`` starts it)."""
 
 from __future__ import annotations
 

@@ -2,14 +2,13 @@
 
     .venv/bin/python benchmarks/content_types.py [--points N] [--repeat R]
 
-SPEC §8: the Arrow request takes at most 1/10 of the JSON request's time (aim 1/30), the CSV
-request no longer than the JSON one (aim half). The three bodies carry the same float64
-points (full precision, written with ``repr`` in CSV), the hyperparameters in the JSON body
-or the query string; the server is ``python -m service`` on 127.0.0.1 (one worker), the
-client one keep-alive httpx connection. The answers are checked to be the same bytes. The
-floor is ``orjson.loads`` of the JSON body plus ``np.array`` of its two lists, in process.
-Needs pyarrow (the ``arrow`` extra) in the server's environment.
-"""
+Target (docs/performance.md): the Arrow request takes at most 1/10 of the JSON request's
+time (aim 1/30), the CSV request no longer than the JSON one (aim half). The three bodies
+carry the same float64 points (full precision, written with ``repr`` in CSV), the
+hyperparameters in the JSON body or the query string; the server is ``python -m service`` on
+127.0.0.1 (one worker), the client one keep-alive httpx connection. The answers are checked
+to be the same bytes. The floor is ``orjson.loads`` of the JSON body plus ``np.array`` of
+its two lists, in process. Needs pyarrow (the ``arrow`` extra) in the server's environment."""
 
 from __future__ import annotations
 

@@ -3,14 +3,13 @@ bodies are posted.
 
     .venv/bin/python benchmarks/event_loop.py [--points N] [--bodies B] [--compare]
 
-SPEC §7: parsing and validating a body never blocks the event loop for more than about 50 ms,
-and ``/healthz`` answers within 100 ms (p99) under load. One client thread posts `--bodies`
-JSON bodies of `--points` points one after the other to POST /fit (one-worker server on
-127.0.0.1); another polls GET /healthz on its own keep-alive connection all the while. A
-``/healthz`` round trip takes about a millisecond, so its latency beyond that is the time the
-event loop was held. ``--compare`` also runs the server with large bodies parsed by one
-``orjson.loads`` (the path before the chunked parse).
-"""
+Target (docs/operations.md): parsing and validating a body never blocks the event loop for
+more than about 50 ms, and ``/healthz`` answers within 100 ms (p99) under load. One client
+thread posts `--bodies` JSON bodies of `--points` points one after the other to POST /fit
+(one-worker server on 127.0.0.1); another polls GET /healthz on its own keep-alive
+connection all the while. A ``/healthz`` round trip takes about a millisecond, so its
+latency beyond that is the time the event loop was held. ``--compare`` also runs the server
+with large bodies parsed by one ``orjson.loads`` (the path before the chunked parse)."""
 
 from __future__ import annotations
 

@@ -2,11 +2,11 @@
 
     .venv/bin/python benchmarks/large_request.py [--points N] [--repeat R] [--compare]
 
-SPEC §8: the request (real server on 127.0.0.1, one keep-alive httpx connection, 10,000
-epochs) takes at most 2 x the time of ``orjson.loads`` of the same body plus ``np.array``
-of its two lists (the unit), and the server's peak memory grows by at most 10 x the body
-size. Memory is the growth of the server's ``VmHWM`` (peak resident set, /proc) over the
-first large request, measured after a small warm-up request.
+Target (docs/performance.md): the request (real server on 127.0.0.1, one keep-alive httpx
+connection, 10,000 epochs) takes at most 2 x the time of ``orjson.loads`` of the same body
+plus ``np.array`` of its two lists (the unit), and the server's peak memory grows by at most
+10 x the body size. Memory is the growth of the server's ``VmHWM`` (peak resident set,
+/proc) over the first large request, measured after a small warm-up request.
 
 ``--compare`` also runs the same request on servers with the earlier paths: the whole body in
 one ``orjson.loads`` (no chunked parse; it holds the event loop for the whole parse), then

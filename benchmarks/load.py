@@ -1,4 +1,4 @@
-"""Load test over loopback, and SPEC §8's three HTTP ratios in one run.
+"""Load test over loopback, and the three HTTP ratios of docs/performance.md in one run.
 
     .venv/bin/python benchmarks/load.py [--duration 10] [--concurrency 32] [--client auto]
                                         [--workers 1 2]
@@ -304,7 +304,7 @@ def _met(ok: bool) -> str:
 
 
 def ratios(args: argparse.Namespace, load: Load) -> None:
-    """Measure and print SPEC §8's three HTTP ratios."""
+    """Measure and print the three HTTP ratios."""
     duration, connections = args.duration, args.concurrency
     argv = MEMOIZED_DESCENT if args.memoized_descent else None
     with running_server({"GDS_LOG_LEVEL": "info"}, argv=argv, quiet=True) as (url, _):
@@ -324,7 +324,7 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
     overhead = health.per_second / minimal.per_second
     errors = sum(run.errors for run in (sequential, fits, health, minimal))
     memoized = " (descent memoized)" if args.memoized_descent else ""
-    print(f"SPEC §8 HTTP targets (one worker, the same client for every number){memoized}:\n")
+    print(f"HTTP targets (one worker, the same client for every number){memoized}:\n")
     print("| what | measured | ratio | target | met |")
     print("| --- | ---: | ---: | ---: | :---: |")
     print(

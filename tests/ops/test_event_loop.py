@@ -1,5 +1,5 @@
-"""A large JSON body does not hold the event loop (SPEC §7): GET /healthz answers promptly
-while 1,000,000-point bodies are parsed, validated and fitted, on a real server."""
+"""A large JSON body does not hold the event loop (docs/operations.md): GET /healthz answers
+promptly while 1,000,000-point bodies are parsed, validated and fitted, on a real server."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def big_body() -> bytes:
 def test_healthz_stays_prompt_while_million_point_bodies_are_parsed(tmp_path: Path) -> None:
     """One orjson.loads of such a body (40 MB) holds the GIL, and so the loop, for about
     150 ms; parsed in chunks the loop waits a few milliseconds at a time. The bounds are
-    generous (p99 under SPEC's 100 ms, the slowest poll under 250 ms) because the machine
+    generous (p99 under the 100 ms target, the slowest poll under 250 ms) because the machine
     may be busy with other work: they catch a whole-body parse on the loop's path, not
     scheduling noise."""
     body = big_body()
