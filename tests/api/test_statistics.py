@@ -13,9 +13,9 @@ import httpx
 import numpy as np
 import pytest
 import scipy.stats
-import statsmodels.api as sm
 
 from service.examples import ARTICLE_X, ARTICLE_Y
+from tests.helpers.statistics import statsmodels_answer
 
 pytestmark = pytest.mark.anyio
 
@@ -51,27 +51,12 @@ async def test_article_example_statistics_equal_statsmodels_and_scipy(
     ols = statistics["ols"]
     assert set(ols) == OLS_FIELDS
     x, y = np.asarray(ARTICLE_X), np.asarray(ARTICLE_Y)
-    fit = sm.OLS(y, sm.add_constant(x)).fit()
-    ci = fit.conf_int(0.05)
-    want = {
-        "m": fit.params[1],
-        "b": fit.params[0],
-        "r2": fit.rsquared,
-        "adjusted_r2": fit.rsquared_adj,
-        "residual_std_error": math.sqrt(fit.scale),
-        "stderr_m": fit.bse[1],
-        "stderr_b": fit.bse[0],
-        "t_m": fit.tvalues[1],
-        "t_b": fit.tvalues[0],
-        "p_m": fit.pvalues[1],
-        "p_b": fit.pvalues[0],
-        "f_statistic": fit.fvalue,
-        "f_p_value": fit.f_pvalue,
-    }
+    want = statsmodels_answer(x, y, None, 0.95)
+    ci_m, ci_b = want.pop("ci_m"), want.pop("ci_b")
     for key, value in want.items():
         assert ols[key] == pytest.approx(value, rel=1e-9), key
-    assert ols["ci_m"] == pytest.approx(list(ci[1]), rel=1e-9)
-    assert ols["ci_b"] == pytest.approx(list(ci[0]), rel=1e-9)
+    assert ols["ci_m"] == pytest.approx(list(ci_m), rel=1e-9)
+    assert ols["ci_b"] == pytest.approx(list(ci_b), rel=1e-9)
     linregress = scipy.stats.linregress(x, y)
     assert ols["r"] == pytest.approx(linregress.rvalue, rel=1e-9)
     assert ols["df"] == 98 and ols["confidence_level"] == 0.95
