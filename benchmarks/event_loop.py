@@ -20,9 +20,8 @@ import threading
 import time
 
 import httpx
-import numpy as np
-import orjson
 from _server import running_server
+from large_request import make_body
 
 _RUN = "from service.__main__ import main; raise SystemExit(main([]))"
 WHOLE_PARSE = [
@@ -30,15 +29,6 @@ WHOLE_PARSE = [
     "-c",
     "import service.bodies.json_body as j; j.SPLIT_MIN_BYTES = 10**15; " + _RUN,
 ]
-
-
-def make_body(points: int) -> bytes:
-    """A /fit body of `points` full-precision random points around y = 2x + 1."""
-    rng = np.random.default_rng(7)
-    x = rng.normal(0.0, 1.0, points)
-    y = 2.0 * x + 1.0 + rng.normal(0.0, 0.5, points)
-    body = {"x": x, "y": y, "learning_rate": 0.01, "epochs": 10_000}
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def health_during_posts(url: str, body: bytes, bodies: int) -> tuple[list[float], float]:
