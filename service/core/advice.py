@@ -21,7 +21,6 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from service.core.coefficients import steps_at_rates
 from service.core.moments import Moments
 from service.core.options import FitOptions
 from service.core.result import Optimum
@@ -34,8 +33,10 @@ FAR = 1e-3
 """Relative distance from the optimum above which a run "stopped far from the optimum"."""
 EXCESS_FLOOR = 1e-9
 """Excess cost below this fraction of var(y) is never "far"."""
-GRID = 241
-"""Learning rates tried (geometrically, below the bound) for the fastest-converging one."""
+GRID = np.geomspace(1e-8, 1 - 1e-9, 241)
+"""Learning rates tried for the fastest-converging one, as fractions of the stable bound."""
+REFINE = np.linspace(0.0, 1.0, 61)
+"""Then, between the best grid point's neighbours."""
 
 
 def _ldexp(value: float, exponent: int) -> float:
@@ -70,46 +71,120 @@ def far_from_optimum(
     return None
 
 
-def _spectral_radii(moments: Moments, options: FitOptions, rates: FloatArray) -> FloatArray:
-    """rho of the rule's iteration matrix at each learning rate (the u and v block)."""
-    step = steps_at_rates(moments, options, rates)
-    dynamic = (step[:, :4, :4] + np.eye(4)).astype(np.float64)
-    with np.errstate(all="ignore"):
-        if options.optimizer == "gd":
-            # 2 x 2: the eigenvalues t/2 +- sqrt(t^2/4 - det) in closed form, for every rate
-            # at once (np.linalg.eigvals costs a LAPACK call per matrix).
-            a, b = dynamic[:, 0, 0], dynamic[:, 0, 1]
-            c, d = dynamic[:, 1, 0], dynamic[:, 1, 1]
-            half_trace = (a + d) / 2
-            det = a * d - b * c
-            disc = half_trace * half_trace - det
-            real = np.abs(half_trace) + np.sqrt(np.maximum(disc, 0.0))
-            radii: FloatArray = np.where(disc >= 0, real, np.sqrt(np.maximum(det, 0.0)))
+def _hessian(moments: Moments, options: FitOptions) -> tuple[float, float, float, float]:
+    """(h11, h12, lowest, highest eigenvalue) of the descended objective's Hessian
+    H = 2 [[w + mx^2, mx], [mx, 1]] (w = vx + l2) in the units the learning rate applies to
+    (z-space under standardize, where vx = 1 and mx = 0); h22 = 2. The lowest eigenvalue is
+    det H / highest = 4 w / highest, which keeps its digits when mx^2 dwarfs w."""
+    if options.standardize:
+        w, mx = 1.0 + options.l2, 0.0
+    else:
+        vx = _ldexp(moments.sxx / moments.sum_w, 2 * moments.x_exponent)
+        w, mx = vx + options.l2, moments.mean_x
+    h11, h12 = 2 * (w + mx * mx), 2 * mx
+    highest = 0.5 * (h11 + 2) + math.hypot(w + mx * mx - 1, h12)
+    return h11, h12, 4 * w / highest, highest
+
+
+def _quadratic_gaps(q: FloatArray, c: FloatArray) -> FloatArray:
+    """1 - rho for the roots z1, z2 of z^2 - T z + D, given q = 1 - T/2 and
+    c = 1 - T + D = (1 - z1)(1 - z2).
+
+    The roots are 1 - q +- sqrt(q^2 - c). A dominant root near +1 is 1 - c / (q + sqrt(q^2 - c)),
+    so its distance from 1 is formed as a quotient, without cancelling; a complex pair has
+    modulus sqrt(D), with 1 - D = 2 q - c.
+    """
+    disc = q * q - c
+    root = np.sqrt(np.maximum(disc, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = c / (q + root)  # the dominant root is 1 - q + root >= 0
+    negative = 2 - q - root  # the dominant root is 1 - q - root < 0: its modulus is q + root - 1
+    real = np.where(q <= 1, positive, negative)
+    one_minus_det = 2 * q - c
+    complex_pair = one_minus_det / (1 + np.sqrt(np.maximum(1 - one_minus_det, 0.0)))
+    gaps: FloatArray = np.where(disc >= 0, real, complex_pair)
+    return gaps
+
+
+def _convergence_gaps(
+    hessian: tuple[float, float, float, float], options: FitOptions, rates: FloatArray
+) -> FloatArray:
+    """1 - rho, rho the spectral radius of the rule's iteration matrix, at each learning rate.
+
+    Each rule's matrix decouples along the Hessian's eigenvalues h (or, for the sequential
+    rule, is one 2 x 2 map), so rho is a root of a quadratic z^2 - T z + D:
+
+        simultaneous gd   z = 1 - lr h                          (per eigenvalue)
+        momentum          T = 1 + mu - lr h,  D = mu              (per eigenvalue)
+        nesterov          T = (1 + mu)(1 - lr h),  D = mu (1 - lr h)
+        sequential gd     T = 2 - lr (h11 + h22) + lr^2 h12^2,  D = (1 - lr h11)(1 - lr h22)
+
+    (`service.core.iteration`). The gap 1 - rho is what sets the epochs a run needs, and is
+    formed without rounding rho to 1 on ill-conditioned data (timestamps as x).
+    """
+    h11, h12, lowest, highest = hessian
+    mu = options.momentum
+    if options.optimizer == "gd" and options.update == "simultaneous":
+        low, high = rates * lowest, rates * highest
+        result: FloatArray = np.minimum(np.minimum(low, 2 - low), np.minimum(high, 2 - high))
+        return result
+    if options.optimizer == "gd":
+        q = 0.5 * rates * (h11 + 2 - rates * h12 * h12)
+        c = rates * rates * (lowest * highest)  # lr^2 det H, without det's cancellation
+        return _quadratic_gaps(q, c)
+    modes = []
+    for h in (lowest, highest):
+        a = rates * h
+        if options.optimizer == "nesterov":
+            q = 0.5 * (1 - mu + (1 + mu) * a)
         else:
-            radii = np.abs(np.linalg.eigvals(dynamic)).max(axis=1)
-    return radii
+            q = 0.5 * (1 - mu + a)
+        modes.append(_quadratic_gaps(q, a))
+    result = np.minimum(modes[0], modes[1])
+    return result
 
 
-def _fastest_rate(moments: Moments, options: FitOptions, bound: float) -> tuple[float, float]:
-    """The learning rate below the bound with the smallest spectral radius, and that radius."""
-    rates = bound * np.geomspace(1e-8, 1 - 1e-9, GRID)
-    radii = _spectral_radii(moments, options, rates)
-    best = int(np.argmin(radii))
-    lo, hi = rates[max(0, best - 1)], rates[min(GRID - 1, best + 1)]
-    fine = np.linspace(lo, hi, 61)
-    fine_radii = _spectral_radii(moments, options, fine)
-    pick = int(np.argmin(fine_radii))
-    return float(fine[pick]), float(fine_radii[pick])
+def _gaps_now_and_fastest(
+    hessian: tuple[float, float, float, float], options: FitOptions, bound: float
+) -> tuple[float, float, float]:
+    """(1 - rho at the run's learning rate, the learning rate below the bound whose spectral
+    radius is smallest, its 1 - rho).
+
+    Closed forms where they exist (simultaneous gd: 2 / (lowest + highest eigenvalue);
+    heavy-ball momentum: 2 (1 + mu) / (lowest + highest), which balances the two modes or
+    lies where both are a complex pair of modulus sqrt(mu)); otherwise a geometric grid
+    below the bound, refined twice around its best point.
+    """
+    _, _, lowest, highest = hessian
+    lr = options.learning_rate
+    if options.optimizer == "momentum" or options.update == "simultaneous":
+        mu = options.momentum if options.optimizer == "momentum" else 0.0
+        if options.optimizer != "nesterov":
+            best = 2 * (1 + mu) / (lowest + highest)
+            now, at_best = _convergence_gaps(hessian, options, np.array([lr, best])).tolist()
+            return now, best, at_best
+    gaps = _convergence_gaps(hessian, options, np.concatenate(([lr], bound * GRID)))
+    rates, at = bound * GRID, int(np.argmax(gaps[1:]))
+    for _ in range(2):  # each refinement narrows the bracket about 30-fold
+        low, high = rates[max(0, at - 1)], rates[min(rates.size - 1, at + 1)]
+        rates = low + (high - low) * REFINE
+        fine_gaps = _convergence_gaps(hessian, options, rates)
+        at = int(np.argmax(fine_gaps))
+    return float(gaps[0]), float(rates[at]), float(fine_gaps[at])
 
 
-def _epochs_needed(radius: float, gap: float) -> str:
-    """About how many more epochs shrink a relative gap `gap` below FAR at this radius."""
-    if not radius < 1:
+def _radius_text(gap: float) -> str:
+    """The spectral radius 1 - gap, written so that a radius within 1e-6 of 1 keeps its digits."""
+    return f"1 - {gap:.3g}" if 0 < gap < 1e-6 else f"{1 - gap:.6g}"
+
+
+def _epochs_needed(gap: float, distance: float) -> str:
+    """About how many more epochs shrink a relative distance below FAR when each epoch
+    multiplies the error by rho = 1 - gap."""
+    if not gap > 0:
         return "many more epochs than float64 can count"
-    shrink = math.log(gap / FAR) if gap > FAR else math.log(10.0)
-    rate = -math.log(radius) if radius < 0.5 else -math.log1p(radius - 1)
-    if rate <= 0:
-        return "more than 1e15 more epochs"
+    shrink = math.log(distance / FAR) if distance > FAR else math.log(10.0)
+    rate = -math.log1p(-gap) if gap < 1 else math.inf
     return f"about {max(1.0, shrink / rate):.3g} more epochs"
 
 
@@ -154,8 +229,7 @@ def _far_note(
     optimum: Optimum,
 ) -> str:
     gap_m, gap_b, excess = far
-    radius = float(_spectral_radii(moments, options, np.array([options.learning_rate]))[0])
-    fastest, best_radius = _fastest_rate(moments, options, bound)
+    gap, fastest, best_gap = _gaps_now_and_fastest(_hessian(moments, options), options, bound)
     excess_text = (
         ""
         if excess == 0
@@ -169,9 +243,9 @@ def _far_note(
         f"the run stopped far from the optimum: m is {m:.6g} against the optimum's "
         f"{optimum.m:.6g} (off by {gap_m:.3g} relative), b is {b:.6g} against {optimum.b:.6g} "
         f"(off by {gap_b:.3g} relative){excess_text}; at learning_rate "
-        f"{options.learning_rate:g} (spectral radius {radius:.12g}) it needs "
-        f"{_epochs_needed(radius, max(gap_m, gap_b))}; the fastest-converging learning_rate "
-        f"for this rule is about {fastest:.3g} (spectral radius {best_radius:.6g}, "
-        f"{_epochs_needed(best_radius, max(gap_m, gap_b))})"
+        f"{options.learning_rate:g} (spectral radius {_radius_text(gap)}) it needs "
+        f"{_epochs_needed(gap, max(gap_m, gap_b))}; the fastest-converging learning_rate "
+        f"for this rule is about {fastest:.3g} (spectral radius {_radius_text(best_gap)}, "
+        f"{_epochs_needed(best_gap, max(gap_m, gap_b))})"
         + ("" if options.standardize else "; standardize usually converges much faster")
     )

@@ -18,7 +18,6 @@ that sum they come instead from the start plus the displacement (`from_start`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -157,32 +156,6 @@ class Coefficients:
         norm = np.hypot(gm, self.g_cc[idx] * u[..., 1])
         result: FloatArray = np.ldexp(norm, self.g_exponent[idx])
         return result
-
-
-def steps_at_rates(moments: Moments, options: FitOptions, rates: FloatArray) -> FloatArray:
-    """The step D = A - I of one item's rule at each learning rate in `rates` (float64), as
-    `prepare` builds it: for scanning the spectral radius over learning rates."""
-    count = rates.size
-    ex = moments.x_exponent
-    l2 = options.l2
-    if options.standardize:
-        lam, lam_w, mx = rates, rates * (1 + l2), np.zeros(count)
-    else:
-        vx_s = moments.sxx / moments.sum_w
-        lam = np.ldexp(rates, 2 * ex)
-        lam_w = np.ldexp(rates * vx_s, 2 * ex) + rates * l2
-        mx = np.full(count, math.ldexp(moments.mean_x, -ex))
-    mu = np.full(count, options.momentum if options.optimizer != "gd" else 0.0)
-    flags = [
-        np.full(count, flag)
-        for flag in (
-            options.update == "sequential",
-            options.optimizer == "momentum",
-            options.optimizer == "nesterov",
-        )
-    ]
-    step: FloatArray = iteration_steps(lam, lam_w, mx, rates, mu, *flags).astype(np.float64)
-    return step
 
 
 def prepare(

@@ -115,3 +115,44 @@ def descend(
         grad_norm=np.array(gs, dtype=dtype).astype(as64),
         gradient_noise=float(noise),
     )
+
+
+# --- the rules as matrices --------------------------------------------------------------
+
+
+def spectral_radius(matrix: Array) -> float:
+    return float(np.max(np.abs(np.linalg.eigvals(matrix))))
+
+
+def iteration_matrix(x: Array, y: Array, options: Any) -> Array:
+    """The rule's matrix on (m, b) or (m, b, v_m, v_b), independently of the core.
+
+    For gd, the columns are one reference step from each unit vector minus the step from 0
+    (the step is affine); for the momentum rules, the contract's formulas written as a block matrix.
+    """
+    if options.optimizer != "gd":
+        return _heavy_matrix(x, options)
+
+    def step(m0: float, b0: float) -> Array:
+        path = descend(
+            x,
+            y,
+            learning_rate=options.learning_rate,
+            epochs=1,
+            initial_m=m0,
+            initial_b=b0,
+            update=options.update,
+            l2=options.l2,
+        )
+        return np.array([path.m[1], path.b[1]])
+
+    offset = step(0.0, 0.0)
+    return np.column_stack([step(1.0, 0.0) - offset, step(0.0, 1.0) - offset])
+
+
+def _heavy_matrix(x: Array, options: Any) -> Array:
+    hessian = 2 * np.array([[np.mean(x * x) + options.l2, x.mean()], [x.mean(), 1.0]])
+    lr, mu, eye = options.learning_rate, options.momentum, np.eye(2)
+    step = eye - lr * hessian
+    v_cols = mu * step if options.optimizer == "nesterov" else mu * eye
+    return np.block([[step, v_cols], [-lr * hessian, v_cols]])

@@ -330,44 +330,6 @@ def test_offset_data_fits_as_well_as_centred_data() -> None:
 # --- stability, divergence, warnings --------------------------------------------------------
 
 
-def spectral_radius(matrix: Array) -> float:
-    return float(np.max(np.abs(np.linalg.eigvals(matrix))))
-
-
-def theta_iteration_matrix(x: Array, y: Array, options: FitOptions) -> Array:
-    """The rule's matrix on (m, b) or (m, b, v_m, v_b), independently of the core.
-
-    For gd, the columns are one reference step from each unit vector minus the step from 0
-    (the step is affine); for the momentum rules, the contract's formulas written as a block matrix.
-    """
-    if options.optimizer != "gd":
-        return _heavy_matrix(x, options)
-
-    def step(m0: float, b0: float) -> Array:
-        path = reference.descend(
-            x,
-            y,
-            learning_rate=options.learning_rate,
-            epochs=1,
-            initial_m=m0,
-            initial_b=b0,
-            update=options.update,
-            l2=options.l2,
-        )
-        return np.array([path.m[1], path.b[1]])
-
-    offset = step(0.0, 0.0)
-    return np.column_stack([step(1.0, 0.0) - offset, step(0.0, 1.0) - offset])
-
-
-def _heavy_matrix(x: Array, options: FitOptions) -> Array:
-    hessian = 2 * np.array([[np.mean(x * x) + options.l2, x.mean()], [x.mean(), 1.0]])
-    lr, mu, eye = options.learning_rate, options.momentum, np.eye(2)
-    step = eye - lr * hessian
-    v_cols = mu * step if options.optimizer == "nesterov" else mu * eye
-    return np.block([[step, v_cols], [-lr * hessian, v_cols]])
-
-
 @pytest.mark.parametrize(("update", "optimizer"), RULES)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_max_stable_learning_rate_is_where_the_spectral_radius_reaches_one(
@@ -380,9 +342,11 @@ def test_max_stable_learning_rate_is_where_the_spectral_radius_reaches_one(
     bound = fit(x, y, base).max_stable_learning_rate
     below = FitOptions(**{**_fields(base), "learning_rate": bound * (1 - 1e-7)})
     above = FitOptions(**{**_fields(base), "learning_rate": bound * (1 + 1e-7)})
-    assert spectral_radius(theta_iteration_matrix(x, y, below)) < 1
-    assert spectral_radius(theta_iteration_matrix(x, y, above)) > 1
-    assert spectral_radius(theta_iteration_matrix(x, y, below)) == pytest.approx(1, abs=1e-6)
+    assert reference.spectral_radius(reference.iteration_matrix(x, y, below)) < 1
+    assert reference.spectral_radius(reference.iteration_matrix(x, y, above)) > 1
+    assert reference.spectral_radius(reference.iteration_matrix(x, y, below)) == pytest.approx(
+        1, abs=1e-6
+    )
 
 
 def _fields(options: FitOptions) -> dict[str, Any]:

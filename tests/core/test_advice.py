@@ -1,0 +1,110 @@
+"""The far-from-optimum warning's numbers against the rules' matrices, built independently
+(tests/core/reference.py) and, on timestamps, against exact arithmetic."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from decimal import Decimal, localcontext
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from service.core import FitOptions, fit
+from tests.core import reference
+
+RULES = [
+    ("simultaneous", "gd"),
+    ("sequential", "gd"),
+    ("simultaneous", "momentum"),
+    ("simultaneous", "nesterov"),
+]
+
+NOTE = re.compile(
+    r"at learning_rate \S+ \(spectral radius (?P<now>[^)]+)\) it needs about (?P<epochs>\S+) "
+    r"more epochs; the fastest-converging learning_rate for this rule is about (?P<best>\S+) "
+    r"\(spectral radius (?P<best_radius>[^,]+),"
+)
+
+
+def far_note(warnings: tuple[str, ...]) -> re.Match[str]:
+    (note,) = [w for w in warnings if "far from the optimum" in w]
+    match = NOTE.search(note)
+    assert match is not None, note
+    return match
+
+
+def radius(text: str) -> float:
+    """A radius as the note writes it: '0.999317' or, within 1e-6 of 1, '1 - 3.2e-19'."""
+    return 1 - float(text[4:]) if text.startswith("1 - ") else float(text)
+
+
+@pytest.mark.parametrize(("update", "optimizer"), RULES)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_far_note_gives_the_rules_spectral_radius_and_fastest_rate(
+    update: str, optimizer: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(seed, 1.5, 40)
+    y = 2 * x + rng.normal(size=40)
+    base = FitOptions(update=update, optimizer=optimizer, momentum=0.6, l2=0.1, epochs=3)  # type: ignore[arg-type]
+    bound = fit(x, y, base).max_stable_learning_rate
+    options = replace(base, learning_rate=0.01 * bound)
+    note = far_note(fit(x, y, options).warnings)
+
+    def rho(rate: float) -> float:
+        return reference.spectral_radius(
+            reference.iteration_matrix(x, y, replace(options, learning_rate=rate))
+        )
+
+    assert radius(note["now"]) == pytest.approx(rho(options.learning_rate), abs=2e-6)
+    slowest = np.log(1e-3) / np.log(rho(options.learning_rate))
+    assert float(note["epochs"]) == pytest.approx(slowest, rel=0.2)
+    reference_best = min(rho(rate) for rate in bound * np.linspace(0.001, 0.999, 999))
+    best, best_radius = float(note["best"]), radius(note["best_radius"])
+    # A refined grid (or a closed form): at least as good as 999 evenly spaced rates ...
+    assert best_radius <= reference_best + 1e-4
+    # ... and no better than the rule allows near the rate it names (written to 3 digits).
+    near = min(rho(rate) for rate in best * np.linspace(0.99, 1.01, 201))
+    assert best_radius >= near - 1e-4  # the kink between 201 rates
+    assert rho(best) == pytest.approx(best_radius, abs=2e-2)
+
+
+def test_far_note_on_timestamps_gives_the_radius_beyond_float64s_one() -> None:
+    """x = Unix timestamps: 1 - rho is ~1e-19, below float64's resolution near 1; the note
+    states it (as 1 - gap) instead of rounding the radius to 1."""
+    x = 1.7e9 + np.arange(50.0)
+    y = 3e-6 * x + np.sin(np.arange(50.0))
+    bound = fit(x, y, FitOptions(epochs=1)).max_stable_learning_rate
+    options = FitOptions(learning_rate=bound / 2, epochs=10)
+    note = far_note(fit(x, y, options).warnings)
+    # Exact: the Hessian 2 [[E x^2, E x], [E x, 1]] of the float64 x, its lowest eigenvalue,
+    # and 1 - rho = lr * lowest (at lr = bound / 2, lr * highest is 1: that mode vanishes).
+    n = len(x)
+    mean = sum((Fraction(v) for v in x), Fraction(0)) / n
+    second = sum((Fraction(v) ** 2 for v in x), Fraction(0)) / n
+    trace, det = 2 * (second + 1), 4 * (second - mean * mean)
+    with localcontext() as context:
+        context.prec = 60
+        root = (Decimal(trace.numerator) / trace.denominator) ** 2 - 4 * (
+            Decimal(det.numerator) / det.denominator
+        )
+        highest = (Decimal(trace.numerator) / trace.denominator + root.sqrt()) / 2
+        lowest = Decimal(det.numerator) / det.denominator / highest
+        gap = float(Decimal(options.learning_rate) * lowest)
+    assert note["now"].startswith("1 - ")
+    assert gap < 1e-15
+    assert radius(note["now"]) == 1.0  # as a float; the text keeps the gap
+    assert float(note["now"][4:]) == pytest.approx(gap, rel=1e-2)
+    assert float(note["epochs"]) == pytest.approx(
+        np.log(note_distance(x, y, options)) / gap, rel=0.5
+    )
+
+
+def note_distance(x: np.ndarray, y: np.ndarray, options: FitOptions) -> float:
+    """The larger relative gap (m or b) of the run, over the 1e-3 the note aims for."""
+    result = fit(x, y, options)
+    gap_m = abs(result.m - result.optimum.m) / abs(result.optimum.m)
+    gap_b = abs(result.b - result.optimum.b) / abs(result.optimum.b)
+    return max(gap_m, gap_b) / 1e-3
