@@ -124,9 +124,14 @@ def record_fits(fits: Iterable[tuple[str, str, int]]) -> None:
     ``points`` is the fit's n (the raw points, or the ``n`` of its moments). Call it once per
     request with all its fits, e.g. ``record_fits([(body.optimizer, body.update, n)])``.
     """
-    for optimizer, update, points in fits:
-        _FITS.labels(optimizer, update).inc()
-        _POINTS.labels(optimizer, update).inc(points)
+    totals: dict[tuple[str, str], list[int]] = {}
+    for optimizer, update, points in fits:  # one increment per label pair, not per fit
+        counts = totals.setdefault((optimizer, update), [0, 0])
+        counts[0] += 1
+        counts[1] += points
+    for labels, (count, points) in totals.items():
+        _FITS.labels(*labels).inc(count)
+        _POINTS.labels(*labels).inc(points)
 
 
 def request_started() -> None:

@@ -100,6 +100,8 @@ def _not_numbers(values: list[Any]) -> list[int]:
         array.array("d", values)
     except (TypeError, OverflowError):
         return [i for i, value in enumerate(values) if type(value) not in (int, float)]
+    if bool not in set(map(type, values)):  # C loops; the usual case ends here
+        return []
     return [i for i, value in enumerate(values) if type(value) is bool]
 
 
