@@ -20,7 +20,6 @@ say declaratively lives here, as functions of plain values so it is testable on 
 
 from __future__ import annotations
 
-import array
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
@@ -95,14 +94,12 @@ def too_many_error(loc: tuple[str | int, ...], omitted: int, what: str) -> InitE
 
 def _not_numbers(values: list[Any]) -> list[int]:
     """Indices of the items of `values` that are not JSON numbers (booleans are not)."""
-    try:
-        # One C loop over ints and floats; it refuses str, None, lists and dicts.
-        array.array("d", values)
-    except (TypeError, OverflowError):
-        return [i for i, value in enumerate(values) if type(value) not in (int, float)]
-    if bool not in set(map(type, values)):  # C loops; the usual case ends here
+    if set(map(type, values)) <= _NUMBER_TYPES:  # one C loop; bool is a type of its own
         return []
-    return [i for i, value in enumerate(values) if type(value) is bool]
+    return [i for i, value in enumerate(values) if type(value) not in _NUMBER_TYPES]
+
+
+_NUMBER_TYPES = frozenset((int, float))
 
 
 def oversized_errors(

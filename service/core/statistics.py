@@ -177,7 +177,8 @@ def ols_inference(
         raise ValueError("one confidence level per data set is needed")
     for given in confidence_levels:
         _check_level(given)
-    return [_inference(d, level) for d, level in zip(moments, confidence_levels, strict=True)]
+    parts = [_inference(d, level) for d, level in zip(moments, confidence_levels, strict=True)]
+    return _with_tails(parts)
 
 
 def _check_level(level: float) -> None:
@@ -189,13 +190,14 @@ def _check_level(level: float) -> None:
 
 
 def _inference(d: Moments, level: float) -> OlsInference:
-    """One item of `ols_inference` (the formulas of the module docstring)."""
+    """One item of `ols_inference` (the formulas of the module docstring), without its
+    p-values, which `_with_tails` adds (t and F are kept as they are until then)."""
     df = d.n - 2
     ex, ey, ew = d.x_exponent, d.y_exponent, d.w_exponent
     # The same expressions as the optimum's in `service.core.coefficients` (bit for bit).
     m = _ldexp(d.sxy / d.sxx, ey - ex)
     b = d.mean_y - m * d.mean_x
-    r = r2 = adjusted = f_statistic = f_p_value = None
+    r = r2 = adjusted = f_statistic = None
     unexplained = math.nan
     if d.syy > 0:
         # r and R^2 from the products where |r| is small, from 1 - R^2 = SSR / Syy (the
@@ -224,20 +226,10 @@ def _inference(d: Moments, level: float) -> OlsInference:
     stderr_b = math.hypot(per_weight, stderr_m * d.mean_x)
     quantile = _quantile(df, level)
     half_m, half_b = quantile * stderr_m, quantile * stderr_b
-    t_m = t_b = p_m = p_b = None
-    if stderr_m > 0:
-        t_m = m / stderr_m
-    if stderr_b > 0:
-        t_b = b / stderr_b
-    if t_m is not None or t_b is not None:  # both tails in one call (elementwise, same bits)
-        tail_m, tail_b = special.stdtr(
-            df, (-abs(t_m) if t_m is not None else 0.0, -abs(t_b) if t_b is not None else 0.0)
-        ).tolist()
-        p_m = None if t_m is None else 2.0 * tail_m
-        p_b = None if t_b is None else 2.0 * tail_b
+    t_m = m / stderr_m if stderr_m > 0 else None
+    t_b = b / stderr_b if stderr_b > 0 else None
     if r2 is not None and unexplained > 0:
         f_statistic = r2 / unexplained * df
-        f_p_value = float(special.fdtrc(1.0, df, f_statistic))
     ci_m = (m - half_m, m + half_m)
     ci_b = (b - half_b, b + half_b)
     return OlsInference(
@@ -250,16 +242,69 @@ def _inference(d: Moments, level: float) -> OlsInference:
         residual_std_error=_finite(rse),
         stderr_m=_finite(stderr_m),
         stderr_b=_finite(stderr_b),
-        t_m=_finite(t_m),
-        t_b=_finite(t_b),
-        p_m=_finite(p_m),
-        p_b=_finite(p_b),
+        t_m=t_m,  # the p-values and then the finite check: `_with_tails`
+        t_b=t_b,
+        p_m=None,
+        p_b=None,
         ci_m=ci_m if all(map(math.isfinite, ci_m)) else None,
         ci_b=ci_b if all(map(math.isfinite, ci_b)) else None,
-        f_statistic=_finite(f_statistic),
-        f_p_value=_finite(f_p_value),
+        f_statistic=f_statistic,
+        f_p_value=None,
         confidence_level=level,
     )
+
+
+def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
+    """`parts` with their p-values: P(|T_df| > |t|) for both t's and P(F(1, df) > F), by one
+    SciPy call per function for all items (elementwise: each value's bits are those of a call
+    of its own), then t and F kept only where finite."""
+    t_df: list[int] = []
+    minus_t: list[float] = []
+    f_df: list[int] = []
+    f_values: list[float] = []
+    for part in parts:
+        t_m, t_b = part.t_m, part.t_b
+        if t_m is not None or t_b is not None:
+            t_df += (part.df, part.df)
+            minus_t.append(-abs(t_m) if t_m is not None else 0.0)
+            minus_t.append(-abs(t_b) if t_b is not None else 0.0)
+        if part.f_statistic is not None:
+            f_df.append(part.df)
+            f_values.append(part.f_statistic)
+    t_tails = iter(special.stdtr(t_df, minus_t).tolist() if t_df else ())
+    f_tails = iter(special.fdtrc(1.0, f_df, f_values).tolist() if f_df else ())
+    out = []
+    for part in parts:
+        t_m, t_b, f_statistic = part.t_m, part.t_b, part.f_statistic
+        if part.df <= 0:
+            out.append(part)
+            continue
+        tail_m = tail_b = math.nan
+        if t_m is not None or t_b is not None:
+            tail_m, tail_b = next(t_tails), next(t_tails)
+        out.append(
+            OlsInference(
+                part.m,
+                part.b,
+                part.r,
+                part.r2,
+                part.adjusted_r2,
+                part.df,
+                part.residual_std_error,
+                part.stderr_m,
+                part.stderr_b,
+                _finite(t_m),
+                _finite(t_b),
+                None if t_m is None else _finite(2.0 * tail_m),
+                None if t_b is None else _finite(2.0 * tail_b),
+                part.ci_m,
+                part.ci_b,
+                _finite(f_statistic),
+                None if f_statistic is None else _finite(next(f_tails)),
+                part.confidence_level,
+            )  # fmt: skip
+        )
+    return out
 
 
 @lru_cache(maxsize=256)
@@ -380,7 +425,8 @@ def with_statistics(
             else mean_absolute_residual(data[0], data[1], data[2], result.m, result.b, sums)
         )
         _check_level(level)
-        return [_with(result, _statistics(sums, result.cost, mae, _inference(sums, level)))]
+        (ols,) = _with_tails([_inference(sums, level)])
+        return [_with(result, _statistics(sums, result.cost, mae, ols))]
     maes = [
         None
         if data is None
