@@ -12,9 +12,11 @@ import itertools
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from starlette.requests import Request
 
 from service import core, metrics, plotting
@@ -22,8 +24,12 @@ from service.errors import batch_item_error, error_detail, validation_error
 from service.middleware import add_core_seconds
 from service.schemas import BatchFitRequest, BatchItemError, FitRequest, FitResponse
 
+FloatArray = NDArray[np.float64]
+
 __all__ = [
+    "BatchPoints",
     "batch_moments",
+    "batch_points",
     "core_timer",
     "fit_batch",
     "fit_one",
@@ -59,14 +65,19 @@ def fit_one(
 
 
 def with_statistics(
-    bodies: Sequence[FitRequest], moments: Sequence[core.Moments], results: Sequence[core.FitResult]
+    bodies: Sequence[FitRequest],
+    moments: Sequence[core.Moments],
+    results: Sequence[core.FitResult],
+    points: Sequence[core.Points | None] | None = None,
 ) -> list[core.FitResult]:
     """The `results` with their statistics (`core.with_statistics`): O(1) each from the
-    `moments`, plus one pass over the points of each raw-data body for ``mae``."""
-    points = [
-        None if body.moments is not None else (*body.data_arrays(), body.weight_array())
-        for body in bodies
-    ]
+    `moments`, plus one pass over the points of each raw-data body for ``mae`` (`points`:
+    each body's (x, y, weights) when the caller has them as arrays already)."""
+    if points is None:
+        points = [
+            None if body.moments is not None else (*body.data_arrays(), body.weight_array())
+            for body in bodies
+        ]
     levels = [body.confidence_level for body in bodies]
     return core.with_statistics(results, moments, levels, points)
 
@@ -77,7 +88,8 @@ def fit_batch(body: BatchFitRequest, request: Request) -> list[FitResponse | Bat
     fails the whole batch (a `RequestValidationError` at ``["body", "fits", i, field]``)."""
     errors: list[dict[str, Any]] = []
     with core_timer(request):
-        moments = batch_moments(body.fits)
+        points = batch_points(body.fits)
+        moments = batch_moments(body.fits, points)
         for i, item in enumerate(moments):
             if isinstance(item, core.FitError):
                 errors.append(error_detail(item, ("body", "fits", i)))
@@ -94,6 +106,7 @@ def fit_batch(body: BatchFitRequest, request: Request) -> list[FitResponse | Bat
             [body.fits[i] for i, _ in fitted],
             [items[i][0] for i, _ in fitted],
             [result for _, result in fitted],
+            [points.per_fit[i] for i, _ in fitted],
         )
         for (i, _), result in zip(fitted, completed, strict=True):
             outcomes[i] = result
@@ -131,19 +144,33 @@ def plot_fit(body: FitRequest, request: Request, accept: str | None) -> tuple[by
     return image, plotting.MEDIA_TYPES[image_format]
 
 
-def batch_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.FitError]:
+def batch_moments(
+    fits: Sequence[FitRequest], points: BatchPoints | None = None
+) -> list[core.Moments | core.FitError]:
     """The core's moments of every fit of a batch, each in place, or the error of its data.
 
     The raw-data fits are laid end to end and reduced together (`core.segment_moments`),
-    the moments fits are checked one by one (`core.Moments.from_sums`).
+    the moments fits are checked one by one (`core.Moments.from_sums`). `points`: what
+    `batch_points` gives for `fits`, when the caller has it already.
     """
+    if points is None:
+        points = batch_points(fits)
     out: list[core.Moments | core.FitError] = []
-    raw = [fit for fit in fits if fit.moments is None]
-    stacked = iter(_stacked_moments(raw) if raw else [])
-    for fit in fits:
-        if fit.moments is None:
+    if points.lengths.size:
+        weights = [item[2] for item in points.per_fit if item is not None]
+        stacked = iter(
+            core.segment_moments(
+                points.x,
+                points.y,
+                points.lengths,
+                weights if any(w is not None for w in weights) else None,
+            )
+        )
+    for fit, item in zip(fits, points.per_fit, strict=True):
+        if item is not None:
             out.append(next(stacked))
             continue
+        assert fit.moments is not None  # guaranteed by validation
         try:
             out.append(fit.moments.to_core())
         except core.FitError as error:
@@ -151,22 +178,41 @@ def batch_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.FitErr
     return out
 
 
-def _stacked_moments(fits: Sequence[FitRequest]) -> list[core.Moments | core.DataError]:
-    lengths = np.fromiter((fit.points for fit in fits), dtype=np.int64, count=len(fits))
-    total = int(lengths.sum())
-    if all(fit.x is not None for fit in fits):
-        # One pass over the validated lists, no per-item arrays.
-        x = np.fromiter(
-            itertools.chain.from_iterable(fit.x or () for fit in fits), np.float64, total
-        )
-        y = np.fromiter(
-            itertools.chain.from_iterable(fit.y or () for fit in fits), np.float64, total
-        )
+@dataclass(frozen=True)
+class BatchPoints:
+    """The points of a batch's raw-data fits, laid end to end, and each fit's share."""
+
+    x: FloatArray
+    y: FloatArray
+    lengths: NDArray[np.int64]
+    per_fit: list[core.Points | None]
+    """Each fit's (x, y, weights), views of `x` and `y`; None for a fit that sends moments."""
+
+
+def batch_points(fits: Sequence[FitRequest]) -> BatchPoints:
+    """The `BatchPoints` of `fits`: their lists converted in one pass where every raw-data fit
+    has lists (else their arrays joined)."""
+    raw = [fit for fit in fits if fit.moments is None]
+    lengths = [fit.points for fit in raw]
+    total = sum(lengths)
+    if all(fit.x is not None and fit.y is not None for fit in raw):
+        chain = itertools.chain.from_iterable
+        x = np.fromiter(chain(fit.x or () for fit in raw), np.float64, total)
+        y = np.fromiter(chain(fit.y or () for fit in raw), np.float64, total)
     else:
-        pairs = [fit.data_arrays() for fit in fits]
-        x = np.concatenate([pair[0] for pair in pairs])
-        y = np.concatenate([pair[1] for pair in pairs])
-    weights = [fit.weight_array() for fit in fits]
-    return core.segment_moments(
-        x, y, lengths, weights if any(w is not None for w in weights) else None
+        pairs = [fit.data_arrays() for fit in raw]
+        x = np.concatenate([pair[0] for pair in pairs]) if pairs else np.empty(0)
+        y = np.concatenate([pair[1] for pair in pairs]) if pairs else np.empty(0)
+    bounds = itertools.accumulate(lengths, initial=0)
+    start = next(bounds)
+    views: list[core.Points] = []
+    for fit, stop in zip(raw, bounds, strict=True):
+        views.append((x[start:stop], y[start:stop], fit.weight_array()))
+        start = stop
+    shares = iter(views)
+    return BatchPoints(
+        x,
+        y,
+        np.array(lengths, dtype=np.int64),
+        [None if fit.moments is not None else next(shares) for fit in fits],
     )

@@ -12,6 +12,7 @@ from service.core.result import FitResult, History, Optimum
 from service.core.statistics import (
     FitStatistics,
     OlsInference,
+    Points,
     confidence_band,
     fit_statistics,
     mean_absolute_residual,
@@ -31,6 +32,7 @@ __all__ = [
     "OlsInference",
     "Optimum",
     "ParameterError",
+    "Points",
     "compute_moments",
     "confidence_band",
     "fit",

@@ -56,6 +56,7 @@ __all__ = [
     "FitStatistics",
     "confidence_band",
     "OlsInference",
+    "Points",
     "fit_statistics",
     "mean_absolute_residual",
     "ols_inference",
