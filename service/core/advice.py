@@ -161,7 +161,12 @@ def _gaps_now_and_fastest(
         mu = options.momentum if options.optimizer == "momentum" else 0.0
         if options.optimizer != "nesterov":
             best = 2 * (1 + mu) / (lowest + highest)
-            now, at_best = _convergence_gaps(hessian, options, np.array([lr, best])).tolist()
+            rates = np.array([lr, best])
+            now = float(_convergence_gaps(hessian, options, rates)[0])
+            # At `best` both modes have the same radius in exact arithmetic; the lowest
+            # eigenvalue's mode gives it without the cancellation of 2 (1 + mu) - best h_max.
+            low_mode = (hessian[0], hessian[1], lowest, lowest)
+            at_best = float(_convergence_gaps(low_mode, options, rates)[1])
             return now, best, at_best
     gaps = _convergence_gaps(hessian, options, np.concatenate(([lr], bound * GRID)))
     rates, at = bound * GRID, int(np.argmax(gaps[1:]))

@@ -97,6 +97,12 @@ def test_far_note_on_timestamps_gives_the_radius_beyond_float64s_one() -> None:
     assert gap < 1e-15
     assert radius(note["now"]) == 1.0  # as a float; the text keeps the gap
     assert float(note["now"][4:]) == pytest.approx(gap, rel=1e-2)
+    # The fastest rate 2 / (lowest + highest) shrinks the error by 1 - 2 lowest / (sum).
+    with localcontext() as context:
+        context.prec = 60
+        best_gap = float(2 * lowest / (lowest + highest))
+    assert note["best_radius"].startswith("1 - ")
+    assert float(note["best_radius"][4:]) == pytest.approx(best_gap, rel=1e-2)
     assert float(note["epochs"]) == pytest.approx(
         np.log(note_distance(x, y, options)) / gap, rel=0.5
     )
