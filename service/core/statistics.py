@@ -258,17 +258,26 @@ def _inference(d: Moments, level: float) -> OlsInference:
 def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
     """`parts` with their p-values: P(|T_df| > |t|) for both t's and P(F(1, df) > F), by one
     SciPy call per function for all items (elementwise: each value's bits are those of a call
-    of its own), then t and F kept only where finite."""
+    of its own, which is what one item gets), then t and F kept only where finite."""
+    if len(parts) == 1:  # one fit (/fit): SciPy on scalars costs less than building lists
+        (part,) = parts
+        if part.df <= 0:
+            return parts
+        tails = (math.nan, math.nan)
+        if part.t_m is not None or part.t_b is not None:
+            tails = special.stdtr(part.df, _minus_abs(part)).tolist()
+        f_tail = None
+        if part.f_statistic is not None:
+            f_tail = float(special.fdtrc(1.0, part.df, part.f_statistic))
+        return [_complete(part, tails[0], tails[1], f_tail)]
     t_df: list[int] = []
     minus_t: list[float] = []
     f_df: list[int] = []
     f_values: list[float] = []
     for part in parts:
-        t_m, t_b = part.t_m, part.t_b
-        if t_m is not None or t_b is not None:
+        if part.t_m is not None or part.t_b is not None:
             t_df += (part.df, part.df)
-            minus_t.append(-abs(t_m) if t_m is not None else 0.0)
-            minus_t.append(-abs(t_b) if t_b is not None else 0.0)
+            minus_t += _minus_abs(part)
         if part.f_statistic is not None:
             f_df.append(part.df)
             f_values.append(part.f_statistic)
@@ -276,36 +285,37 @@ def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
     f_tails = iter(special.fdtrc(1.0, f_df, f_values).tolist() if f_df else ())
     out = []
     for part in parts:
-        t_m, t_b, f_statistic = part.t_m, part.t_b, part.f_statistic
         if part.df <= 0:
             out.append(part)
             continue
         tail_m = tail_b = math.nan
-        if t_m is not None or t_b is not None:
+        if part.t_m is not None or part.t_b is not None:
             tail_m, tail_b = next(t_tails), next(t_tails)
-        out.append(
-            OlsInference(
-                part.m,
-                part.b,
-                part.r,
-                part.r2,
-                part.adjusted_r2,
-                part.df,
-                part.residual_std_error,
-                part.stderr_m,
-                part.stderr_b,
-                _finite(t_m),
-                _finite(t_b),
-                None if t_m is None else _finite(2.0 * tail_m),
-                None if t_b is None else _finite(2.0 * tail_b),
-                part.ci_m,
-                part.ci_b,
-                _finite(f_statistic),
-                None if f_statistic is None else _finite(next(f_tails)),
-                part.confidence_level,
-            )  # fmt: skip
-        )
+        f_tail = None if part.f_statistic is None else next(f_tails)
+        out.append(_complete(part, tail_m, tail_b, f_tail))
     return out
+
+
+def _minus_abs(part: OlsInference) -> tuple[float, float]:
+    """-|t_m| and -|t_b| (0.0 for an undefined t): the lower tails SciPy is asked for."""
+    t_m, t_b = part.t_m, part.t_b
+    return (-abs(t_m) if t_m is not None else 0.0, -abs(t_b) if t_b is not None else 0.0)
+
+
+def _complete(
+    part: OlsInference, tail_m: float, tail_b: float, f_tail: float | None
+) -> OlsInference:
+    """`part` with its p-values from the lower tails, t and F kept only where finite."""
+    t_m, t_b = part.t_m, part.t_b
+    return OlsInference(
+        part.m, part.b, part.r, part.r2, part.adjusted_r2, part.df, part.residual_std_error,
+        part.stderr_m, part.stderr_b, _finite(t_m), _finite(t_b),
+        None if t_m is None else _finite(2.0 * tail_m),
+        None if t_b is None else _finite(2.0 * tail_b),
+        part.ci_m, part.ci_b, _finite(part.f_statistic),
+        None if f_tail is None else _finite(f_tail),
+        part.confidence_level,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=256)
