@@ -1,6 +1,7 @@
 """Benchmark of the descent core against its peers, printed as Markdown tables.
 
-    make bench            # or: .venv/bin/python benchmarks/core.py [--quick]
+    make bench            # or: .venv/bin/python benchmarks/core.py [--quick] [--runs 3]
+    .venv/bin/python benchmarks/core.py --sizes 1000000 --no-per-epoch   # one size only
 
 Peers, on the same arrays, epochs and learning rate, in the same run:
 
@@ -191,6 +192,15 @@ def main() -> None:
         default=3,
         help="whole comparisons per size; the table shows each row's median (default 3)",
     )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(v) for v in text.split(",")],
+        default=[100, 1_000_000],
+        help="comma-separated numbers of points to compare (default 100,1000000)",
+    )
+    parser.add_argument(
+        "--no-per-epoch", action="store_true", help="skip the table of the cost per epoch"
+    )
     args = parser.parse_args()
     print(f"Machine: {machine()}\n")
     print(
@@ -198,7 +208,7 @@ def main() -> None:
         f"repeated calls, then the median over {args.runs} runs (ratios likewise: each run's "
         "ratio to that run's closed form).\n"
     )
-    for n in (100, 1_000_000):
+    for n in args.sizes:
         runs = [compare(n, args.quick) for _ in range(max(1, args.runs))]
         print(f"n = {n:,}\n")
         print("| implementation | time | ratio to closed form | ratios per run | note |")
@@ -212,6 +222,8 @@ def main() -> None:
                 f"| {note} |"
             )
         print()
+    if args.no_per_epoch:
+        return
     print("Core cost per epoch (moments of n = 100 given; time / epochs):\n")
     print("| run | epochs | ns per epoch |")
     print("| --- | ---: | ---: |")

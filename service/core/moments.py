@@ -21,16 +21,18 @@ overflow are divided by a power of two first (`w_exponent`), which changes no ra
 Accuracy, whatever the data's offset and magnitude:
 
 - the means are exactly rounded sums over n (`math.fsum`, up to EXACT_SUM_POINTS points;
-  beyond, sums around a shifted origin, the segment's first point), with their remainders
-  `mean_x_lo`, `mean_y_lo`; constant y has mean exactly y_0, deviations exactly 0 and
-  hence an optimum slope and cost of exactly 0, and x within a few ulps of 1e12 centre as
-  well as x in [-1, 1]; the centred sums are the corrected two-pass ones (minus (sum of
-  deviations)^2 / n), which removes the rounding of the mean;
+  beyond, sums of deviations around an origin near the mean, a value of the data: see
+  `exact_sums.deviations`), with their remainders `mean_x_lo`, `mean_y_lo`; constant y has
+  mean exactly y_0, deviations exactly 0 and hence an optimum slope and cost of exactly 0,
+  and x within a few ulps of 1e12 centre as well as x in [-1, 1]; the centred sums are the
+  corrected two-pass ones (sum d_i^2 - (sum d_i)^2 / n for deviations d_i around any origin
+  o: exact in exact arithmetic whatever o is), which removes the distance from the origin to
+  the mean and the rounding of the mean;
 - the deviations are scaled by exact powers of two where their squares would underflow or
   overflow float64 (x around 1e-200, y around 1e200): `x_exponent` and `y_exponent` say
   by how much, and the centred sums and min_cost are those of the scaled deviations;
 - min_cost is summed directly from the residuals where syy - sxy^2 / sxx would cancel
-  (near-perfect fits).
+  (near-perfect fits), as a corrected two-pass sum around the residuals' mean.
 
 The weighted sums use the same shifted origin and corrected two-pass formulas: with
 d_i = x_i - mean_x, sum_i w_i (d_i - delta)^2 = sum_i w_i d_i^2 - (sum_i w_i d_i)^2 / sum_w
@@ -39,9 +41,10 @@ for delta = sum_i w_i d_i / sum_w (and likewise for the cross-products).
 The summation kernels (exact products, exactly rounded means and remainders, shifted-origin
 deviations, the powers of two) are in `service.core.exact_sums`.
 
-`compute_moments` and `segment_moments` share one code path (a few vectorized passes per
-data set), so the moments of a data set are the same bits whether it comes alone or laid
-end to end with others.
+`compute_moments` and `segment_moments` share one code path (unweighted, beyond a few
+thousand points: one subtraction, one sum and one dot per coordinate, and the cross dot),
+so the moments of a data set are the same bits whether it comes alone or laid end to end
+with others.
 """
 
 from __future__ import annotations
@@ -368,16 +371,17 @@ def _one_segment(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if weights is None:
             total = float(n)
-            mean_x, dx, sum_dx, lo_x = deviations(x)
-            mean_y, dy, sum_dy, lo_y = deviations(y)
+            mean_x, lo_x, dx, sum_dx, sxx = deviations(x)
+            mean_y, lo_y, dy, sum_dy, syy = deviations(y)
             wdx, wdy = dx, dy
         else:
             total = float(np.sum(weights))
             lo_x = lo_y = 0.0
             mean_x, dx, wdx, sum_dx = weighted_deviations(x, weights, total)
             mean_y, dy, wdy, sum_dy = weighted_deviations(y, weights, total)
-        sxx = dot(wdx, dx) - sum_dx * sum_dx / total
-        syy = dot(wdy, dy) - sum_dy * sum_dy / total
+            sxx, syy = dot(wdx, dx), dot(wdy, dy)
+        sxx -= sum_dx * sum_dx / total
+        syy -= sum_dy * sum_dy / total
         for name, values, mean, sums in (("x", x, mean_x, sxx), ("y", y, mean_y, syy)):
             if not (math.isfinite(mean) and math.isfinite(sums)):
                 if not np.isfinite(values).all():
@@ -414,9 +418,13 @@ def _one_segment(
         if unexplained > CANCELLATION_LIMIT * syy:
             min_cost = unexplained / total
         else:  # a near-perfect fit: sum the residuals of the least-squares line directly
+            # (around the origins of dx and dy that line has height sum_dy - slope sum_dx
+            # over total; the corrected sum removes what remains of its rounding)
             residual = dy - slope * dx
+            residual -= (sum_dy - slope * sum_dx) / total
             weighted = residual if weights is None else weights * residual
-            min_cost = dot(weighted, residual) / total
+            remaining = float(np.sum(weighted))
+            min_cost = (dot(weighted, residual) - remaining * remaining / total) / total
     return Moments(
         n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey, total, ew, lo_x, lo_y
     )

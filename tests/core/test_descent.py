@@ -707,3 +707,89 @@ def test_equal_values_have_their_value_as_mean_on_every_path(n: int, value: floa
     spread = compute_moments(near, x)
     assert value <= spread.mean_x <= near[-1]
     assert spread.sxx > 0
+
+
+def _exact_moments(x: Array, y: Array) -> tuple[Fraction, Fraction, Fraction, Fraction, Fraction]:
+    xs, ys = [Fraction(v) for v in x.tolist()], [Fraction(v) for v in y.tolist()]
+    n = len(xs)
+    mx, my = sum(xs, Fraction(0)) / n, sum(ys, Fraction(0)) / n
+    dx, dy = [v - mx for v in xs], [v - my for v in ys]
+    sxx = sum((a * a for a in dx), Fraction(0))
+    sxy = sum((a * b for a, b in zip(dx, dy, strict=True)), Fraction(0))
+    return mx, my, sxx, sxy, sum((b * b for b in dy), Fraction(0))
+
+
+def _large_data(case: str, n: int = 6000) -> tuple[Array, Array]:
+    rng = np.random.default_rng(len(case))
+    if case == "strided far origin":  # every sampled value an outlier: a second pass
+        x = rng.normal(size=n)
+        x[:: n // 64] = 1e6
+        return x, 2.0 * x + rng.normal(size=n)
+    if case == "lo by min and max":  # sqrt(Q / n) <= |o| / 2 < sqrt(Q): min and max decide
+        x = 1e3 + 100.0 * rng.uniform(-1, 1, n)
+        return x, 5e3 + x + rng.normal(size=n)
+    if case == "near-perfect on timestamps":  # min_cost from the residuals
+        x = 1.7e9 + 1e3 * rng.normal(size=n)
+        return x, 5.0 * (x - 1.7e9) + 7e6 + 1e-9 * rng.normal(size=n)
+    offset = {"centred": 0.0, "seconds": 1.7e9, "nanoseconds": -1.7e18}[case]
+    x = offset + max(1.0, 1e3 * math.ulp(offset)) * 1e3 * rng.uniform(-1, 1, n)
+    return x, 1e6 + 2.0 * (x - x.mean()) + rng.normal(size=n)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "centred",
+        "seconds",
+        "nanoseconds",
+        "strided far origin",
+        "lo by min and max",
+        "near-perfect on timestamps",
+    ],
+)
+def test_large_data_moments_are_exact_to_float64(case: str) -> None:
+    """Beyond the exactly summed sizes, one pass of deviations around an origin near the
+    mean (a second one only where that origin is far) gives the centred sums to a few ulps,
+    mean + lo to within eps of the spread, and min_cost around the residuals' own mean (the
+    slope times the rounding of mean x, which on timestamps dwarfs near-perfect residuals:
+    summed as they were, min_cost came out 2e4 times too large)."""
+    x, y = _large_data(case)
+    got = compute_moments(x, y)
+    mx, my, sxx, sxy, syy = _exact_moments(x, y)
+    for mean, lo, exact, values in (
+        (got.mean_x, got.mean_x_lo, mx, x),
+        (got.mean_y, got.mean_y_lo, my, y),
+    ):
+        spread = float(np.max(values) - np.min(values))
+        assert abs(Fraction(mean) + Fraction(lo) - exact) <= 1e-15 * spread
+        if lo:  # kept only where it is far more accurate than lo itself
+            assert abs(Fraction(mean) + Fraction(lo) - exact) <= 0.1 * abs(lo)
+    for value, exact in ((got.sxx, sxx), (got.sxy, sxy), (got.syy, syy)):
+        assert abs(Fraction(value) - exact) <= 1e-14 * abs(exact)
+    min_cost = (syy - sxy * sxy / sxx) / len(x)
+    # (residuals of 1e-9 beside y ~ 7e6: each carries the rounding of slope * dx, eps 5e3)
+    assert abs(Fraction(got.min_cost) - min_cost) <= 1e-4 * min_cost
+
+
+class _WatchedMin(np.ndarray):  # type: ignore[type-arg]
+    """An array that counts the calls of its min (the remainder's fallback pass)."""
+
+    calls = 0
+
+    def min(self, *args: Any, **kwargs: Any) -> Any:
+        _WatchedMin.calls += 1
+        return super().min(*args, **kwargs)
+
+
+def test_large_data_remainder_needs_no_extra_pass_where_the_squares_decide() -> None:
+    """The Sterbenz test of the deviations (|d_i| <= |o| / 2) is decided by their sum of
+    squares where it can be: on timestamps (exact) and on centred data (not), no min/max."""
+    from service.core import exact_sums
+
+    rng = np.random.default_rng(3)
+    for offset, exact in ((1.7e9, True), (0.0, False)):
+        values = offset + rng.uniform(-1, 1, 10_000)
+        _WatchedMin.calls = 0
+        centred = exact_sums.deviations(values.view(_WatchedMin))
+        assert _WatchedMin.calls == 0
+        assert (centred.lo != 0.0) == exact
