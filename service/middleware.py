@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Final
 
@@ -73,7 +73,7 @@ def request_id_of(scope: Scope) -> str:
     """The id of the request in `scope` (set by `ServiceMiddleware`)."""
     request_id = _state(scope).get(_REQUEST_ID)
     if not isinstance(request_id, str):
-        request_id = uuid.uuid4().hex
+        request_id = _new_request_id()
         _state(scope)[_REQUEST_ID] = request_id
     return request_id
 
@@ -268,6 +268,9 @@ class ServiceMiddleware:
         self, scope: Scope, receive: Receive, send: Send, length: bytes | None, chunked: bool
     ) -> None:
         """The app behind the body timeout and the body limit."""
+        if not chunked and (length is None or length == b"0"):
+            await self.app(scope, receive, send)  # no body: nothing to time or count
+            return
         receive = _BodyDeadline(receive, self.body_timeout)
         limit = self.max_body_bytes
         if limit is None:
@@ -278,8 +281,6 @@ class ServiceMiddleware:
                 return
             # The server reads no more than Content-Length bytes of body for this request.
             await self.app(scope, receive, send)
-        elif length is None and not chunked:
-            await self.app(scope, receive, send)  # no body at all
         else:
             assert self.counted_app is not None
             await self.counted_app(scope, receive, _closing_on_413(send))
@@ -288,13 +289,18 @@ class ServiceMiddleware:
 _STAMPED: Final = frozenset({b"x-request-id", b"server-timing"})
 
 
+def _new_request_id() -> str:
+    """32 random hexadecimal digits (as ``uuid.uuid4().hex``, at a quarter of its cost)."""
+    return os.urandom(16).hex()
+
+
 def _request_id(sent: bytes | None) -> str:
     """The client's id when it is a sane token, else a new one."""
     if sent is not None:
         text = sent.decode("latin-1")
         if _SANE_REQUEST_ID.fullmatch(text):
             return text
-    return uuid.uuid4().hex
+    return _new_request_id()
 
 
 def _closing_on_413(send: Send) -> Send:
