@@ -69,7 +69,7 @@ class Coefficients:
     bound: FloatArray
     standardized: NDArray[np.bool_]
 
-    def _original(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _original(self, idx: IntArray, u: WideArray) -> tuple[WideArray, WideArray, WideArray]:
         """(u_m', u_m, u_c): u's slope error in scaled and original units, and its height
         error in original units (exact powers of two apart: no early over- or underflow)."""
         um_s = u[..., 0] * self.scale[idx, 0]
@@ -77,7 +77,7 @@ class Coefficients:
         uc = np.ldexp(u[..., 1] * self.scale[idx, 1], self.exponent[idx, 1])
         return um_s, um, uc
 
-    def observe(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def observe(self, idx: IntArray, u: WideArray) -> tuple[WideArray, WideArray, WideArray]:
         """m, b and MSE at descent-space errors u (..., 2) of items idx (broadcast on ...).
 
         The spread term sqrt(vx) (m - m_ls) is formed in scaled units, where sqrt(vx') and
@@ -85,7 +85,9 @@ class Coefficients:
         factors may be far beyond float64 (x around 1e-165, y around 1e144) where it is not.
         Likewise m = 2^(ey-ex) (m*' + u_m') and b = b* + 2^ey (u_c' - mean_x' u_m'), each
         rounded once into original units (a subnormal m keeps what digits it can, and
-        mean_x u_m does not inherit them).
+        mean_x u_m does not inherit them). In the precision of u: the caller passes the
+        state in extended precision and rounds these to float64 (u_m' itself may be subnormal
+        in float64: x around 1e-167, whose steps lr 4^ex on m' are about 1e-336).
         """
         um_s = u[..., 0] * self.scale[idx, 0]
         uc_s = u[..., 1] * self.scale[idx, 1]
@@ -97,7 +99,7 @@ class Coefficients:
         cost = self.min_cost[idx] + spread * spread + uc * uc
         return m, b, cost
 
-    def terms(self, idx: IntArray, u: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def terms(self, idx: IntArray, u: WideArray) -> tuple[WideArray, WideArray]:
         """Sizes of the terms `observe` adds up for m and b: their rounding is eps times this."""
         _, um, uc = self._original(idx, u)
         um, uc = np.abs(um), np.abs(uc)
@@ -150,11 +152,12 @@ class Coefficients:
         result: FloatArray = np.maximum(np.maximum(m, b), cost)
         return result
 
-    def gradient_norm(self, idx: IntArray, u: FloatArray) -> FloatArray:
-        """Euclidean norm of the descended objective's gradient, in descent space."""
+    def gradient_norm(self, idx: IntArray, u: WideArray) -> FloatArray:
+        """Euclidean norm of the descended objective's gradient, in descent space, computed
+        in the precision of u and rounded to float64 (inf beyond it)."""
         gm = self.g_mm[idx] * u[..., 0] + self.g_mc[idx] * u[..., 1]
         norm = np.hypot(gm, self.g_cc[idx] * u[..., 1])
-        result: FloatArray = np.ldexp(norm, self.g_exponent[idx])
+        result: FloatArray = np.ldexp(norm, self.g_exponent[idx]).astype(np.float64)
         return result
 
 

@@ -105,12 +105,13 @@ class Trajectory:
         self._moves: WideArray | None = None  # s_{jB} - s_0
         self.walked = 0  # epochs the divergence walk evaluated one by one
 
-    def states(self, idx: IntArray, k: IntArray) -> FloatArray:
-        """u (the error from the optimum) at epochs k of items idx (same shapes): (len, 2)."""
+    def states(self, idx: IntArray, k: IntArray) -> WideArray:
+        """u (the error from the optimum) at epochs k of items idx (same shapes): (len, 2), in
+        the extended precision of the powers (in scaled units u_m' may be far below float64's
+        normal range while m in original units is not)."""
         j, r = np.divmod(k, self.block)
-        wide = (self.powers[idx, r, :2] @ self.starts[idx, j][..., None])[..., 0]
-        result: FloatArray = wide.astype(np.float64)  # overflows to inf where float64 would
-        return result
+        wide: WideArray = (self.powers[idx, r, :2] @ self.starts[idx, j][..., None])[..., 0]
+        return wide
 
     def moved(self, idx: IntArray, k: IntArray) -> FloatArray:
         """The displacements (a_m, a_b) of m and b from the start at epochs k of items idx."""
@@ -136,18 +137,20 @@ class Trajectory:
 
     def points(
         self, idx: IntArray, k: IntArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """(u, m, b, cost) at epochs k of items idx, m and b from the better-conditioned view."""
+    ) -> tuple[WideArray, FloatArray, FloatArray, FloatArray]:
+        """(u, m, b, cost) at epochs k of items idx, m and b from the better-conditioned view
+        (u in extended precision, the others float64)."""
         with np.errstate(over="ignore", invalid="ignore"):  # diverged items of the group
             return self._points(idx, k)
 
     def _points(
         self, idx: IntArray, k: IntArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    ) -> tuple[WideArray, FloatArray, FloatArray, FloatArray]:
         u = self.states(idx, k)
         coefficients = self.coefficients
-        m, b, cost = coefficients.observe(idx, u)
-        size_m, size_b = coefficients.terms(idx, u)
+        # Rounded to float64 only in original units (inf where float64 overflows).
+        m, b, cost = (v.astype(np.float64) for v in coefficients.observe(idx, u))
+        size_m, size_b = (v.astype(np.float64) for v in coefficients.terms(idx, u))
         lossy = ~((size_m <= DIGITS_KEPT * np.abs(m)) & (size_b <= DIGITS_KEPT * np.abs(b)))
         lossy &= np.isfinite(m) & np.isfinite(b)
         if lossy.any():

@@ -24,6 +24,12 @@ from service.core import FitOptions, Moments
 Array = NDArray[np.float64]
 D = decimal.Decimal
 CONTEXT = decimal.Context(prec=80, Emax=10**6, Emin=-(10**6))
+EXACT = decimal.Context(prec=10**5, Emax=10**6, Emin=-(10**6), traps=[decimal.Inexact])
+"""For sums and products of float64 values and 80-digit iterates, which it holds exactly
+(a float64 has at most 767 significant digits; decimal's cost follows the digits a result
+needs, not prec). Differences that can cancel to exactly 0 are taken in it: rounding one
+operand to 80 digits first would leave a residue of 1e-80 of it where the exact descent
+has none (a start on the optimum's height with constant y would move)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,15 @@ class ExactMoments:
 
 def _d(value: Fraction | float | int) -> D:
     if isinstance(value, Fraction):
-        return CONTEXT.divide(D(value.numerator), D(value.denominator))
+        denominator = value.denominator
+        while denominator % 10 == 0:
+            denominator //= 10
+        for prime in (2, 5):
+            while denominator % prime == 0:
+                denominator //= prime
+        # A finite decimal (e.g. the mean of 2 or 4 floats) exactly, else 80 digits.
+        context = EXACT if denominator == 1 else CONTEXT
+        return context.divide(D(value.numerator), D(value.denominator))
     return D(value)  # exact for floats and ints
 
 
@@ -88,7 +102,14 @@ class ExactPath:
 
 
 def descend(moments: ExactMoments, options: FitOptions, epochs: int | None = None) -> ExactPath:
-    """(m_k, b_k) for k = 0 .. epochs, in original units, per the contract's update rules."""
+    """(m_k, b_k) for k = 0 .. epochs, in original units, per the contract's update rules.
+
+    The iterates are carried as the start plus displacements, m_k = m_0 + a_k and
+    b_k = b_0 + e_k, each step rounded to 80 digits of its own size, and the gradient's
+    differences at the start (the height mean_y - m_0 mean_x - b_0 and m_0 vx - cov) are
+    exact: a start on the optimum's height stays there exactly, as it does in exact
+    arithmetic, instead of moving by the 1e-80 rounding of an 80-digit copy of b_0.
+    """
     c = CONTEXT
     epochs = options.epochs if epochs is None else epochs
     n, mx, my = moments.n, moments.mean_x, moments.mean_y
@@ -101,55 +122,84 @@ def descend(moments: ExactMoments, options: FitOptions, epochs: int | None = Non
         vx = D(1)
         cov = c.divide(moments.sxy, c.multiply(n, c.multiply(sx, sy)))
         mean_x = mean_y = D(0)
-        m = c.divide(c.multiply(m0, sx), sy)
-        b = c.divide(c.subtract(c.add(c.multiply(m0, mx), b0), my), sy)
+        m_start = c.divide(c.multiply(m0, sx), sy)
+        b_start = c.divide(EXACT.subtract(EXACT.add(EXACT.multiply(m0, mx), b0), my), sy)
     else:
         vx, cov = c.divide(moments.sxx, n), c.divide(moments.sxy, n)
         mean_x, mean_y = mx, my
-        m, b = m0, b0
+        m_start, b_start = m0, b0
+    # mean_y - m mean_x - b and m vx - cov at the start, exactly (they may cancel to 0).
+    height0 = EXACT.subtract(EXACT.subtract(mean_y, EXACT.multiply(m_start, mean_x)), b_start)
+    tilt0 = EXACT.subtract(EXACT.multiply(m_start, vx), cov)
 
-    def gradient(m: D, b: D) -> tuple[D, D]:
-        # dcost/db = -2 mean(y - m x - b); dcost/dm = 2 (m vx - cov) + mean_x dcost/db, exactly
-        # the contract's sums rewritten around the means (no cancellation).
-        gb = c.multiply(-two, c.subtract(c.subtract(mean_y, c.multiply(m, mean_x)), b))
-        gm = c.add(c.multiply(two, c.subtract(c.multiply(m, vx), cov)), c.multiply(mean_x, gb))
+    def gradient(am: D, ab: D) -> tuple[D, D]:
+        # At (m_start + am, b_start + ab): dcost/db = -2 mean(y - m x - b); dcost/dm =
+        # 2 (m vx - cov) + mean_x dcost/db, the contract's sums rewritten around the means.
+        height = c.subtract(height0, c.add(c.multiply(am, mean_x), ab))
+        gb = c.multiply(-two, height)
+        gm = c.add(c.multiply(two, c.add(tilt0, c.multiply(am, vx))), c.multiply(mean_x, gb))
+        m = c.add(m_start, am)
         return c.add(gm, c.multiply(two, c.multiply(l2, m))), gb
 
-    ms, bs = [m], [b]
-    vm = vb = D(0)
+    zero = D(0)
+    am, ab, vm, vb = zero, zero, zero, zero
+    ams, abs_ = [am], [ab]
     for _ in range(epochs):
         if options.optimizer == "gd" and options.update == "sequential":
-            m = c.subtract(m, c.multiply(lr, gradient(m, b)[0]))
-            b = c.subtract(b, c.multiply(lr, gradient(m, b)[1]))
+            am = c.subtract(am, c.multiply(lr, gradient(am, ab)[0]))
+            ab = c.subtract(ab, c.multiply(lr, gradient(am, ab)[1]))
         elif options.optimizer == "gd":
-            gm, gb = gradient(m, b)
-            m, b = c.subtract(m, c.multiply(lr, gm)), c.subtract(b, c.multiply(lr, gb))
+            gm, gb = gradient(am, ab)
+            am, ab = c.subtract(am, c.multiply(lr, gm)), c.subtract(ab, c.multiply(lr, gb))
         else:
-            at = (m, b)
+            at = (am, ab)
             if options.optimizer == "nesterov":
-                at = (c.add(m, c.multiply(mu, vm)), c.add(b, c.multiply(mu, vb)))
+                at = (c.add(am, c.multiply(mu, vm)), c.add(ab, c.multiply(mu, vb)))
             gm, gb = gradient(*at)
             vm = c.subtract(c.multiply(mu, vm), c.multiply(lr, gm))
             vb = c.subtract(c.multiply(mu, vb), c.multiply(lr, gb))
-            m, b = c.add(m, vm), c.add(b, vb)
-        ms.append(m)
-        bs.append(b)
+            am, ab = c.add(am, vm), c.add(ab, vb)
+        ams.append(am)
+        abs_.append(ab)
     if options.standardize:
         # Back to original units as the start plus the z-space displacements: m = m_0 +
-        # (sy / sx) (m_z - m_z0), b = b_0 + sy (b_z - b_z0) - mean_x (m - m_0). The same
-        # line as mean_y + sy b_z - m mean_x, but without the 80-digit rounding of that sum's
-        # terms (the start b_0 = 0 would come back as about 1e-80 |mean_y|, not 0).
+        # (sy / sx) a_z, b = b_0 + sy e_z - mean_x (m - m_0). The same line as
+        # mean_y + sy b_z - m mean_x, but without the 80-digit rounding of that sum's terms
+        # (the start b_0 = 0 would come back as about 1e-80 |mean_y|, not 0).
         ratio = c.divide(sy, sx)
-        ms_out = [c.add(m0, c.multiply(ratio, c.subtract(v, ms[0]))) for v in ms]
+        moved = [c.multiply(ratio, a) for a in ams]
+        ms_out = [EXACT.add(m0, a) for a in moved]
         bs_out = [
-            c.subtract(
-                c.add(b0, c.multiply(sy, c.subtract(bz, bs[0]))),
-                c.multiply(mx, c.subtract(mo, m0)),
-            )
-            for bz, mo in zip(bs, ms_out, strict=True)
+            EXACT.add(b0, c.subtract(c.multiply(sy, e), c.multiply(mx, a)))
+            for e, a in zip(abs_, moved, strict=True)
         ]
         return ExactPath(ms_out, bs_out)
-    return ExactPath(ms, bs)
+    return ExactPath([EXACT.add(m0, a) for a in ams], [EXACT.add(b0, e) for e in abs_])
+
+
+FLOAT_MAX = D(float(np.finfo(np.float64).max))
+
+
+def overflows(moments: ExactMoments, path: ExactPath, epoch: int) -> bool:
+    """Whether m_k, b_k or the exact MSE at them is beyond float64 at some k <= epoch (up to
+    1e-9 of float64's largest value: a bound computed in float64 may round onto it), the
+    only case where the core may refuse a fit (a 422 naming the overflow)."""
+    c = CONTEXT
+    limit = c.multiply(FLOAT_MAX, D("0.999999999"))
+    n, mx, my = moments.n, moments.mean_x, moments.mean_y
+    for m, b in zip(path.m[: epoch + 1], path.b[: epoch + 1], strict=True):
+        # MSE = (syy - 2 m sxy + m^2 sxx) / n + (mean_y - m mean_x - b)^2
+        spread = c.divide(
+            c.add(
+                c.subtract(moments.syy, c.multiply(c.multiply(D(2), m), moments.sxy)),
+                c.multiply(c.multiply(m, m), moments.sxx),
+            ),
+            n,
+        )
+        cost = c.add(spread, c.power(c.subtract(c.subtract(my, c.multiply(m, mx)), b), 2))
+        if max(c.abs(m), c.abs(b), cost) >= limit:
+            return True
+    return False
 
 
 def float_loop(x: Array, y: Array, options: FitOptions, epochs: int | None = None) -> ExactPath:
