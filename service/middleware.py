@@ -245,7 +245,10 @@ class ServiceMiddleware:
             if fit:
                 self.in_progress += 1
             try:
-                await self._limited(scope, receive, send_with_headers, length, chunked)
+                if not chunked and (length is None or length == b"0"):
+                    await self.app(scope, receive, send_with_headers)  # no body to time or count
+                else:
+                    await self._limited(scope, receive, send_with_headers, length, chunked)
             finally:
                 if fit:
                     self.in_progress -= 1
@@ -267,10 +270,7 @@ class ServiceMiddleware:
     async def _limited(
         self, scope: Scope, receive: Receive, send: Send, length: bytes | None, chunked: bool
     ) -> None:
-        """The app behind the body timeout and the body limit."""
-        if not chunked and (length is None or length == b"0"):
-            await self.app(scope, receive, send)  # no body: nothing to time or count
-            return
+        """The app behind the body timeout and the body limit (for a request with a body)."""
         receive = _BodyDeadline(receive, self.body_timeout)
         limit = self.max_body_bytes
         if limit is None:

@@ -38,13 +38,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_timeout = get_settings().header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        # When the headers being awaited started (None between requests and after the
+        # headers): one timer per connection checks it, re-armed for what is left when it
+        # fires early, instead of a timer armed and cancelled for every request.
+        self._headers_since: float | None = None
         self._in_headers = True
         self._header_bytes = 0
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_timer()
+        self._headers_since = self.loop.time()
+        self._arm_header_timer(self._header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
@@ -64,12 +69,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_headers = True
         self._header_bytes = 0
+        self._headers_since = self.loop.time()
         if self._header_timer is None:
-            self._arm_header_timer()
+            self._arm_header_timer(self._header_timeout)
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        self._cancel_header_timer()
+        self._headers_since = None
         size = len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
         if size > MAX_HEADER_BYTES:
             self._refuse(431, "request headers too large")
@@ -90,9 +96,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._header_bytes = 0
 
-    def _arm_header_timer(self) -> None:
+    def _arm_header_timer(self, seconds: float) -> None:
         self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self._header_timeout, self._header_timed_out)
+        self._header_timer = self.loop.call_later(seconds, self._header_timed_out)
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -101,7 +107,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _header_timed_out(self) -> None:
         self._header_timer = None
-        if self._in_headers and not self.transport.is_closing():
+        if self._headers_since is None:
+            return  # between requests (uvicorn's keep-alive timeout) or past the headers
+        left = self._headers_since + self._header_timeout - self.loop.time()
+        if left > 0:  # these headers started after the timer was armed
+            self._arm_header_timer(left)
+            return
+        if not self.transport.is_closing():
             logger.info(
                 "closed a connection from %s: no complete request headers within %g s "
                 "(GDS_HEADER_TIMEOUT)",
