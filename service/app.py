@@ -13,7 +13,9 @@ during which the server keeps serving) hands over to uvicorn's graceful shutdown
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +52,44 @@ data plus O(1) work per epoch. POST the points to `/fit`; the example is the cla
 
 
 logger = logging.getLogger("service.app")
+
+MIB = 1024 * 1024
+MALLOC_MMAP_THRESHOLD = 32 * MIB
+"""Allocations up to this size come from glibc's heap (32 MiB is the largest it takes)."""
+MALLOC_TRIM_THRESHOLD = 64 * MIB
+"""Freed memory glibc's heap keeps for later allocations before returning it to the system."""
+_M_TRIM_THRESHOLD = -1  # mallopt parameters, glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+
+
+def tune_malloc() -> bool:
+    """Let glibc's malloc reuse the memory of large request bodies; True when it was set.
+
+    A large body arrives in a few hundred pieces of about 256 KiB, each copied by the server
+    on its way, then is joined into one buffer. With glibc's default (dynamic) thresholds the
+    pieces' memory went back to the system after every request and was faulted in again, page
+    by page, by the next: 7,800 page faults and some 20 ms of a 15 MiB Arrow request's 38 ms,
+    more than the time of all its parsing and fitting. With the heap serving blocks up to
+    `MALLOC_MMAP_THRESHOLD` and keeping up to `MALLOC_TRIM_THRESHOLD` of freed memory, the
+    next request finds its pages ready. The cost: a worker that has served a large request
+    stays up to that much larger. Left alone where the environment sets glibc malloc tunables
+    (``GLIBC_TUNABLES``) and off glibc.
+    """
+    if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return False
+        mallopt = ctypes.CDLL(None).mallopt
+    except (ValueError, OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    # The mmap threshold first: setting either one ends glibc's dynamic adjustment of both.
+    mmap_set = mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
+    trim_set = mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)
+    return bool(mmap_set and trim_set)
+
 
 SignalHandler = Callable[[int, FrameType | None], Any]
 
@@ -106,6 +146,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Ready once started; not ready (``/readyz`` 503) from the shutdown signal on."""
     settings: Settings = app.state.settings
     unhook = _hook_shutdown_signals(app, settings.drain_seconds)
+    tune_malloc()
     app.state.ready = True
     try:
         yield
