@@ -8,15 +8,21 @@ carry the same float64 points (full precision, written with ``repr`` in CSV), th
 hyperparameters in the JSON body or the query string; the server is ``python -m service`` on
 127.0.0.1 (one worker), the client one keep-alive httpx connection. The answers are checked
 to be the same bytes. The floor is ``orjson.loads`` of the JSON body plus ``np.array`` of
-its two lists, in process. Needs pyarrow (the ``arrow`` extra) in the server's environment."""
+its two lists, in process. The receive floor is the same Arrow request to a bare ASGI app
+that only reads the body (``_minimal_app.body_app``) under the service's uvicorn configuration
+(its HTTP protocol and event loop), with glibc's default malloc settings and with the
+service's (`service.app.tune_malloc`): what any app pays to receive that body. Needs pyarrow
+(the ``arrow`` extra) in the server's environment."""
 
 from __future__ import annotations
 
 import argparse
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -26,6 +32,23 @@ from _server import running_server
 
 FIELDS = {"learning_rate": 0.01, "epochs": 10_000}
 QUERY = "learning_rate=0.01&epochs=10000"
+ARROW = "Arrow (application/vnd.apache.arrow.stream)"
+
+_BODY_APP = f"""
+import sys
+import uvicorn
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from service.app import tune_malloc
+from service.protocol import GuardedHttpToolsProtocol
+if sys.argv[1] == "tuned":
+    tune_malloc()
+uvicorn.run("_minimal_app:body_app", host="127.0.0.1", port=int(sys.argv[2]),
+            http=GuardedHttpToolsProtocol, log_level="warning", access_log=False)
+"""
+RECEIVE_FLOORS = {
+    "bare ASGI app reading the Arrow body, glibc malloc defaults": "default",
+    "bare ASGI app reading the Arrow body, the service's malloc settings": "tuned",
+}
 
 
 def make_points(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +70,7 @@ def bodies(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[str, bytes, str]]:
     return {
         "JSON (application/json)": ("/fit", as_json, "application/json"),
         "CSV (text/csv)": (f"/fit?{QUERY}", as_csv, "text/csv"),
-        "Arrow (application/vnd.apache.arrow.stream)": (
+        ARROW: (
             f"/fit?{QUERY}",
             as_arrow,
             "application/vnd.apache.arrow.stream",
@@ -96,6 +119,20 @@ def main() -> int:
                 post()  # warm up (imports pyarrow on the first table body)
                 rows.append((name, len(body), median_seconds(post, args.repeat)))
     assert len(answers) == 1, "the three encodings answered differently"
+    path, arrow_body, content_type = cases[ARROW]
+    for name, malloc in RECEIVE_FLOORS.items():
+        argv = [sys.executable, "-c", _BODY_APP, malloc, "{port}"]
+        with running_server(argv=argv, quiet=True) as (url, _):
+            with httpx.Client(base_url=url, timeout=300) as client:
+
+                def receive_only() -> None:
+                    response = client.post(
+                        path, content=arrow_body, headers={"Content-Type": content_type}
+                    )
+                    response.raise_for_status()
+
+                receive_only()
+                rows.append((name, len(arrow_body), median_seconds(receive_only, args.repeat)))
 
     json_seconds = rows[0][2]
     print(f"n = {args.points:,} points, median of {args.repeat}; ", end="")
@@ -107,8 +144,9 @@ def main() -> int:
         f"{floor / json_seconds:.3f} | 1.00 |"
     )
     for name, size, seconds in rows:
+        what = name if name in RECEIVE_FLOORS else f"POST /fit, {name}"
         print(
-            f"| POST /fit, {name} | {size / 2**20:.1f} MiB | {seconds * 1000:.0f} ms | "
+            f"| {what} | {size / 2**20:.1f} MiB | {seconds * 1000:.0f} ms | "
             f"{seconds / json_seconds:.3f} | {seconds / floor:.2f} |"
         )
     print("\nThe three answers are the same bytes.")
