@@ -99,10 +99,22 @@ class Coefficients:
         cost = self.min_cost[idx] + spread * spread + uc * uc
         return m, b, cost
 
+    def floors(self, idx: IntArray, dtype: np.dtype[Any]) -> tuple[WideArray, WideArray]:
+        """What a state or displacement of `dtype` adds to the terms' sizes (`terms`) of m and
+        c by its own absolute rounding: below the normal range its spacing is fixed, and the
+        size whose eps-rounding is that spacing is the smallest normal number (u_m ~ 1e-321
+        carries 1e-3 of itself, which mean_x u_m ~ 1e-280 passes to b)."""
+        tiny = np.finfo(dtype).smallest_normal
+        floor_m = np.ldexp(tiny * np.abs(self.scale[idx, 0]).astype(dtype), self.exponent[idx, 0])
+        floor_c = np.ldexp(tiny * np.abs(self.scale[idx, 1]).astype(dtype), self.exponent[idx, 1])
+        return floor_m, floor_c
+
     def terms(self, idx: IntArray, u: WideArray) -> tuple[WideArray, WideArray]:
-        """Sizes of the terms `observe` adds up for m and b: their rounding is eps times this."""
+        """Sizes of the terms `observe` adds up for m and b: their rounding is eps times this
+        (the state's own rounding included, `floors`)."""
         _, um, uc = self._original(idx, u)
-        um, uc = np.abs(um), np.abs(uc)
+        floor_m, floor_c = self.floors(idx, u.dtype)
+        um, uc = np.abs(um) + floor_m, np.abs(uc) + floor_c
         return (
             np.abs(self.m_star[idx]) + um,
             np.abs(self.b_star[idx]) + uc + np.abs(self.mean_x[idx]) * um,
@@ -122,11 +134,12 @@ class Coefficients:
         m0, b0 = self.m0[idx], self.b0[idx]
         shift_s = np.where(self.standardized[idx], self.mean_x_s[idx] * dm_s, 0.0)
         shift = np.ldexp(shift_s, e_c)
+        floor_m, floor_c = self.floors(idx, moved.dtype)
         return (
             m0 + dm,
             b0 + np.ldexp(db_s - shift_s, e_c),
-            np.abs(m0) + np.abs(dm),
-            np.abs(b0) + np.abs(db) + np.abs(shift),
+            np.abs(m0) + np.abs(dm) + floor_m,
+            np.abs(b0) + np.abs(db) + np.abs(shift) + floor_c,
         )
 
     def optimum_cost(self) -> FloatArray:

@@ -44,6 +44,8 @@ START_LIMIT = 1e250
 """Starts (and their cost) beyond this go to the vectorized path, which locates overflow."""
 DIGITS_KEPT = 1e3
 """As `service.core.trajectory.DIGITS_KEPT`: the start's view is consulted beyond this."""
+TINY = float(np.finfo(np.float64).smallest_normal)
+"""The size whose eps-rounding is float64's subnormal spacing (`Coefficients.floors`)."""
 
 Matrix = tuple[float, float, float, float]  # (a00, a01, a10, a11)
 Vector = tuple[float, float]
@@ -173,7 +175,10 @@ class _Item:
         """(u, m, b, cost) at epoch k, m and b from the better-conditioned view."""
         u = _apply(_power(self.a, k), self.u0)
         m, b, cost = self.observe(u)
-        um, uc = abs(u[0] * self.scale[0]), abs(u[1] * self.scale[1])
+        # The terms' sizes, each u's own absolute rounding below the normal range included
+        # (as `Coefficients.floors`: a size whose eps-rounding is the subnormal spacing).
+        floor_m, floor_c = TINY * abs(self.scale[0]), TINY * abs(self.scale[1])
+        um, uc = abs(u[0] * self.scale[0]) + floor_m, abs(u[1] * self.scale[1]) + floor_c
         size_m = abs(self.m_star) + um
         size_b = abs(self.b_star) + uc + abs(self.mean_x) * um
         lossy = not (size_m <= DIGITS_KEPT * abs(m) and size_b <= DIGITS_KEPT * abs(b))
@@ -184,9 +189,9 @@ class _Item:
             dm = (d[0] * moved[0] + d[1] * moved[1]) * self.scale[0]
             db = (self.b_row[0] * moved[0] + self.b_row[1] * moved[1]) * self.scale[1]
             shift = self.mean_x * dm if self.standardized else 0.0
-            if abs(self.m0) + abs(dm) < size_m:
+            if abs(self.m0) + abs(dm) + floor_m < size_m:
                 m = self.m0 + dm
-            if abs(self.b0) + abs(db) + abs(shift) < size_b:
+            if abs(self.b0) + abs(db) + abs(shift) + floor_c < size_b:
                 b = self.b0 + (db - shift)
         return u, m, b, cost
 

@@ -27,7 +27,7 @@ from service.core import (
 )
 from service.core import trajectory as trajectory_module
 from service.core.descent import history_epochs
-from tests.core import article, reference
+from tests.core import article, exact, reference
 from tests.core.paths import PATHS, using
 
 Array = NDArray[np.float64]
@@ -756,16 +756,16 @@ def test_large_data_moments_are_exact_to_float64(case: str) -> None:
     x, y = _large_data(case)
     got = compute_moments(x, y)
     mx, my, sxx, sxy, syy = _exact_moments(x, y)
-    for mean, lo, exact, values in (
+    for mean, lo, true_mean, values in (
         (got.mean_x, got.mean_x_lo, mx, x),
         (got.mean_y, got.mean_y_lo, my, y),
     ):
         spread = float(np.max(values) - np.min(values))
-        assert abs(Fraction(mean) + Fraction(lo) - exact) <= 1e-15 * spread
+        assert abs(Fraction(mean) + Fraction(lo) - true_mean) <= 1e-15 * spread
         if lo:  # kept only where it is far more accurate than lo itself
-            assert abs(Fraction(mean) + Fraction(lo) - exact) <= 0.1 * abs(lo)
-    for value, exact in ((got.sxx, sxx), (got.sxy, sxy), (got.syy, syy)):
-        assert abs(Fraction(value) - exact) <= 1e-14 * abs(exact)
+            assert abs(Fraction(mean) + Fraction(lo) - true_mean) <= 0.1 * abs(lo)
+    for value, true_sum in ((got.sxx, sxx), (got.sxy, sxy), (got.syy, syy)):
+        assert abs(Fraction(value) - true_sum) <= 1e-14 * abs(true_sum)
     min_cost = (syy - sxy * sxy / sxx) / len(x)
     # (residuals of 1e-9 beside y ~ 7e6: each carries the rounding of slope * dx, eps 5e3)
     assert abs(Fraction(got.min_cost) - min_cost) <= 1e-4 * min_cost
@@ -787,9 +787,40 @@ def test_large_data_remainder_needs_no_extra_pass_where_the_squares_decide() -> 
     from service.core import exact_sums
 
     rng = np.random.default_rng(3)
-    for offset, exact in ((1.7e9, True), (0.0, False)):
+    for offset, exact_deviations in ((1.7e9, True), (0.0, False)):
         values = offset + rng.uniform(-1, 1, 10_000)
         _WatchedMin.calls = 0
         centred = exact_sums.deviations(values.view(_WatchedMin))
         assert _WatchedMin.calls == 0
-        assert (centred.lo != 0.0) == exact
+        assert (centred.lo != 0.0) == exact_deviations
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    ("x", "y", "learning_rate"),
+    [
+        # x near 1e-167 (scaled by 2^-552): m' moves by lr 4^ex mean_x' 2 u_c ~ 1e-317, a
+        # float64 subnormal in scaled units; m itself, about 1e-149, must keep its digits.
+        ([3.716220566870141e-167, -6.2464428250618875e-167], [1.7e18, 1.7e18], 0.01),
+        # b = b* + u_c - mean_x u_m: three terms of about 1e-280 that cancel to 1e-364, with
+        # u_m ~ 1e-321 subnormal: only the start's view (b_0 + the displacement) holds b.
+        (
+            [1.2844836833405965e41, 1.2844836833404545e41],
+            [1.6246253070904034e-280, 1.6246253070904034e-280],
+            6.060979516976023e-85,
+        ),
+    ],
+)
+def test_subnormal_states_keep_the_iterates_within_the_yardstick(
+    path: str, x: list[float], y: list[float], learning_rate: float
+) -> None:
+    xs, ys = np.array(x), np.array(y)
+    options = FitOptions(learning_rate=learning_rate, epochs=41, history_points=42)
+    with using(path):
+        result = fit(xs, ys, options)
+    assert result.history is not None
+    truth = exact.descend(exact.exact_moments(xs, ys), options)
+    loop = exact.float_loop(xs, ys, options)
+    epochs = result.history.epoch.tolist()
+    assert exact.worst_excess(result.history.m, truth.m, loop.m, epochs) <= 1
+    assert exact.worst_excess(result.history.b, truth.b, loop.b, epochs) <= 1
