@@ -391,14 +391,7 @@ def mean_absolute_residual(
         # times |m|, and |c| are far inside float64, no step overflows (no error state).
         reach = abs(m) * math.sqrt(moments.sxx) + math.sqrt(moments.syy) + abs(c)
         if reach < QUIET_REACH:
-            # ((y - mean_y) - m (x - mean_x)) - c, as below, without temporaries.
-            residual = y - moments.mean_y
-            term = x - moments.mean_x
-            term *= m
-            residual -= term
-            residual -= c
-            np.abs(residual, out=residual)
-            value = float(residual.sum()) / residual.size
+            value = _absolute_residual_sum(x, y, m, c, moments.mean_x, moments.mean_y) / x.size
             return value if math.isfinite(value) else None
     with np.errstate(over="ignore", invalid="ignore"):
         residual = np.abs((y - moments.mean_y) - m * (x - moments.mean_x) - c)
@@ -411,6 +404,39 @@ def mean_absolute_residual(
             relative = weights / weights.max()  # a ratio of sums: the weights' scale cancels
             value = float(np.dot(relative, residual)) / float(np.sum(relative))
     return value if math.isfinite(value) else None
+
+
+MAE_BLOCK = 65536
+"""Points per block of `_absolute_residual_sum`: two 512 KiB buffers that stay in cache."""
+
+
+def _absolute_residual_sum(
+    x: FloatArray, y: FloatArray, m: float, c: float, mean_x: float, mean_y: float
+) -> float:
+    """sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|, in blocks of `MAE_BLOCK` points
+    through two reused buffers (one pass over memory instead of six over n-sized
+    temporaries), the blocks' sums added exactly (`math.fsum`)."""
+    if x.size <= MAE_BLOCK:  # one block: the temporaries are the buffers
+        residual = y - mean_y
+        term = x - mean_x
+        term *= m
+        residual -= term
+        residual -= c
+        np.abs(residual, out=residual)
+        return float(residual.sum())
+    residual, term = np.empty(MAE_BLOCK), np.empty(MAE_BLOCK)
+    sums = []
+    for start in range(0, x.size, MAE_BLOCK):
+        xs, ys = x[start : start + MAE_BLOCK], y[start : start + MAE_BLOCK]
+        r, t = residual[: xs.size], term[: xs.size]
+        np.subtract(ys, mean_y, out=r)
+        np.subtract(xs, mean_x, out=t)
+        t *= m
+        r -= t
+        r -= c
+        np.abs(r, out=r)
+        sums.append(float(r.sum()))
+    return math.fsum(sums)
 
 
 def with_statistics(
