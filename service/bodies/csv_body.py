@@ -159,6 +159,10 @@ def _layout(body: bytes) -> _Layout:
     return _Layout(len(names), x, y, x_name, y_name)
 
 
+THREADED_CSV_BYTES = 4 * 1024 * 1024
+"""From this size on, pyarrow reads a CSV body with its thread pool."""
+
+
 def _pyarrow_csv() -> tuple[ModuleType, ModuleType] | None:
     """(pyarrow, pyarrow.csv), or None when pyarrow is not installed."""
     try:
@@ -182,8 +186,12 @@ def _read_with_pyarrow(pa: Any, pa_csv: Any, body: bytes, layout: _Layout) -> Po
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(body),
-            # One thread: the server already runs a request per core.
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            # pyarrow's threads (its pool has one per core, shared by all requests) split a
+            # large body into 1 MiB blocks: 37 MiB in about 60 ms instead of 95 on 2 cores;
+            # a small body is one block, and starting threads would cost more than it saves.
+            read_options=pa_csv.ReadOptions(
+                column_names=names, skip_rows=1, use_threads=len(body) >= THREADED_CSV_BYTES
+            ),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=wanted,
                 column_types=dict.fromkeys(wanted, pa.float64()),

@@ -635,3 +635,20 @@ async def test_large_bodies_are_parsed_off_the_event_loop(
         assert response.status_code == 200, response.text
     assert threads[0] == loop_thread
     assert threads[1] != loop_thread
+
+
+def test_threaded_csv_reads_the_same_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow's threads read a large body (here 3 MiB, three blocks) as one thread does."""
+    from service.bodies import csv_body as csv_module
+
+    need_pyarrow()
+
+    x, y = points(80_000)
+    body = csv_body(x, y)
+    assert len(body) > 2 * 1024 * 1024
+    monkeypatch.setattr(csv_module, "THREADED_CSV_BYTES", len(body) + 1)
+    alone = read_csv(body)
+    monkeypatch.setattr(csv_module, "THREADED_CSV_BYTES", 0)
+    threaded = read_csv(body)
+    assert np.array_equal(threaded.x, alone.x) and np.array_equal(threaded.y, alone.y)
+    assert np.array_equal(alone.x, x) and np.array_equal(alone.y, y)
