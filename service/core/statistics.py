@@ -19,7 +19,7 @@ df = n - 2 residual degrees of freedom (Greene, *Econometric Analysis*, ch. 4; s
     stderr_m = s / sqrt(Sxx),  stderr_b = s sqrt(1/W + mean_x^2 / Sxx),
     t = estimate / stderr,  p = 2 P(T_df > |t|),
     ci = estimate -+ t_df(1 - alpha/2) stderr,  alpha = 1 - confidence_level,
-    F = R^2 / (1 - R^2) df  (= t_m^2),  f_p_value = P(F_{1,df} > F).
+    F = R^2 / (1 - R^2) df  (= t_m^2),  f_p_value = P(F_{1,df} > F) = p_m.
 
 Everything is computed in forms that do not cancel: SSR comes from `min_cost` (summed from
 the residuals for near-perfect fits), 1 - R^2 = min_cost / (Syy / W) and R^2 = r^2 are each
@@ -256,9 +256,11 @@ def _inference(d: Moments, level: float) -> OlsInference:
 
 
 def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
-    """`parts` with their p-values: P(|T_df| > |t|) for both t's and P(F(1, df) > F), by one
-    SciPy call per function for all items (elementwise: each value's bits are those of a call
-    of its own, which is what one item gets), then t and F kept only where finite."""
+    """`parts` with their p-values: P(|T_df| > |t|) for both t's and P(F(1, df) > F) (which
+    is the slope's two-sided t tail, F being t_m^2; SciPy's F tail only where t_m is
+    undefined), by one SciPy call per function for all items (elementwise: each value's bits
+    are those of a call of its own, which is what one item gets), then t and F kept only
+    where finite."""
     if len(parts) == 1:  # one fit (/fit): SciPy on scalars costs less than building lists
         (part,) = parts
         if part.df <= 0:
@@ -268,7 +270,11 @@ def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
             tails = special.stdtr(part.df, _minus_abs(part)).tolist()
         f_tail = None
         if part.f_statistic is not None:
-            f_tail = float(special.fdtrc(1.0, part.df, part.f_statistic))
+            f_tail = (
+                2.0 * tails[0]  # F = t_m^2 on (1, df): the same tail as the slope's t
+                if part.t_m is not None
+                else float(special.fdtrc(1.0, part.df, part.f_statistic))
+            )
         return [_complete(part, tails[0], tails[1], f_tail)]
     t_df: list[int] = []
     minus_t: list[float] = []
@@ -278,7 +284,7 @@ def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
         if part.t_m is not None or part.t_b is not None:
             t_df += (part.df, part.df)
             minus_t += _minus_abs(part)
-        if part.f_statistic is not None:
+        if part.f_statistic is not None and part.t_m is None:
             f_df.append(part.df)
             f_values.append(part.f_statistic)
     t_tails = iter(special.stdtr(t_df, minus_t).tolist() if t_df else ())
@@ -291,7 +297,9 @@ def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
         tail_m = tail_b = math.nan
         if part.t_m is not None or part.t_b is not None:
             tail_m, tail_b = next(t_tails), next(t_tails)
-        f_tail = None if part.f_statistic is None else next(f_tails)
+        f_tail = None
+        if part.f_statistic is not None:
+            f_tail = 2.0 * tail_m if part.t_m is not None else next(f_tails)
         out.append(_complete(part, tail_m, tail_b, f_tail))
     return out
 
