@@ -190,6 +190,33 @@ def _media_type(request: Request, accepted: tuple[str, ...]) -> str:
     return media_type
 
 
+async def _chunks(request: Request) -> tuple[list[bytes], int]:
+    """The body's pieces as they arrive, and their total size (joined later, off the loop
+    for a large body: joining 37 MiB is a copy and thousands of fresh pages)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks, size
+
+
+def _join_and_parse(
+    request: Request,
+    chunks: list[bytes],
+    model: type[BaseModel],
+    media_type: str,
+    query: Sequence[tuple[str, str]],
+    limits: Limits,
+) -> tuple[BaseModel | None, Any]:
+    """`parse_body` of the joined `chunks`, which also become the request's body (what
+    `Request.body()` answers from now on)."""
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    chunks.clear()
+    request._body = body  # noqa: SLF001  (Starlette's cache of the body)
+    return parse_body(model, media_type, body, query, limits)
+
+
 class BodyRoute(APIRoute):
     """A route whose body is parsed and validated by `parse_body` against the app's limits
     (``app.state.limits``) before FastAPI runs the endpoint; see the module docstring."""
@@ -206,16 +233,17 @@ class BodyRoute(APIRoute):
                 return await handler(request)
             media_type = _media_type(request, accepted)
             parsed = _ParsedBodyRequest(request.scope, request.receive)
-            body = await parsed.body()
+            chunks, size = await _chunks(parsed)
             parse = functools.partial(
-                parse_body,
+                _join_and_parse,
+                parsed,
+                chunks,
                 model,
                 media_type,
-                body,
                 request.query_params.multi_items() if request.scope.get("query_string") else (),
                 request.app.state.limits,
             )
-            if len(body) > INLINE_BODY_BYTES:
+            if size > INLINE_BODY_BYTES:
                 validated, kept = await anyio.to_thread.run_sync(parse)
             else:
                 validated, kept = parse()
