@@ -147,6 +147,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     unhook = _hook_shutdown_signals(app, settings.drain_seconds)
     tune_malloc()
+    # A library's warning goes through the log's handler (one JSON line with
+    # GDS_LOG_FORMAT=json), not as raw text on stderr.
+    logging.captureWarnings(True)
     app.state.ready = True
     try:
         yield

@@ -37,6 +37,8 @@ GRID = np.geomspace(1e-8, 1 - 1e-9, 241)
 """Learning rates tried for the fastest-converging one, as fractions of the stable bound."""
 REFINE = np.linspace(0.0, 1.0, 61)
 """Then, between the best grid point's neighbours."""
+TINY = 1e-290
+"""Below this, lr^2 det H is taken as underflowed (`_convergence_gaps`)."""
 
 
 def _ldexp(value: float, exponent: int) -> float:
@@ -75,7 +77,8 @@ def _hessian(moments: Moments, options: FitOptions) -> tuple[float, float, float
     """(h11, h12, lowest, highest eigenvalue) of the descended objective's Hessian
     H = 2 [[w + mx^2, mx], [mx, 1]] (w = vx + l2) in the units the learning rate applies to
     (z-space under standardize, where vx = 1 and mx = 0); h22 = 2. The lowest eigenvalue is
-    det H / highest = 4 w / highest, which keeps its digits when mx^2 dwarfs w."""
+    det H / highest = 4 (w / highest), which keeps its digits when mx^2 dwarfs w (and does
+    not overflow where w is near float64's largest)."""
     if options.standardize:
         w, mx = 1.0 + options.l2, 0.0
     else:
@@ -83,7 +86,7 @@ def _hessian(moments: Moments, options: FitOptions) -> tuple[float, float, float
         w, mx = vx + options.l2, moments.mean_x
     h11, h12 = 2 * (w + mx * mx), 2 * mx
     highest = 0.5 * (h11 + 2) + math.hypot(w + mx * mx - 1, h12)
-    return h11, h12, 4 * w / highest, highest
+    return h11, h12, 4 * (w / highest), highest
 
 
 def _quadratic_gaps(q: FloatArray, c: FloatArray) -> FloatArray:
@@ -129,9 +132,22 @@ def _convergence_gaps(
         result: FloatArray = np.minimum(np.minimum(low, 2 - low), np.minimum(high, 2 - high))
         return result
     if options.optimizer == "gd":
-        q = 0.5 * rates * (h11 + 2 - rates * h12 * h12)
-        c = rates * rates * (lowest * highest)  # lr^2 det H, without det's cancellation
-        return _quadratic_gaps(q, c)
+        q_per_rate = 0.5 * (h11 + 2 - rates * h12 * h12)  # q / lr
+        c_per_rate = lowest * highest  # c / lr^2 = det H, without det's cancellation
+        gaps = _quadratic_gaps(rates * q_per_rate, rates * rates * c_per_rate)
+        # Where lr^2 det H underflows (tiny rates), the dominant root's gap is
+        # lr det H / (q/lr + sqrt((q/lr)^2 - det H)): the same quotient with lr taken out,
+        # written with ratio = det H / (q/lr) so that no square overflows.
+        tiny = (rates * rates * c_per_rate < TINY) & (rates * q_per_rate <= 1)
+        if tiny.any():
+            ratio = c_per_rate / q_per_rate
+            root = np.sqrt(np.maximum(1 - ratio / q_per_rate, 0.0))
+            slow = rates * ratio / (1 + root)  # 1 - z1
+            twice_q = 2 * (rates * q_per_rate)
+            # z2 = T - z1 = 1 - 2 q + (1 - z1); 1 - |z2| formed without rounding it to 1.
+            fast = np.where(twice_q - slow <= 1, twice_q - slow, 2 - twice_q + slow)
+            gaps = np.where(tiny, np.minimum(slow, fast), gaps)
+        return gaps
     modes = []
     for h in (lowest, highest):
         a = rates * h
@@ -190,7 +206,10 @@ def _epochs_needed(gap: float, distance: float) -> str:
         return "many more epochs than float64 can count"
     shrink = math.log(distance / FAR) if distance > FAR else math.log(10.0)
     rate = -math.log1p(-gap) if gap < 1 else math.inf
-    return f"about {max(1.0, shrink / rate):.3g} more epochs"
+    epochs = max(1.0, shrink / rate) if rate > 0 else math.inf
+    if not math.isfinite(epochs):  # a subnormal gap: more than float64 can count
+        return "many more epochs than float64 can count"
+    return f"about {epochs:.3g} more epochs"
 
 
 def warnings_for(
@@ -234,7 +253,9 @@ def _far_note(
     optimum: Optimum,
 ) -> str:
     gap_m, gap_b, excess = far
-    gap, fastest, best_gap = _gaps_now_and_fastest(_hessian(moments, options), options, bound)
+    with np.errstate(all="ignore"):  # extreme data: inf and nan are handled below
+        gap, fastest, best_gap = _gaps_now_and_fastest(_hessian(moments, options), options, bound)
+    gap = gap if math.isfinite(gap) else 0.0
     excess_text = (
         ""
         if excess == 0
@@ -249,8 +270,13 @@ def _far_note(
         f"{optimum.m:.6g} (off by {gap_m:.3g} relative), b is {b:.6g} against {optimum.b:.6g} "
         f"(off by {gap_b:.3g} relative){excess_text}; at learning_rate "
         f"{options.learning_rate:g} (spectral radius {_radius_text(gap)}) it needs "
-        f"{_epochs_needed(gap, max(gap_m, gap_b))}; the fastest-converging learning_rate "
-        f"for this rule is about {fastest:.3g} (spectral radius {_radius_text(best_gap)}, "
-        f"{_epochs_needed(best_gap, max(gap_m, gap_b))})"
+        f"{_epochs_needed(gap, max(gap_m, gap_b))}; "
+        + (
+            f"the fastest-converging learning_rate for this rule is about {fastest:.3g} "
+            f"(spectral radius {_radius_text(best_gap)}, "
+            f"{_epochs_needed(best_gap, max(gap_m, gap_b))})"
+            if math.isfinite(best_gap) and best_gap > 0 and math.isfinite(fastest)
+            else "no learning rate makes this rule converge measurably within float64 on this data"
+        )
         + ("" if options.standardize else "; standardize usually converges much faster")
     )

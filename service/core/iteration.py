@@ -218,8 +218,16 @@ def _sequential_bound(
     s = h11 + h22
     candidates = [1 / h11 + 1 / h22]
     size, cross = np.abs(gap), 2 * np.abs(h12)
-    disc = (size - cross) * (size + cross)
-    root = np.where(disc >= 0, 4 / (s + np.sqrt(np.maximum(disc, 0.0))), np.inf)
+    difference, total = size - cross, size + cross
+    disc = difference * total
+    # Beyond float64's range (curvatures above 1e154) the product overflows: the square
+    # root of each factor instead.
+    root_disc = np.where(
+        np.isfinite(disc),
+        np.sqrt(np.maximum(disc, 0.0)),
+        np.sqrt(np.maximum(difference, 0.0)) * np.sqrt(total),
+    )
+    root = np.where(difference >= 0, 4 / (s + root_disc), np.inf)
     candidates.append(root)
     result: FloatArray = np.min(np.stack(candidates), axis=0)
     return result

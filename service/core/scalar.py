@@ -207,8 +207,14 @@ def _stable_bound(h11: float, h12: float, gap: float, sequential: bool) -> float
         return 2 / (0.5 * (h11 + h22) + math.hypot(0.5 * gap, h12))
     s = h11 + h22
     size, cross = abs(gap), 2 * abs(h12)
-    disc = (size - cross) * (size + cross)
-    root = 4 / (s + math.sqrt(disc)) if disc >= 0 else math.inf
+    difference, total = size - cross, size + cross
+    disc = difference * total
+    if difference < 0:
+        root = math.inf
+    elif math.isfinite(disc):
+        root = 4 / (s + math.sqrt(disc))
+    else:  # curvatures above 1e154: as `service.core.iteration` does
+        root = 4 / (s + math.sqrt(difference) * math.sqrt(total))
     return min(1 / h11 + 1 / h22, root)
 
 

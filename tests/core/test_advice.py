@@ -28,6 +28,12 @@ NOTE = re.compile(
 )
 
 
+FASTEST = re.compile(
+    r"the fastest-converging learning_rate for this rule is about (?P<best>\S+) "
+    r"\(spectral radius (?P<best_radius>[^,]+),"
+)
+
+
 def far_note(warnings: tuple[str, ...]) -> re.Match[str]:
     (note,) = [w for w in warnings if "far from the optimum" in w]
     match = NOTE.search(note)
@@ -114,3 +120,38 @@ def note_distance(x: np.ndarray, y: np.ndarray, options: FitOptions) -> float:
     gap_m = abs(result.m - result.optimum.m) / abs(result.optimum.m)
     gap_b = abs(result.b - result.optimum.b) / abs(result.optimum.b)
     return max(gap_m, gap_b) / 1e-3
+
+
+@pytest.mark.parametrize(
+    ("scale", "options"),
+    [
+        (1.0, {"l2": 6e307, "learning_rate": 1e-310}),  # 4 w overflows float64
+        (1.0, {"l2": 6e307, "learning_rate": 1e-310, "optimizer": "momentum"}),
+        (1.0, {"update": "sequential", "learning_rate": 1e-200}),  # lr^2 det H underflows
+        (1.0, {"update": "sequential", "learning_rate": 1e-300, "standardize": True}),
+        (1e-200, {"optimizer": "nesterov"}),  # the lowest curvature underflows: nothing converges
+        (1e-200, {"update": "sequential"}),
+        (1e100, {"update": "sequential", "learning_rate": 1e-203}),  # curvature above 1e154
+    ],
+)
+def test_far_note_on_extreme_data_states_finite_figures(
+    scale: float, options: dict[str, object]
+) -> None:
+    """No inf or nan in the note and no NumPy warning (pytest turns warnings into errors);
+    where 1 - rho is representable it is stated, else the note says nothing converges."""
+    x = scale * np.arange(10.0)
+    y = 2 * np.arange(10.0) + np.sin(np.arange(10.0))
+    result = fit(x, y, FitOptions(**{"epochs": 3, **options}))  # type: ignore[arg-type]
+    assert 0 < result.max_stable_learning_rate < float("inf")
+    (note,) = [w for w in result.warnings if "far from the optimum" in w]
+    assert "nan" not in note and "inf" not in note, note
+    match = FASTEST.search(note)
+    if match is not None:  # a fastest rate was found: its radius is below 1
+        assert match["best_radius"].startswith("1 - ") or radius(match["best_radius"]) < 1
+        assert 0 < float(match["best"]) <= 1.005 * result.max_stable_learning_rate  # 3 digits
+    else:
+        assert "no learning rate makes this rule converge" in note, note
+    now = re.search(r"\(spectral radius (?P<now>[^)]+)\) it needs (?P<needs>[^;]+);", note)
+    assert now is not None, note
+    if "count" not in now["needs"]:  # an estimate: from a radius below 1
+        assert radius(now["now"]) < 1 or now["now"].startswith("1 - "), note

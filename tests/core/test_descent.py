@@ -349,6 +349,24 @@ def test_max_stable_learning_rate_is_where_the_spectral_radius_reaches_one(
     )
 
 
+def test_sequential_bound_where_the_curvature_passes_1e154() -> None:
+    """x around 1e100: (h11 - h22)^2 overflows float64, the bound itself does not."""
+    rng = np.random.default_rng(4)
+    x = 1e100 * rng.normal(1.0, 1.5, 30)
+    y = rng.normal(size=30)
+    base = FitOptions(update="sequential", epochs=1, learning_rate=1e-210)
+    bound = fit(x, y, base).max_stable_learning_rate
+    assert 0 < bound < 1e-190
+    below = FitOptions(**{**_fields(base), "learning_rate": bound * (1 - 1e-7)})
+    above = FitOptions(**{**_fields(base), "learning_rate": bound * (1 + 1e-7)})
+    # The other eigenvalue is 1 - 1e-201, which float64 cannot tell from 1: the one that
+    # crosses is the eigenvalue near -1.
+    lowest_below = np.linalg.eigvals(reference.iteration_matrix(x, y, below)).real.min()
+    lowest_above = np.linalg.eigvals(reference.iteration_matrix(x, y, above)).real.min()
+    assert -1 < lowest_below < -1 + 1e-6
+    assert -1 - 1e-6 < lowest_above < -1
+
+
 def _fields(options: FitOptions) -> dict[str, Any]:
     return {name: getattr(options, name) for name in FitOptions.__dataclass_fields__}
 

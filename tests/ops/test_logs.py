@@ -10,6 +10,7 @@ import logging
 import logging.config
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,6 +170,24 @@ async def test_unexpected_error_traceback_in_log_not_in_answer(json_log: io.Stri
     assert "RuntimeError: secret internals" in str(error["exception"])
     (access,) = [entry for entry in entries if entry["logger"] == "service.access"]
     assert (access["status"], access["request_id"]) == (500, "req-500")
+
+
+@pytest.mark.anyio
+async def test_a_library_warning_is_a_json_log_line(json_log: io.StringIO) -> None:
+    """A warning (say NumPy's RuntimeWarning) while the app runs goes through the log's
+    handler, one JSON object, not raw text on stderr."""
+    logging.captureWarnings(False)  # an earlier lifespan in this process already set it
+    with warnings.catch_warnings():  # restores warnings.showwarning afterwards
+        warnings.simplefilter("always")
+        try:
+            async with serve(app_with()) as client:
+                assert (await client.get("/healthz")).is_success
+                warnings.warn("overflow encountered in multiply", RuntimeWarning, stacklevel=1)
+        finally:
+            logging.captureWarnings(False)
+    (entry,) = [entry for entry in lines(json_log) if entry["logger"] == "py.warnings"]
+    assert "RuntimeWarning: overflow encountered in multiply" in str(entry["message"])
+    assert entry["level"] == "warning"
 
 
 @pytest.mark.slow
