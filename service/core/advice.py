@@ -99,8 +99,7 @@ def _quadratic_gaps(q: FloatArray, c: FloatArray) -> FloatArray:
     """
     disc = q * q - c
     root = np.sqrt(np.maximum(disc, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        positive = c / (q + root)  # the dominant root is 1 - q + root >= 0
+    positive = c / (q + root)  # the dominant root is 1 - q + root >= 0 (0 / 0 only at lr 0)
     negative = 2 - q - root  # the dominant root is 1 - q - root < 0: its modulus is q + root - 1
     real = np.where(q <= 1, positive, negative)
     one_minus_det = 2 * q - c
@@ -123,7 +122,8 @@ def _convergence_gaps(
         sequential gd     T = 2 - lr (h11 + h22) + lr^2 h12^2,  D = (1 - lr h11)(1 - lr h22)
 
     (`service.core.iteration`). The gap 1 - rho is what sets the epochs a run needs, and is
-    formed without rounding rho to 1 on ill-conditioned data (timestamps as x).
+    formed without rounding rho to 1 on ill-conditioned data (timestamps as x). Extreme data
+    can make NumPy warn here: callers run it under ``np.errstate(all="ignore")``.
     """
     h11, h12, lowest, highest = hessian
     mu = options.momentum
@@ -173,17 +173,16 @@ def _gaps_now_and_fastest(
     """
     _, _, lowest, highest = hessian
     lr = options.learning_rate
-    if options.optimizer == "momentum" or options.update == "simultaneous":
-        mu = options.momentum if options.optimizer == "momentum" else 0.0
-        if options.optimizer != "nesterov":
-            best = 2 * (1 + mu) / (lowest + highest)
-            rates = np.array([lr, best])
-            now = float(_convergence_gaps(hessian, options, rates)[0])
-            # At `best` both modes have the same radius in exact arithmetic; the lowest
-            # eigenvalue's mode gives it without the cancellation of 2 (1 + mu) - best h_max.
-            low_mode = (hessian[0], hessian[1], lowest, lowest)
-            at_best = float(_convergence_gaps(low_mode, options, rates)[1])
-            return now, best, at_best
+    heavy_ball = options.optimizer == "momentum"
+    if heavy_ball or (options.optimizer == "gd" and options.update == "simultaneous"):
+        best = 2 * (1 + (options.momentum if heavy_ball else 0.0)) / (lowest + highest)
+        rates = np.array([lr, best])
+        now = float(_convergence_gaps(hessian, options, rates)[0])
+        # At `best` both modes have the same radius in exact arithmetic; the lowest
+        # eigenvalue's mode gives it without the cancellation of 2 (1 + mu) - best h_max.
+        low_mode = (hessian[0], hessian[1], lowest, lowest)
+        at_best = float(_convergence_gaps(low_mode, options, rates)[1])
+        return now, best, at_best
     gaps = _convergence_gaps(hessian, options, np.concatenate(([lr], bound * GRID)))
     rates, at = bound * GRID, int(np.argmax(gaps[1:]))
     for _ in range(2):  # each refinement narrows the bracket about 30-fold
