@@ -145,16 +145,14 @@ def plot_fit(body: FitRequest, request: Request, accept: str | None) -> tuple[by
 
 
 def batch_moments(
-    fits: Sequence[FitRequest], points: BatchPoints | None = None
+    fits: Sequence[FitRequest], points: BatchPoints
 ) -> list[core.Moments | core.FitError]:
     """The core's moments of every fit of a batch, each in place, or the error of its data.
 
-    The raw-data fits are laid end to end and reduced together (`core.segment_moments`),
-    the moments fits are checked one by one (`core.Moments.from_sums`). `points`: what
-    `batch_points` gives for `fits`, when the caller has it already.
+    The raw-data fits, laid end to end in `points` (`batch_points` of `fits`), are reduced
+    together (`core.segment_moments`), the moments fits are checked one by one
+    (`core.Moments.from_sums`).
     """
-    if points is None:
-        points = batch_points(fits)
     out: list[core.Moments | core.FitError] = []
     if points.lengths.size:
         weights = [item[2] for item in points.per_fit if item is not None]
