@@ -92,14 +92,14 @@ def too_many_error(loc: tuple[str | int, ...], omitted: int, what: str) -> InitE
     )
 
 
+_NUMBER_TYPES = frozenset((int, float))
+
+
 def _not_numbers(values: list[Any]) -> list[int]:
     """Indices of the items of `values` that are not JSON numbers (booleans are not)."""
     if set(map(type, values)) <= _NUMBER_TYPES:  # one C loop; bool is a type of its own
         return []
     return [i for i, value in enumerate(values) if type(value) not in _NUMBER_TYPES]
-
-
-_NUMBER_TYPES = frozenset((int, float))
 
 
 def oversized_errors(
