@@ -256,6 +256,34 @@ SMALL_POINTS = 256
 (NumPy's fixed cost per call dominates there); beyond, `_one_segment`'s full passes."""
 
 
+def _residual_mean_square(
+    dx: NDArray[np.float64],
+    dy: NDArray[np.float64],
+    sum_dx: float,
+    sum_dy: float,
+    sxx: float,
+    sxy: float,
+    syy: float,
+    total: float,
+    weights: NDArray[np.float64] | None = None,
+) -> float:
+    """min_cost: the (weighted) residual mean square of the least-squares line, from the
+    deviations dx, dy (around any origins; sum_dx, sum_dy their weighted sums) and the
+    centred sums. (Syy - Sxy^2 / Sxx) / W where that keeps its digits; for a near-perfect fit
+    the residuals' own squares, around their mean: around the origins of dx and dy the line
+    has height (sum_dy - slope sum_dx) / W, and the corrected sum removes what remains of
+    its rounding. The one formula of `_small_segment` and `_one_segment`."""
+    slope = sxy / sxx
+    unexplained = syy - sxy * slope
+    if unexplained > CANCELLATION_LIMIT * syy:
+        return unexplained / total
+    residual = dy - slope * dx
+    residual -= (sum_dy - slope * sum_dx) / total
+    weighted = residual if weights is None else weights * residual
+    remaining = float(np.sum(weighted))
+    return (dot(weighted, residual) - remaining * remaining / total) / total
+
+
 def _small_side(
     values: NDArray[np.float64], n: int
 ) -> tuple[float, NDArray[np.float64], float, float, float]:
@@ -308,13 +336,7 @@ def _small_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | 
         sxy = float(dx @ dy) - sum_dx * sum_dy / total
         if not math.isfinite(sxy):
             return None
-        slope = sxy / sxx
-        unexplained = syy - sxy * slope
-        if unexplained > CANCELLATION_LIMIT * syy:
-            min_cost = unexplained / total
-        else:  # a near-perfect fit: sum the residuals of the least-squares line directly
-            residual = dy - slope * dx
-            min_cost = float(residual @ residual) / total
+        min_cost = _residual_mean_square(dx, dy, sum_dx, sum_dy, sxx, sxy, syy, total)
     return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), 0, 0, total, 0, lo_x, lo_y)
 
 
@@ -413,18 +435,7 @@ def _one_segment(
                     field="weights",
                 )
             raise DataError("x must have at least two distinct values (all x are equal)", field="x")
-        slope = sxy / sxx
-        unexplained = syy - sxy * slope
-        if unexplained > CANCELLATION_LIMIT * syy:
-            min_cost = unexplained / total
-        else:  # a near-perfect fit: sum the residuals of the least-squares line directly
-            # (around the origins of dx and dy that line has height sum_dy - slope sum_dx
-            # over total; the corrected sum removes what remains of its rounding)
-            residual = dy - slope * dx
-            residual -= (sum_dy - slope * sum_dx) / total
-            weighted = residual if weights is None else weights * residual
-            remaining = float(np.sum(weighted))
-            min_cost = (dot(weighted, residual) - remaining * remaining / total) / total
+        min_cost = _residual_mean_square(dx, dy, sum_dx, sum_dy, sxx, sxy, syy, total, weights)
     return Moments(
         n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey, total, ew, lo_x, lo_y
     )
