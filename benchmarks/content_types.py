@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,6 +26,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 from _server import running_server
+from large_request import median_seconds, parse_to_arrays
 
 FIELDS = {"learning_rate": 0.01, "epochs": 10_000}
 QUERY = "learning_rate=0.01&epochs=10000"
@@ -78,15 +76,6 @@ def bodies(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[str, bytes, str]]:
     }
 
 
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
@@ -97,12 +86,7 @@ def main() -> int:
     cases = bodies(x, y)
     json_body = cases["JSON (application/json)"][1]
 
-    def parse_floor() -> None:
-        data = orjson.loads(json_body)
-        np.array(data["x"], dtype=np.float64)
-        np.array(data["y"], dtype=np.float64)
-
-    floor = median_seconds(parse_floor, args.repeat)
+    floor = median_seconds(lambda: parse_to_arrays(json_body), args.repeat)
     rows: list[tuple[str, int, float]] = []
     answers: set[bytes] = set()
     with running_server() as (url, _):
