@@ -207,19 +207,8 @@ def float_loop(x: Array, y: Array, options: FitOptions, epochs: int | None = Non
     from tests.core import reference
 
     with np.errstate(all="ignore"):
-        path = reference.descend(
-            x,
-            y,
-            learning_rate=options.learning_rate,
-            epochs=options.epochs if epochs is None else epochs,
-            initial_m=options.initial_m,
-            initial_b=options.initial_b,
-            update=options.update,
-            optimizer=options.optimizer,
-            momentum=options.momentum,
-            l2=options.l2,
-            standardize=options.standardize,
-            dtype=np.float64,
+        path = reference.descend_options(
+            x, y, options, epochs=options.epochs if epochs is None else epochs, dtype=np.float64
         )
     return ExactPath([D(float(v)) for v in path.m], [D(float(v)) for v in path.b])
 

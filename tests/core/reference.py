@@ -117,6 +117,27 @@ def descend(
     )
 
 
+HYPERPARAMETERS = (
+    "learning_rate",
+    "epochs",
+    "initial_m",
+    "initial_b",
+    "update",
+    "optimizer",
+    "momentum",
+    "l2",
+    "standardize",
+)
+"""The fields of a `FitOptions` that `descend` takes."""
+
+
+def descend_options(x: Array, y: Array, options: Any, **overrides: Any) -> Path:
+    """`descend` with the hyperparameters of `options` (a `FitOptions`), `overrides` (e.g.
+    ``epochs``, ``dtype``) replacing them."""
+    fields = {name: getattr(options, name) for name in HYPERPARAMETERS}
+    return descend(x, y, **{**fields, **overrides})
+
+
 # --- the rules as matrices --------------------------------------------------------------
 
 

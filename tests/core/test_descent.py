@@ -205,19 +205,7 @@ def b_scale(problem: dict[str, Any], path: reference.Path) -> float:
 
 
 def reference_path(problem: dict[str, Any], options: FitOptions) -> reference.Path:
-    return reference.descend(
-        problem["x"],
-        problem["y"],
-        learning_rate=options.learning_rate,
-        epochs=options.epochs,
-        initial_m=options.initial_m,
-        initial_b=options.initial_b,
-        update=options.update,
-        optimizer=options.optimizer,
-        momentum=options.momentum,
-        l2=options.l2,
-        standardize=options.standardize,
-    )
+    return reference.descend_options(problem["x"], problem["y"], options)
 
 
 EXACTNESS = settings(
