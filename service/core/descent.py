@@ -82,7 +82,14 @@ def fit_moments(moments: Moments, options: FitOptions | None = None) -> FitResul
     DivergedError
         An iterate or the cost became non-finite; carries the epoch and the bound.
     """
-    (outcome,) = fit_batch([(moments, options or FitOptions())])
+    options = options or FitOptions()
+    error = _unfit(moments, options)
+    if error is not None:
+        raise error
+    small = descend_small(moments, options) if SMALL_PATH else None
+    if small is not None:  # (as `fit_batch` would, without its grouping around one item)
+        return small
+    (outcome,) = fit_batch([(moments, options)])
     if isinstance(outcome, FitError):
         raise outcome
     return outcome
@@ -93,21 +100,8 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
     outcomes: list[FitResult | FitError | None] = [None] * len(items)
     valid: list[int] = []
     for i, (moments, options) in enumerate(items):
-        try:
-            options.validate()
-            if not options.standardize and not _hessian_is_finite(moments, options.l2):
-                raise DataError(
-                    "x values are too large for the descent: the curvature of the cost "
-                    "overflows float64 (use standardize, or scale the data)",
-                    field="x",
-                )
-            if options.standardize and not moments.syy > 0:
-                raise DataError(
-                    "y is constant, so it cannot be standardized (set standardize to false)",
-                    field="y",
-                )
-            _check_representable(moments)
-        except FitError as error:
+        error = _unfit(moments, options)
+        if error is not None:
             outcomes[i] = error
             continue
         small = descend_small(moments, options) if SMALL_PATH else None
@@ -137,6 +131,28 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
             for i, outcome in zip(chunk, descended, strict=True):
                 outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
+
+
+def _unfit(moments: Moments, options: FitOptions) -> FitError | None:
+    """Why the item cannot be descended (its options out of range, or data whose curvature
+    or smallest cost is beyond float64), or None."""
+    try:
+        options.validate()
+        if not options.standardize and not _hessian_is_finite(moments, options.l2):
+            raise DataError(
+                "x values are too large for the descent: the curvature of the cost "
+                "overflows float64 (use standardize, or scale the data)",
+                field="x",
+            )
+        if options.standardize and not moments.syy > 0:
+            raise DataError(
+                "y is constant, so it cannot be standardized (set standardize to false)",
+                field="y",
+            )
+        _check_representable(moments)
+    except FitError as error:
+        return error
+    return None
 
 
 def _hessian_is_finite(moments: Moments, l2: float) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.core.errors import ParameterError
+from service.core.frozen import quick_init
 
 __all__ = ["FitOptions", "Optimizer", "Spacing", "Update"]
 
@@ -15,6 +16,7 @@ Optimizer = Literal["gd", "momentum", "nesterov"]
 Spacing = Literal["linear", "log"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FitOptions:
     """How to descend; every field mirrors the field of the same name in the request.

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from service.core.frozen import quick_init
+
 if TYPE_CHECKING:
     from service.core.statistics import FitStatistics
 
@@ -16,6 +18,7 @@ __all__ = ["FitResult", "History", "Optimum", "StopReason"]
 StopReason = Literal["epochs", "tolerance"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Optimum:
     """The exact minimizer of the descended objective, in original units, and its MSE."""
@@ -25,6 +28,7 @@ class Optimum:
     cost: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class History:
     """The descent at the recorded epochs (strictly increasing, from 0 to `epochs_run`).
@@ -38,6 +42,7 @@ class History:
     cost: NDArray[np.float64]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FitResult:
     """The outcome of one descent (see the request/response contract for each field).
