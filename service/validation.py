@@ -15,14 +15,23 @@ say declaratively lives here, as functions of plain values so it is testable on 
 - `oversized_errors` and `unknown_key_errors`, which find what is wrong with huge arrays
   and with bodies full of unknown fields in one cheap pass, reporting at most
   `MAX_ITEM_ERRORS` items per field, so that the errors of a body cost time and memory in
-  proportion to its size, never one error object per bad item.
+  proportion to its size, never one error object per bad item;
+- the points that certainly pass every rule of ``x``, ``y`` and ``weights``, as float64
+  arrays (`finite_numbers`, `usable_points`, and `sure_points` for all the items of a batch
+  in a few vectorized passes): a request whose points pass them is validated with two
+  stand-in points (`STAND_IN`) and gets its arrays after, which accepts exactly the requests
+  that validating the lists accepts. Anything not certain is validated as lists, which finds
+  the errors.
 """
 
 from __future__ import annotations
 
+import array
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
@@ -32,19 +41,26 @@ __all__ = [
     "DEFAULT_EPOCHS",
     "MAX_ERRORS",
     "MAX_ITEM_ERRORS",
+    "STAND_IN",
+    "ItemPoints",
     "alias_errors",
     "at_most",
     "batch_work",
     "constant",
     "count_error",
     "distinct_weighted",
+    "finite_numbers",
     "oversized_errors",
     "reraisable",
     "too_many_error",
     "unknown_key_errors",
     "source_errors",
+    "sure_points",
+    "usable_points",
     "validate_with",
 ]
+
+FloatArray = NDArray[np.float64]
 
 DEFAULT_EPOCHS: Final = 10_000
 """`epochs` when a request does not say."""
@@ -341,3 +357,163 @@ def reraisable(error: ErrorDetails) -> InitErrorDetails:
     # Messages are already formatted; escape braces so they are not formatted again.
     template = error["msg"].replace("{", "{{").replace("}", "}}")
     return custom_error(error["loc"], error["input"], error["type"], template, error.get("ctx"))
+
+
+STAND_IN: Final = (0.0, 1.0)
+"""Two valid points: the x and y a request's other fields are validated with when its points
+are already known to be valid (pass them as lists: ``list(STAND_IN)``)."""
+
+
+def finite_numbers(values: Any) -> FloatArray | None:
+    """`values` as a float64 array when it is a list of finite JSON numbers (not booleans,
+    strings, null or nested values), else None."""
+    if type(values) is not list:
+        return None
+    try:
+        # array.array("d") converts ints and floats and refuses str, None, lists and dicts,
+        # in one C loop: faster than np.array, which would parse numeric strings.
+        converted = np.frombuffer(array.array("d", values), dtype=np.float64)
+    except (TypeError, OverflowError):
+        return None
+    if not np.isfinite(converted).all():
+        return None
+    # It also takes True and False as 1.0 and 0.0: only those items can be booleans.
+    suspects = np.flatnonzero((converted == 0.0) | (converted == 1.0))
+    if any(type(values[i]) is bool for i in suspects.tolist()):
+        return None
+    return converted
+
+
+def usable_points(
+    standardize: bool, x: FloatArray, y: FloatArray, weights: FloatArray | None
+) -> bool:
+    """Whether finite points `x`, `y` (and `weights`) certainly pass every rule of the model
+    that involves them (their lengths, distinct x, valid weights, varying y when
+    `standardize` is True); not their count against ``max_points``."""
+    if x.size != y.size or x.size < 2 or x.min() == x.max():
+        return False
+    if weights is None:
+        return not (standardize and y.min() == y.max())
+    if weights.size != x.size or not np.isfinite(weights).all() or not weights.min() >= 0:
+        return False
+    kept = weights > 0
+    if not kept.any():
+        return False
+    kept_x, kept_y = x[kept], y[kept]
+    if kept_x.min() == kept_x.max():
+        return False
+    return not (standardize and kept_y.min() == kept_y.max())
+
+
+class ItemPoints(NamedTuple):
+    """The points of one batch item as float64 arrays, certainly valid (`sure_points`), and
+    the keys they were sent under (``x`` or ``X``, ``y`` or ``Y``); `weights` None when the
+    item has none (or ``"weights": null``)."""
+
+    x_key: str
+    y_key: str
+    x: FloatArray
+    y: FloatArray
+    weights: FloatArray | None
+
+
+def _point_keys(fit: Any, max_points: int) -> tuple[str, str] | None:
+    """The keys of a raw batch item's x and y when it sends them as lists of one length
+    between 2 and `max_points` (and no ``moments`` key), else None."""
+    if type(fit) is not dict or "moments" in fit:
+        return None
+    if ("x" in fit) == ("X" in fit) or ("y" in fit) == ("Y" in fit):
+        return None  # neither, or both a field and its alias
+    x_key = "x" if "x" in fit else "X"
+    y_key = "y" if "y" in fit else "Y"
+    x, y = fit[x_key], fit[y_key]
+    if type(x) is not list or type(y) is not list or not 2 <= len(x) <= max_points:
+        return None
+    return (x_key, y_key) if len(y) == len(x) else None
+
+
+def _mark_booleans(
+    values: FloatArray,
+    at: NDArray[np.intp],
+    lists: Sequence[list[Any]],
+    bad: NDArray[np.bool_],
+) -> None:
+    """Mark in `bad` the segments of `values` (the `lists` laid end to end, each from its
+    offset in `at`) whose list holds a boolean: array.array took them as 0.0 and 1.0, so
+    only the items of those values can be."""
+    suspects = np.flatnonzero((values == 0.0) | (values == 1.0))
+    if not suspects.size:
+        return
+    owners = np.searchsorted(at, suspects, side="right") - 1
+    starts = at[owners]
+    for index, owner, start in zip(
+        suspects.tolist(), owners.tolist(), starts.tolist(), strict=True
+    ):
+        if type(lists[owner][index - start]) is bool:
+            bad[owner] = True
+
+
+def sure_points(fits: Sequence[Any], max_points: int) -> list[ItemPoints | None]:
+    """For each raw item of a batch, its points as float64 arrays when they certainly pass
+    every rule of ``x``, ``y`` and ``weights`` (`usable_points`, with the item's
+    ``standardize``), else None: the item is then validated as sent, which finds its errors.
+
+    All the items' x (and y) are converted into one buffer in one C loop per list, checked
+    for booleans, non-finite values and constant x in a few vectorized passes over the whole
+    batch; each item's arrays are views of those buffers. Weights are checked item by item.
+    """
+    xs, ys = array.array("d"), array.array("d")
+    taken: list[tuple[int, str, str, FloatArray | None]] = []
+    x_lists: list[list[Any]] = []
+    y_lists: list[list[Any]] = []
+    starts: list[int] = []
+    for i, fit in enumerate(fits):
+        keys = _point_keys(fit, max_points)
+        if keys is None:
+            continue
+        weights = fit.get("weights")
+        if weights is not None:
+            weights = finite_numbers(weights)
+            if weights is None:
+                continue
+        x, y = fit[keys[0]], fit[keys[1]]
+        start = len(xs)
+        try:
+            xs.fromlist(x)  # unchanged when it raises
+            ys.fromlist(y)
+        except (TypeError, OverflowError):
+            del xs[start:]
+            continue
+        taken.append((i, *keys, weights))
+        x_lists.append(x)
+        y_lists.append(y)
+        starts.append(start)
+    out: list[ItemPoints | None] = [None] * len(fits)
+    if not taken:
+        return out
+    x_all = np.frombuffer(xs, dtype=np.float64)
+    y_all = np.frombuffer(ys, dtype=np.float64)
+    at = np.array(starts, dtype=np.intp)
+    finite = np.isfinite(x_all) & np.isfinite(y_all)
+    bad = np.zeros(len(taken), dtype=np.bool_)
+    if not finite.all():
+        bad |= ~np.logical_and.reduceat(finite, at)
+    _mark_booleans(x_all, at, x_lists, bad)
+    _mark_booleans(y_all, at, y_lists, bad)
+    bad |= np.minimum.reduceat(x_all, at) == np.maximum.reduceat(x_all, at)
+    constant_y = np.minimum.reduceat(y_all, at) == np.maximum.reduceat(y_all, at)
+    stops = [*starts[1:], len(xs)]
+    for (i, x_key, y_key, weights), start, stop, refused, flat_y in zip(
+        taken, starts, stops, bad.tolist(), constant_y.tolist(), strict=True
+    ):
+        if refused:
+            continue
+        standardize = fits[i].get("standardize") is True
+        x, y = x_all[start:stop], y_all[start:stop]
+        if weights is None:
+            if standardize and flat_y:
+                continue
+        elif not usable_points(standardize, x, y, weights):
+            continue
+        out[i] = ItemPoints(x_key, y_key, x, y, weights)
+    return out

@@ -23,7 +23,6 @@ Anything a faster path is not sure of falls back to the plain one, so every answ
 
 from __future__ import annotations
 
-import array
 from typing import Any, Final
 
 import numpy as np
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from service.bodies.json_arrays import SPLIT_MIN_BYTES, SplitBody, split_arrays
 from service.bodies.points import FloatArray, request_for_points
 from service.schemas import FitRequest, Limits
+from service.validation import finite_numbers
 
 __all__ = [
     "FAST_MIN_POINTS",
@@ -172,16 +172,4 @@ def _number_array(values: Any) -> FloatArray | None:
     (not booleans, strings or null), else None."""
     if type(values) is not list or len(values) < 2:
         return None
-    try:
-        # array.array("d") converts ints and floats and refuses str, None, lists and dicts,
-        # in one C loop: faster than np.array, which would parse numeric strings.
-        converted = np.frombuffer(array.array("d", values), dtype=np.float64)
-    except (TypeError, OverflowError):
-        return None
-    if not np.isfinite(converted).all():
-        return None
-    # It also takes True and False as 1.0 and 0.0: only those items can be booleans.
-    suspects = np.flatnonzero((converted == 0.0) | (converted == 1.0))
-    if any(type(values[i]) is bool for i in suspects.tolist()):
-        return None
-    return converted
+    return finite_numbers(values)

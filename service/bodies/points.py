@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from service.schemas import FitRequest, Limits
+from service.validation import STAND_IN, usable_points
 
 __all__ = [
     "MAX_LISTED",
@@ -35,7 +36,7 @@ ErrorItem = dict[str, Any]
 MAX_LISTED = 20
 """Errors listed about the cells or rows of a table body; one more item counts the rest."""
 
-_STAND_IN = [0.0, 1.0]
+_STAND_IN = list(STAND_IN)
 """Two valid points, standing in for the arrays while the other fields are validated."""
 
 
@@ -98,26 +99,6 @@ class Points:
     weights: FloatArray | None = None
 
 
-def _usable(
-    fields: Mapping[str, Any], x: FloatArray, y: FloatArray, weights: FloatArray | None
-) -> bool:
-    """Whether finite points `x`, `y` (and `weights`) certainly pass every rule of the model
-    that involves them (their length, distinct x, varying y with ``standardize``)."""
-    if x.size != y.size or x.size < 2 or x.min() == x.max():
-        return False
-    if weights is None:
-        return not (fields.get("standardize") is True and y.min() == y.max())
-    if weights.size != x.size or not np.isfinite(weights).all() or not weights.min() >= 0:
-        return False
-    kept = weights > 0
-    if not kept.any():
-        return False
-    kept_x, kept_y = x[kept], y[kept]
-    if kept_x.min() == kept_x.max():
-        return False
-    return not (fields.get("standardize") is True and kept_y.min() == kept_y.max())
-
-
 def request_for_points(
     fields: Mapping[str, Any],
     x_key: str,
@@ -134,7 +115,8 @@ def request_for_points(
     None happens for every invalid request (and for some valid ones): the caller then
     validates the points as lists, which finds the errors.
     """
-    if x.size > limits.max_points or not _usable(fields, x, y, weights):
+    standardize = fields.get("standardize") is True
+    if x.size > limits.max_points or not usable_points(standardize, x, y, weights):
         return None
     if weights is None and fields.get("weights") is not None:
         return None  # weights that are no float64 array: validation decides

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SerializeAsAny,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -24,10 +25,13 @@ from service.schemas.responses import FitResponse
 from service.validation import (
     BATCH_WORK_FACTOR,
     MAX_ERRORS,
+    STAND_IN,
+    ItemPoints,
     batch_work,
     count_error,
     custom_error,
     reraisable,
+    sure_points,
     too_many_error,
 )
 
@@ -103,9 +107,19 @@ class BatchFitRequest(BaseModel):
         if errors:
             # Known bad as a whole: its items are not worth validating one by one.
             raise ValidationError.from_exception_data(cls.__name__, errors)
-        # The items one by one, stopping once an answer's worth of errors is found.
+        # The items one by one, stopping once an answer's worth of errors is found. Items
+        # whose points are certainly valid get them as arrays, their other fields validated
+        # once per distinct set of values; the others are validated as sent.
+        sure = sure_points(fits, limits.max_points)
+        templates: dict[Any, FitRequest | None] = {}
         items: list[Any] = []
         for i, fit in enumerate(fits):
+            known = sure[i]
+            if known is not None:
+                request = _with_points(fit, known, templates, info.context)
+                if request is not None:
+                    items.append(request)
+                    continue
             try:
                 items.append(
                     FitRequest.model_validate(fit, from_attributes=True, context=info.context)
@@ -125,6 +139,62 @@ class BatchFitRequest(BaseModel):
             )
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return handler({**data, "fits": items})
+
+
+_SCALAR_TYPES = frozenset((int, str, bool, type(None)))
+
+
+def _template_key(fit: dict[str, Any], taken: tuple[str, ...]) -> Any:
+    """What makes the validation of the fields of `fit` but `taken` (with stand-in points
+    under the first two of them) what it is: those two names, every other key and value in
+    order, each value with its type (``1``, ``1.0`` and ``true`` are different inputs) and
+    floats by their bits (``-0.0`` is not ``0.0``); None when a value is not a JSON
+    scalar."""
+    key: list[Any] = [taken[0], taken[1]]
+    for name, value in fit.items():
+        if name in taken:
+            continue
+        kind = type(value)
+        if kind is float:
+            key.append((name, value.hex()))
+        elif kind in _SCALAR_TYPES:
+            key.append((name, kind, value))
+        else:
+            return None
+    return tuple(key)
+
+
+def _with_points(
+    fit: dict[str, Any],
+    points: ItemPoints,
+    templates: dict[Any, FitRequest | None],
+    context: Any,
+) -> FitRequest | None:
+    """The request of the raw batch item `fit`, whose points are known to be valid: its other
+    fields validated with stand-in points (once per distinct set of them: `templates`), then
+    given `points`; None when those fields have errors (the item is then validated as sent,
+    which reports them)."""
+    taken = (points.x_key, points.y_key, "weights" if points.weights is not None else "")
+    key = _template_key(fit, taken)
+    template: FitRequest | None
+    if key is not None and key in templates:
+        template = templates[key]
+    else:
+        stand_in = {name: value for name, value in fit.items() if name not in taken}
+        stand_in[points.x_key] = list(STAND_IN)
+        stand_in[points.y_key] = list(STAND_IN)
+        try:
+            validated = FitRequest.model_validate(stand_in, context=context)
+        except ValidationError:
+            template = None
+        else:
+            # Its lists dropped once, so that each item's copy needs no changes.
+            template = validated.with_arrays(points.x, points.y)
+        if key is not None:
+            templates[key] = template
+    if template is None:
+        return None
+    return template.with_arrays(points.x, points.y, points.weights)
 
 
 class FitErrorBody(BaseModel):
@@ -159,7 +229,7 @@ class BatchItemError(BaseModel):
 class BatchFitResponse(BaseModel):
     """One entry per requested fit, in order."""
 
-    results: list[FitResponse | BatchItemError] = Field(
+    results: list[SerializeAsAny[FitResponse | BatchItemError]] = Field(
         description='Each fit\'s response, or `{"error": ...}` for a fit that diverged.',
         examples=[
             [
