@@ -64,6 +64,7 @@ from service.core.exact_sums import (
     exponent_for,
     ldexp_inf,
     line_height,
+    remainder,
     spread_exponent,
     weight_exponent,
     weighted_deviations,
@@ -288,30 +289,29 @@ def _residual_mean_square(
 def _small_side(
     values: NDArray[np.float64], n: int
 ) -> tuple[float, NDArray[np.float64], float, float, float]:
-    """One coordinate of a small data set: the exactly rounded mean fsum(x) / n, the
-    deviations d_i = x_i - mean, their sum, the mean's remainder lo = sum_i d_i / n and the
-    sum of squared deviations (inf or nan where values are beyond float64; the caller's NumPy
-    error state is quiet).
+    """One coordinate of a small data set: the exact mean (as `exact_mean`), the deviations,
+    their sum, the mean's remainder and the sum of squared deviations (inf or nan where
+    values are beyond float64; the caller's NumPy error state is quiet).
 
-    Each d_i is within half an ulp of its exact value (exact where x_i is within a factor 2
-    of the mean, as on timestamps: Sterbenz), so mean + lo is the exact mean to within eps
-    of the spread, as on the full path. The mean is clamped to [min, max] only where it
-    could lie outside: then every deviation has one sign, so sum d_i^2 <= (sum |d_i|)^2 =
-    (n lo)^2 (up to rounding, far inside the factor 4 below); anywhere else that pass over
-    the values is saved.
+    The deviations' sum is n lo, their exact sum where they are exact. The mean fsum(x) / n
+    is clamped to [min, max] only where it could lie outside: then every deviation has one
+    sign, so sum d_i^2 <= (sum |d_i|)^2 = (n lo)^2 (up to rounding, far inside the factor 4
+    below); anywhere else that pass over the values is saved.
     """
-    mean = math.fsum(values.data) / n  # (the buffer's floats: no list in between)
+    listed = values.tolist()
+    mean = math.fsum(listed) / n
+    lo = remainder(listed, n, mean)
     deviations = values - mean
     squares = float(deviations @ deviations)
-    total = float(np.add.reduce(deviations))
+    total = lo * n
     if not squares > 4.0 * (total * total):  # (nan included)
-        clamped = min(max(mean, float(values.min())), float(values.max()))
+        clamped = min(max(mean, min(listed)), max(listed))
         if clamped != mean:
-            mean = clamped
+            mean, lo = clamped, remainder(listed, n, clamped)
             deviations = values - mean
             squares = float(deviations @ deviations)
-            total = float(np.add.reduce(deviations))
-    return mean, deviations, total, total / n, squares
+            total = lo * n
+    return mean, deviations, total, lo, squares
 
 
 def _small_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | None:
