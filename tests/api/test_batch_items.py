@@ -43,6 +43,7 @@ def sure(fit: Any) -> bool:
         {"X": [0.5, 1, 2e3, -3], "Y": [1, 0, 0, 1], "lr": 1e-7},
         {"x": [0, 1, 0, 1], "y": [1, 1, 0, 0.5], "standardize": True},
         {"x": [2**60, 0], "y": [1e150, -1e150]},
+        {"x": [2**53 + 1, -(2**63) - 1, 2**64 + 1], "y": [3, 2**1000 + 1, 0.1]},
         {**LINE, "weights": [1, 0, 2.5, 1]},
         {**LINE, "weights": None},
         {**LINE, "typo": 1, "lr": -1},  # the other fields are not its business
@@ -54,8 +55,11 @@ def test_sure_points_takes_valid_points(fit: dict[str, Any]) -> None:
     x_key = "X" if "X" in fit else "x"
     y_key = "Y" if "Y" in fit else "y"
     assert (points.x_key, points.y_key) == (x_key, y_key)
-    np.testing.assert_array_equal(points.x, np.asarray(fit[x_key], dtype=np.float64))
-    np.testing.assert_array_equal(points.y, np.asarray(fit[y_key], dtype=np.float64))
+    # The floats validation makes of the same numbers (large integers rounded alike).
+    validated = FitRequest.model_validate({x_key: fit[x_key], y_key: fit[y_key]})
+    assert validated.x is not None and validated.y is not None
+    assert points.x.tolist() == validated.x
+    assert points.y.tolist() == validated.y
     if fit.get("weights") is None:
         assert points.weights is None
     else:
