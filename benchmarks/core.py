@@ -117,7 +117,11 @@ def compare(n: int, quick: bool) -> list[tuple[str, float, str]]:
             return fit_moments(compute_moments(np.asarray(xs), np.asarray(ys)), options)
 
         rows.append(
-            ("this core, from the parsed request", timed(from_request, TIMED_CALLS), "no statistics")
+            (
+                "this core, from the parsed request",
+                timed(from_request, TIMED_CALLS),
+                "no statistics",
+            )
         )
 
         # Exactly the block `Server-Timing: fit` times (`operations.fit_body`): the moments

@@ -17,6 +17,7 @@ rate whose rho is smallest (found on a grid below the stable bound, then refined
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +38,11 @@ GRID = np.geomspace(1e-8, 1 - 1e-9, 241)
 """Learning rates tried for the fastest-converging one, as fractions of the stable bound."""
 REFINE = np.linspace(0.0, 1.0, 61)
 """Then, between the best grid point's neighbours."""
+CLOSED_FORM_GAP = 1e-6
+"""The sequential rule's closed-form candidates (`_sequential_candidates`) are taken without
+the grid when the best of them has 1 - rho above this: its rounding is then far below its
+size. On data conditioned so badly that 1 - rho nears float64's resolution, the grid (with
+the candidates in it) decides."""
 TINY = 1e-290
 """Below this, lr^2 det H is taken as underflowed (`_convergence_gaps`)."""
 
@@ -174,23 +180,96 @@ def _gaps_now_and_fastest(
     _, _, lowest, highest = hessian
     lr = options.learning_rate
     heavy_ball = options.optimizer == "momentum"
-    if heavy_ball or (options.optimizer == "gd" and options.update == "simultaneous"):
+    plain = options.optimizer == "gd"
+    sequential = plain and options.update == "sequential"
+    if heavy_ball or (plain and not sequential):
         best = 2 * (1 + (options.momentum if heavy_ball else 0.0)) / (lowest + highest)
+        now_gap = None if heavy_ball else _plain_gd_gap(hessian, False, lr)
+        if now_gap is not None:
+            return now_gap, best, best * lowest
         rates = np.array([lr, best])
         now = float(_convergence_gaps(hessian, options, rates)[0])
         # At `best` both modes have the same radius in exact arithmetic; the lowest
-        # eigenvalue's mode gives it without the cancellation of 2 (1 + mu) - best h_max.
+        # eigenvalue's mode gives it without the cancellation of 2 (1 + mu) - best h_max
+        # (for plain gd that mode's gap is best * lowest itself, below 1).
+        if not heavy_ball:
+            return now, best, best * lowest
         low_mode = (hessian[0], hessian[1], lowest, lowest)
         at_best = float(_convergence_gaps(low_mode, options, rates)[1])
         return now, best, at_best
-    gaps = _convergence_gaps(hessian, options, np.concatenate(([lr], bound * GRID)))
-    rates, at = bound * GRID, int(np.argmax(gaps[1:]))
+    candidates = _sequential_candidates(hessian, bound) if sequential else []
+    if candidates:
+        scalar = [_plain_gd_gap(hessian, True, rate) for rate in (lr, *candidates)]
+        if None not in scalar:
+            now_gap, *gaps_at = cast(list[float], scalar)
+            best_gap = max(gaps_at)
+            if best_gap > CLOSED_FORM_GAP:
+                return now_gap, candidates[gaps_at.index(best_gap)], best_gap
+    tried = np.concatenate(([lr], candidates, bound * GRID))
+    gaps = _convergence_gaps(hessian, options, tried)
+    at = int(np.argmax(gaps[1:])) + 1
+    if at <= len(candidates):  # a closed-form candidate beats every grid point
+        return float(gaps[0]), float(tried[at]), float(gaps[at])
+    rates, at = bound * GRID, at - 1 - len(candidates)
     for _ in range(2):  # each refinement narrows the bracket about 30-fold
         low, high = rates[max(0, at - 1)], rates[min(rates.size - 1, at + 1)]
         rates = low + (high - low) * REFINE
         fine_gaps = _convergence_gaps(hessian, options, rates)
         at = int(np.argmax(fine_gaps))
     return float(gaps[0]), float(rates[at]), float(fine_gaps[at])
+
+
+def _plain_gd_gap(
+    hessian: tuple[float, float, float, float], sequential: bool, rate: float
+) -> float | None:
+    """`_convergence_gaps` of plain gd at one learning rate, on Python floats: the same
+    operations in the same order (so the same bits), for the few rates the closed forms
+    need, where NumPy's fixed cost per call would dominate. None where the vectorized
+    function takes a branch of its own (lr^2 det H underflowing) or a value is not finite."""
+    h11, h12, lowest, highest = hessian
+    if not sequential:
+        low, high = rate * lowest, rate * highest
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return None
+        return min(min(low, 2 - low), min(high, 2 - high))
+    q = rate * (0.5 * (h11 + 2 - rate * h12 * h12))
+    c = rate * rate * (lowest * highest)
+    if not (math.isfinite(q) and math.isfinite(c) and c >= TINY):
+        return None
+    disc = q * q - c
+    if disc >= 0:
+        root = math.sqrt(disc)
+        return c / (q + root) if q <= 1 else 2 - q - root
+    one_minus_det = 2 * q - c
+    return one_minus_det / (1 + math.sqrt(max(1 - one_minus_det, 0.0)))
+
+
+def _sequential_candidates(hessian: tuple[float, float, float, float], bound: float) -> list[float]:
+    """The learning rates below `bound` where the sequential rule's spectral radius can be
+    smallest, in closed form.
+
+    With lr = a, s = h11 + h22, k = h12^2, p = h11 h22 and det H = p - k, the iteration
+    matrix's eigenvalues are the roots of z^2 - T z + D, T = 2 - a s + a^2 k,
+    D = 1 - a s + a^2 p, whose discriminant is a^2 ((s - a k)^2 / 4 - det H). So the roots
+    are a complex pair of modulus sqrt(D) between a = (sqrt(h_max) -+ sqrt(h_min))^2 / k
+    (where they meet: the double root of successive over-relaxation's optimum), D is smallest
+    at a = s / (2 p), and two real roots have equal moduli where T = 0, a^2 k - a s + 2 = 0
+    (roots 4 / (s + r) and (s + r) / (2 k), r = sqrt(s^2 - 8 k)). Each is formed without
+    cancellation; those that are not finite or not below `bound` are dropped, and the
+    caller's grid covers whatever lies elsewhere.
+    """
+    h11, h12, lowest, highest = hessian
+    s, k, p = h11 + 2.0, h12 * h12, 2.0 * h11
+    rates = [s / (2.0 * p)] if p > 0 else []  # (p and k underflow to 0 on tiny x)
+    if k > 0:
+        low, high = math.sqrt(lowest), math.sqrt(highest)
+        rates += [(high - low) ** 2 / k, (high + low) ** 2 / k]
+    if s * s >= 8.0 * k:
+        r = math.sqrt(s * s - 8.0 * k)
+        rates.append(4.0 / (s + r))
+        if k > 0:
+            rates.append((s + r) / (2.0 * k))
+    return [rate for rate in rates if math.isfinite(rate) and 0 < rate < bound]
 
 
 def _radius_text(gap: float) -> str:

@@ -175,6 +175,8 @@ class _Item:
 
     def point(self, k: int) -> tuple[Vector, float, float, float]:
         """(u, m, b, cost) at epoch k, m and b from the better-conditioned view."""
+        if k == 0:  # the start itself, as given (no view needs consulting)
+            return self.u0, self.m0, self.b0, self.observe(self.u0)[2]
         u = _apply(_power(self.a, k), self.u0)
         m, b, cost = self.observe(u)
         # The terms' sizes, each u's own absolute rounding below the normal range included
