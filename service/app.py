@@ -23,10 +23,11 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import __version__, api_docs, metrics, ui
+from service import __version__, api_docs, core, metrics, ui
 from service.errors import install_error_handlers
 from service.middleware import (
     REQUEST_ID_HEADER,
@@ -150,6 +151,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # A library's warning goes through the log's handler (one JSON line with
     # GDS_LOG_FORMAT=json), not as raw text on stderr.
     logging.captureWarnings(True)
+    # The core's compiled loops: from Numba's disk cache in milliseconds, or compiled (a few
+    # seconds) the first time, before the first request rather than during it.
+    await anyio.to_thread.run_sync(core.warm_up)
     app.state.ready = True
     try:
         yield

@@ -6,6 +6,7 @@ knows about HTTP, Pydantic or settings.
 
 from service.core.descent import fit, fit_batch, fit_moments
 from service.core.errors import DataError, DivergedError, FitError, ParameterError
+from service.core.kernels import warm_up
 from service.core.moments import Moments, compute_moments, segment_moments
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
@@ -42,5 +43,6 @@ __all__ = [
     "mean_absolute_residual",
     "ols_inference",
     "segment_moments",
+    "warm_up",
     "with_statistics",
 ]

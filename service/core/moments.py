@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from service.core import kernels
 from service.core.errors import DataError
 from service.core.exact_sums import (
     SAFE_SUMS,
@@ -64,7 +65,6 @@ from service.core.exact_sums import (
     exponent_for,
     ldexp_inf,
     line_height,
-    remainder,
     spread_exponent,
     weight_exponent,
     weighted_deviations,
@@ -254,8 +254,8 @@ def compute_moments(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None
 
 
 SMALL_POINTS = 256
-"""Up to this many unweighted points, the moments take `_small_segment`'s few NumPy calls
-(NumPy's fixed cost per call dominates there); beyond, `_one_segment`'s full passes."""
+"""Up to this many unweighted points, the moments take `_small_segment`'s one compiled call
+(NumPy's fixed cost per call would dominate there); beyond, `_one_segment`'s full passes."""
 
 
 def _residual_mean_square(
@@ -286,60 +286,17 @@ def _residual_mean_square(
     return (dot(weighted, residual) - remaining * remaining / total) / total
 
 
-def _small_side(
-    values: NDArray[np.float64], n: int
-) -> tuple[float, NDArray[np.float64], float, float, float]:
-    """One coordinate of a small data set: the exact mean (as `exact_mean`), the deviations,
-    their sum, the mean's remainder and the sum of squared deviations (inf or nan where
-    values are beyond float64; the caller's NumPy error state is quiet).
-
-    The deviations' sum is n lo, their exact sum where they are exact. The mean fsum(x) / n
-    is clamped to [min, max] only where it could lie outside: then every deviation has one
-    sign, so sum d_i^2 <= (sum |d_i|)^2 = (n lo)^2 (up to rounding, far inside the factor 4
-    below); anywhere else that pass over the values is saved.
-    """
-    listed = values.tolist()
-    mean = math.fsum(listed) / n
-    lo = remainder(listed, n, mean)
-    deviations = values - mean
-    squares = float(deviations @ deviations)
-    total = lo * n
-    if not squares > 4.0 * (total * total):  # (nan included)
-        clamped = min(max(mean, min(listed)), max(listed))
-        if clamped != mean:
-            mean, lo = clamped, remainder(listed, n, clamped)
-            deviations = values - mean
-            squares = float(deviations @ deviations)
-            total = lo * n
-    return mean, deviations, total, lo, squares
-
-
 def _small_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | None:
-    """The unweighted moments of a small data set with few NumPy calls (the formulas of
-    `_one_segment`, the sums of products by BLAS), or None for anything unusual (values
-    beyond float64 or not finite, spreads that need scaling, constant x), which
-    `_one_segment`'s full passes handle and report."""
+    """The unweighted moments of a small data set in one compiled call
+    (`service.core.kernels.small_moments`: the formulas of `_one_segment`, exact means and
+    remainders by fsum), or None for anything unusual (values beyond float64 or not finite,
+    spreads that need scaling, constant x), which `_one_segment`'s full passes handle and
+    report."""
+    ok, mean_x, mean_y, sxx, sxy, syy, min_cost, lo_x, lo_y = kernels.small_moments(x, y)
+    if not ok:
+        return None
     n = x.size
-    with np.errstate(over="ignore", invalid="ignore"):  # checked below
-        try:
-            mean_x, dx, sum_dx, lo_x, sxx = _small_side(x, n)
-            mean_y, dy, sum_dy, lo_y, syy = _small_side(y, n)
-        except (OverflowError, ValueError):
-            return None
-        total = float(n)
-        sxx -= sum_dx * sum_dx / total
-        syy -= sum_dy * sum_dy / total
-        if not (SAFE_SUMS[0] <= sxx <= SAFE_SUMS[1] and math.isfinite(mean_x)):
-            return None
-        if not math.isfinite(mean_y):
-            return None
-        if not SAFE_SUMS[0] <= syy <= SAFE_SUMS[1] and (syy != 0.0 or dy.any()):
-            return None  # y needs scaling: the full path
-        sxy = float(dx @ dy) - sum_dx * sum_dy / total
-        if not math.isfinite(sxy):
-            return None
-        min_cost = _residual_mean_square(dx, dy, sum_dx, sum_dy, sxx, sxy, syy, total)
-    return Moments(n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), 0, 0, total, 0, lo_x, lo_y)
+    return Moments(n, mean_x, mean_y, sxx, sxy, syy, min_cost, 0, 0, float(n), 0, lo_x, lo_y)
 
 
 def _usable_weights(

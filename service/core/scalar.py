@@ -31,6 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from service.core import kernels
 from service.core.advice import warnings_for
 from service.core.moments import Moments, height_error
 from service.core.options import FitOptions
@@ -72,27 +73,9 @@ def _apply(a: Matrix, v: Vector) -> Vector:
 
 
 def _power(a: Matrix, k: int) -> Matrix:
-    """a^k by repeated squaring (bits of k from the most significant)."""
-    # The products of `_times`, inlined (the same operations in the same order).
-    if k == 0:
-        return IDENTITY
-    a00, a01, a10, a11 = a
-    r00, r01, r10, r11 = a  # the leading bit: a^1, without squaring the identity first
-    for bit in bin(k)[3:]:
-        r00, r01, r10, r11 = (
-            r00 * r00 + r01 * r10,
-            r00 * r01 + r01 * r11,
-            r10 * r00 + r11 * r10,
-            r10 * r01 + r11 * r11,
-        )
-        if bit == "1":
-            r00, r01, r10, r11 = (
-                a00 * r00 + a01 * r10,
-                a00 * r01 + a01 * r11,
-                a10 * r00 + a11 * r10,
-                a10 * r01 + a11 * r11,
-            )
-    return (r00, r01, r10, r11)
+    """a^k by repeated squaring (bits of k from the most significant; compiled,
+    `service.core.kernels.matrix_power`)."""
+    return IDENTITY if k == 0 else kernels.matrix_power(a, k)
 
 
 def _power_and_sum(a: Matrix, k: int) -> tuple[Matrix, Matrix]:

@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from service.core import kernels
 from service.core.errors import ParameterError
 from service.core.frozen import quick_init
 from service.core.moments import Moments, line_height
@@ -422,6 +423,9 @@ def mean_absolute_residual(
     return value if math.isfinite(value) else None
 
 
+KERNEL_POINTS = 4096
+"""Up to this many points, `_absolute_residual_sum` is one compiled loop summing in index
+order (`service.core.kernels`; n eps at most, 1e-12 here); beyond, NumPy's blocks."""
 MAE_BLOCK = 65536
 """Points per block of `_absolute_residual_sum`: two 512 KiB buffers that stay in cache."""
 
@@ -432,6 +436,8 @@ def _absolute_residual_sum(
     """sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|, in blocks of `MAE_BLOCK` points
     through two reused buffers (one pass over memory instead of six over n-sized
     temporaries), the blocks' sums added exactly (`math.fsum`)."""
+    if x.size <= KERNEL_POINTS:  # one compiled loop, no temporaries
+        return kernels.absolute_residual_sum(x, y, m, c, mean_x, mean_y)
     if x.size <= MAE_BLOCK:  # one block: the temporaries are the buffers
         residual = y - mean_y
         term = x - mean_x

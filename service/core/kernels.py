@@ -1,0 +1,291 @@
+"""Compiled loops (Numba) for the small-problem path, where NumPy's fixed cost per call and
+the Python between the calls outweigh the arithmetic.
+
+A fit of a hundred points needs a few hundred floating-point operations, but through NumPy
+and `math.fsum` it took about twenty calls for the moments and seven for the mean absolute
+residual, about a microsecond each. Each function here does its whole job in one call with
+the same mathematics:
+
+- `small_moments`: the moments of an unweighted data set, as `service.core.moments` defines
+  them. The means are exactly rounded, fsum(x) / n, with `exact_sum` (Shewchuk's algorithm
+  as CPython's ``math.fsum`` implements it, partials and the final half-even correction
+  included: the same bits), and their remainders lo = fsum(x_1, ..., x_n, -p, -e) / n with
+  n mean = p + e split exactly by Dekker's two-product (`service.core.exact_sums`). The
+  centred sums are the corrected two-pass ones: sum d_i^2 - (n lo)^2 / n with d_i = x_i -
+  mean, the mean clamped to [min x, max x] where fsum(x) / n could lie outside it. min_cost
+  is (Syy - Sxy^2 / Sxx) / n, or for a near-perfect fit (1 - r^2 <= 1e-4) the residuals'
+  own sum of squares around their mean. Anything unusual (a value that is not finite, an
+  intermediate overflow, spreads whose squares leave float64's comfortable range, constant
+  x) answers ``ok = False``, and the caller's NumPy path handles and reports it.
+- `absolute_residual_sum`: sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|, the terms as
+  `service.core.statistics` forms them.
+- `matrix_power`: a 2 x 2 matrix to the power k >= 1 by repeated squaring, the products of
+  `service.core.scalar` in the same order.
+
+Sums over points run in index order (not NumPy's pairwise order): within n eps of the exact
+sum, for the few hundred points these functions take. Float division follows IEEE 754
+(``error_model="numpy"``: inf or nan, never an exception) and no operation is contracted
+into a fused multiply-add. Each function is compiled on its first call and cached on disk
+(``NUMBA_CACHE_DIR``, else ``__pycache__``); `warm_up` compiles them all.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+__all__ = [
+    "SmallMoments",
+    "absolute_residual_sum",
+    "matrix_power",
+    "small_moments",
+    "warm_up",
+]
+
+FloatArray = NDArray[np.float64]
+SmallMoments = tuple[bool, float, float, float, float, float, float, float, float]
+"""(ok, mean_x, mean_y, sxx, sxy, syy, min_cost, lo_x, lo_y) of `small_moments`."""
+
+PARTIALS = 64
+"""Room for `exact_sum`'s partials: non-overlapping float64s, at most about 40 of them."""
+SPLIT = 134217729.0  # 2^27 + 1, as `service.core.exact_sums.SPLIT`
+SAFE_LOW, SAFE_HIGH = 2.0**-800, 2.0**800  # `service.core.exact_sums.SAFE_SUMS`
+CANCELLATION_LIMIT = 1e-4  # `service.core.moments.CANCELLATION_LIMIT`
+
+_jit = njit(cache=True, error_model="numpy")
+
+
+@_jit
+def _add(partials: FloatArray, count: int, x: float) -> int:
+    """Add x to the partials (CPython's fsum loop); the new count, or -1 where a partial is
+    not finite (an intermediate overflow, or an inf or nan summand)."""
+    i = 0
+    for j in range(count):
+        y = partials[j]
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            partials[i] = lo
+            i += 1
+        x = hi
+    if x != 0.0:
+        if not math.isfinite(x):
+            return -1
+        partials[i] = x
+        i += 1
+    return i
+
+
+@_jit
+def _rounded(partials: FloatArray, count: int) -> float:
+    """The exactly rounded value of the partials' sum (CPython's fsum ending)."""
+    hi = 0.0
+    if count > 0:
+        n = count - 1
+        hi = partials[n]
+        lo = 0.0
+        while n > 0:
+            x = hi
+            n -= 1
+            y = partials[n]
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                break
+        if n > 0 and ((lo < 0.0 and partials[n - 1] < 0.0) or (lo > 0.0 and partials[n - 1] > 0.0)):
+            y = lo * 2.0
+            x = hi + y
+            if y == x - hi:
+                hi = x
+    return hi
+
+
+@_jit
+def _product_error(a: float, b: float) -> tuple[bool, float]:
+    """`service.core.exact_sums.product_error`: (True, a b - fl(a b)) or (False, 0.0) where
+    the split could over- or underflow."""
+    p = a * b
+    if not (1e-250 < abs(p) < 1e290 and abs(a) < 1e290 and abs(b) < 1e290):
+        return p == 0 and math.isfinite(a) and math.isfinite(b), 0.0
+    t = SPLIT * a
+    a_hi = t - (t - a)
+    a_lo = a - a_hi
+    t = SPLIT * b
+    b_hi = t - (t - b)
+    b_lo = b - b_hi
+    return True, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+@_jit
+def _remainder(values: FloatArray, mean: float, partials: FloatArray) -> float:
+    """(sum_i x_i - n mean) / n exactly rounded (`service.core.exact_sums.remainder`); nan
+    beyond float64."""
+    n = values.size
+    count = 0
+    for v in values:
+        count = _add(partials, count, v)
+        if count < 0:
+            return math.nan
+    split, error = _product_error(float(n), mean)
+    if split:
+        terms = (-(n * mean), -error)
+        for v in terms:
+            count = _add(partials, count, v)
+            if count < 0:
+                return math.nan
+    else:
+        for _ in range(n):
+            count = _add(partials, count, -mean)
+            if count < 0:
+                return math.nan
+    return _rounded(partials, count) / n
+
+
+@_jit
+def _side(
+    values: FloatArray, deviations: FloatArray, partials: FloatArray
+) -> tuple[float, float, float, float]:
+    """One coordinate: (mean, lo, sum of deviations n lo, sum of squared deviations), the
+    deviations written into `deviations`; the mean nan where the values are not finite."""
+    n = values.size
+    count = 0
+    for v in values:
+        count = _add(partials, count, v)
+        if count < 0:
+            return math.nan, 0.0, 0.0, 0.0
+    mean = _rounded(partials, count) / n
+    lo = _remainder(values, mean, partials)
+    squares = 0.0
+    for i in range(n):
+        d = values[i] - mean
+        deviations[i] = d
+        squares += d * d
+    total = lo * n
+    if not squares > 4.0 * (total * total):  # (nan included)
+        clamped = min(max(mean, values.min()), values.max())
+        if clamped != mean:
+            mean = clamped
+            lo = _remainder(values, mean, partials)
+            squares = 0.0
+            for i in range(n):
+                d = values[i] - mean
+                deviations[i] = d
+                squares += d * d
+            total = lo * n
+    return mean, lo, total, squares
+
+
+@_jit
+def _small_moments(x: FloatArray, y: FloatArray) -> SmallMoments:
+    n = x.size
+    partials = np.empty(PARTIALS)
+    dx, dy = np.empty(n), np.empty(n)
+    mean_x, lo_x, sum_dx, sxx = _side(x, dx, partials)
+    mean_y, lo_y, sum_dy, syy = _side(y, dy, partials)
+    fail = (False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    if not (math.isfinite(mean_x) and math.isfinite(mean_y)):
+        return fail
+    total = float(n)
+    sxx -= sum_dx * sum_dx / total
+    syy -= sum_dy * sum_dy / total
+    if not SAFE_LOW <= sxx <= SAFE_HIGH:
+        return fail
+    if not SAFE_LOW <= syy <= SAFE_HIGH:
+        if syy != 0.0:
+            return fail
+        for d in dy:
+            if d != 0.0:
+                return fail
+    cross = 0.0
+    for i in range(n):
+        cross += dx[i] * dy[i]
+    sxy = cross - sum_dx * sum_dy / total
+    if not math.isfinite(sxy):
+        return fail
+    slope = sxy / sxx
+    unexplained = syy - sxy * slope
+    if unexplained > CANCELLATION_LIMIT * syy:
+        min_cost = unexplained / total
+    else:  # near-perfect: the residuals' own squares, around their mean
+        height = (sum_dy - slope * sum_dx) / total
+        remaining = 0.0
+        squares = 0.0
+        for i in range(n):
+            r = (dy[i] - slope * dx[i]) - height
+            remaining += r
+            squares += r * r
+        min_cost = (squares - remaining * remaining / total) / total
+    return True, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), lo_x, lo_y
+
+
+def small_moments(x: FloatArray, y: FloatArray) -> SmallMoments:
+    """(ok, mean_x, mean_y, sxx, sxy, syy, min_cost, lo_x, lo_y) of the unweighted points
+    (float64 arrays of one shape (n,), n >= 2; see the module docstring); ``ok`` False
+    where the NumPy path must decide."""
+    result: SmallMoments = _small_moments(x, y)
+    return result
+
+
+@_jit
+def _absolute_residual_sum(
+    x: FloatArray, y: FloatArray, m: float, c: float, mean_x: float, mean_y: float
+) -> float:
+    total = 0.0
+    for i in range(x.size):
+        total += abs(((y[i] - mean_y) - m * (x[i] - mean_x)) - c)
+    return total
+
+
+def absolute_residual_sum(
+    x: FloatArray, y: FloatArray, m: float, c: float, mean_x: float, mean_y: float
+) -> float:
+    """sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c| over float64 arrays x, y of shape
+    (n,), summed in index order (inf or nan where a term is)."""
+    return float(_absolute_residual_sum(x, y, m, c, mean_x, mean_y))
+
+
+@_jit
+def _matrix_power(
+    a00: float, a01: float, a10: float, a11: float, k: int
+) -> tuple[float, float, float, float]:
+    top = 0
+    while k >> (top + 1):
+        top += 1
+    r00, r01, r10, r11 = a00, a01, a10, a11
+    for bit in range(top - 1, -1, -1):
+        r00, r01, r10, r11 = (
+            r00 * r00 + r01 * r10,
+            r00 * r01 + r01 * r11,
+            r10 * r00 + r11 * r10,
+            r10 * r01 + r11 * r11,
+        )
+        if (k >> bit) & 1:
+            r00, r01, r10, r11 = (
+                a00 * r00 + a01 * r10,
+                a00 * r01 + a01 * r11,
+                a10 * r00 + a11 * r10,
+                a10 * r01 + a11 * r11,
+            )
+    return r00, r01, r10, r11
+
+
+def matrix_power(a: tuple[float, float, float, float], k: int) -> tuple[float, float, float, float]:
+    """a^k for a 2 x 2 matrix a = (a00, a01, a10, a11) and k >= 1, by repeated squaring from
+    the most significant bit of k (a itself for that bit: no squaring of the identity)."""
+    power: tuple[float, float, float, float] = _matrix_power(*a, k)
+    return power
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every function here, so that no request waits for
+    it: about a second on first use, milliseconds from the cache."""
+    x = np.array([0.0, 1.0, 2.0])
+    y = np.array([1.0, 0.5, 2.5])
+    small_moments(x, y)
+    absolute_residual_sum(x, y, 1.0, 0.0, 1.0, 1.0)
+    matrix_power((1.0, 0.5, 0.25, 1.0), 5)
