@@ -37,11 +37,13 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM python:3.11-slim
 
 # The user has no home: matplotlib keeps its font cache in /tmp (a tmpfs under compose,
-# whose containers are read-only otherwise).
+# whose containers are read-only otherwise), and so does Numba its compiled loops (compiled
+# once per container start, a few seconds before the first worker is ready).
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
     GDS_HOST=0.0.0.0 \
     GDS_PORT=8000
 
