@@ -114,6 +114,7 @@ def _quadratic_gaps(q: FloatArray, c: FloatArray) -> FloatArray:
     return gaps
 
 
+@np.errstate(all="ignore")  # extreme data: inf and nan are handled by the callers
 def _convergence_gaps(
     hessian: tuple[float, float, float, float], options: FitOptions, rates: FloatArray
 ) -> FloatArray:
@@ -129,7 +130,7 @@ def _convergence_gaps(
 
     (`service.core.iteration`). The gap 1 - rho is what sets the epochs a run needs, and is
     formed without rounding rho to 1 on ill-conditioned data (timestamps as x). Extreme data
-    can make NumPy warn here: callers run it under ``np.errstate(all="ignore")``.
+    gives inf or nan here, quietly (NumPy's warnings are off inside).
     """
     h11, h12, lowest, highest = hessian
     mu = options.momentum
@@ -331,8 +332,7 @@ def _far_note(
     optimum: Optimum,
 ) -> str:
     gap_m, gap_b, excess = far
-    with np.errstate(all="ignore"):  # extreme data: inf and nan are handled below
-        gap, fastest, best_gap = _gaps_now_and_fastest(_hessian(moments, options), options, bound)
+    gap, fastest, best_gap = _gaps_now_and_fastest(_hessian(moments, options), options, bound)
     gap = gap if math.isfinite(gap) else 0.0
     excess_text = (
         ""
