@@ -6,7 +6,8 @@ does the same mathematics as `service.core.descent` with Python floats on tuples
 
 - the iteration matrix A = I + D of the rule on the error u = (m - m*, c - c*) (see
   `service.core.iteration`; c = b + m mean_x), 2x2 for plain gd, and the state at any
-  epoch k as u_k = A^k u_0 with A^k by repeated squaring, O(log k) 2x2 products;
+  epoch k as u_k = A^k u_0 with A^k by repeated squaring, O(log k) 2x2 products (compiled:
+  `service.core.kernels.matrix_power`);
 - where m or b is far smaller than the terms of m* + u_m or b* + u_c - mean_x u_m, the
   displacement from the start instead: with S_k = A^0 + ... + A^(k-1) (doubled alongside,
   S_2n = S_n + A^n S_n), m_k - m_0 = (D S_k u_0)_m and b_k - b_0 = r S_k u_0, r the row
