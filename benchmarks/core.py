@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
+import numba
 import numpy as np
 from _article import article_fit
 
@@ -225,7 +226,8 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, {platform.system()} {platform.release()}"
+        f"NumPy {np.__version__}, Numba {numba.__version__}, "
+        f"{platform.system()} {platform.release()}"
     )
 
 
