@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from service.core import kernels
+
 __all__ = [
     "DOT_BLOCK",
     "EXACT_SUM_POINTS",
@@ -36,22 +38,12 @@ __all__ = [
 ]
 
 
-SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
-
-
 def product_error(a: float, b: float) -> float | None:
     """a b - fl(a b) exactly (Dekker's two-product), or None where the split could overflow
-    or underflow (then the caller takes the exact product from fractions)."""
-    p = a * b
-    if not (1e-250 < abs(p) < 1e290 and abs(a) < 1e290 and abs(b) < 1e290):
-        return 0.0 if p == 0 and math.isfinite(a) and math.isfinite(b) else None
-    t = SPLIT * a
-    a_hi = t - (t - a)
-    a_lo = a - a_hi
-    t = SPLIT * b
-    b_hi = t - (t - b)
-    b_lo = b - b_hi
-    return ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    or underflow (then the caller takes the exact product from fractions); compiled,
+    `service.core.kernels.product_error`."""
+    exact, error = kernels.product_error(a, b)
+    return error if exact else None
 
 
 def line_height(

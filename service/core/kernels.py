@@ -41,6 +41,7 @@ __all__ = [
     "SmallMoments",
     "absolute_residual_sum",
     "matrix_power",
+    "product_error",
     "small_moments",
     "warm_up",
 ]
@@ -51,7 +52,7 @@ SmallMoments = tuple[bool, float, float, float, float, float, float, float, floa
 
 PARTIALS = 64
 """Room for `exact_sum`'s partials: non-overlapping float64s, at most about 40 of them."""
-SPLIT = 134217729.0  # 2^27 + 1, as `service.core.exact_sums.SPLIT`
+SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
 SAFE_LOW, SAFE_HIGH = 2.0**-800, 2.0**800  # `service.core.exact_sums.SAFE_SUMS`
 CANCELLATION_LIMIT = 1e-4  # `service.core.moments.CANCELLATION_LIMIT`
 
@@ -106,9 +107,10 @@ def _rounded(partials: FloatArray, count: int) -> float:
 
 
 @_jit
-def _product_error(a: float, b: float) -> tuple[bool, float]:
-    """`service.core.exact_sums.product_error`: (True, a b - fl(a b)) or (False, 0.0) where
-    the split could over- or underflow."""
+def product_error(a: float, b: float) -> tuple[bool, float]:
+    """(True, a b - fl(a b)) exactly (Dekker's two-product, Veltkamp's split), or (False, 0.0)
+    where the split could over- or underflow; (True, 0.0) for a zero product of finite
+    factors. The one implementation: `service.core.exact_sums.product_error` calls it."""
     p = a * b
     if not (1e-250 < abs(p) < 1e290 and abs(a) < 1e290 and abs(b) < 1e290):
         return p == 0 and math.isfinite(a) and math.isfinite(b), 0.0
@@ -131,7 +133,7 @@ def _remainder(values: FloatArray, mean: float, partials: FloatArray) -> float:
         count = _add(partials, count, v)
         if count < 0:
             return math.nan
-    split, error = _product_error(float(n), mean)
+    split, error = product_error(float(n), mean)
     if split:
         terms = (-(n * mean), -error)
         for v in terms:
@@ -160,24 +162,27 @@ def _side(
             return math.nan, 0.0, 0.0, 0.0
     mean = _rounded(partials, count) / n
     lo = _remainder(values, mean, partials)
-    squares = 0.0
-    for i in range(n):
-        d = values[i] - mean
-        deviations[i] = d
-        squares += d * d
+    squares = _deviations(values, mean, deviations)
     total = lo * n
     if not squares > 4.0 * (total * total):  # (nan included)
         clamped = min(max(mean, values.min()), values.max())
         if clamped != mean:
             mean = clamped
             lo = _remainder(values, mean, partials)
-            squares = 0.0
-            for i in range(n):
-                d = values[i] - mean
-                deviations[i] = d
-                squares += d * d
+            squares = _deviations(values, mean, deviations)
             total = lo * n
     return mean, lo, total, squares
+
+
+@_jit
+def _deviations(values: FloatArray, mean: float, deviations: FloatArray) -> float:
+    """d_i = x_i - mean into `deviations`; returns sum d_i^2."""
+    squares = 0.0
+    for i in range(values.size):
+        d = values[i] - mean
+        deviations[i] = d
+        squares += d * d
+    return squares
 
 
 @_jit
