@@ -164,6 +164,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.ready = False
+        # Back to the collector: a process that outlives the app (tests, an embedding
+        # program) collects as before, and tools that look for an object's referrers
+        # (gc.get_referrers) see the frozen ones again.
+        gc.unfreeze()
         unhook()
         metrics.mark_worker_exited()
 

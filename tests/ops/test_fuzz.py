@@ -11,6 +11,7 @@ sometimes a weight column), or junk. And the three encodings of the same generat
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import httpx
@@ -76,6 +77,9 @@ schemathesis.openapi.media_type(ARROW, arrow_bodies())
 # Small limits keep each generated fit cheap; answers over them are documented 422s.
 APP = create_app(Settings(max_epochs=100_000, max_history_points=500, max_points=10_000))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# from_asgi starts the app's lifespan and never stops it, so the lifespan's gc.freeze() would
+# stay in force, and Hypothesis' register_random (6.130) cannot see frozen referrers.
+gc.unfreeze()
 
 CHECKS = [
     not_a_server_error,
