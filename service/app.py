@@ -158,6 +158,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # What start-up built (modules, schemas, the compiled loops' machinery: a few hundred
     # thousand objects) lives as long as the process: moved out of the collector's sight,
     # a full collection no longer walks it (about 100 ms each, inside a large batch's answer).
+    gc.collect()  # (what the start left behind is freed, not frozen)
     gc.freeze()
     app.state.ready = True
     try:
@@ -166,7 +167,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
         # Back to the collector: a process that outlives the app (tests, an embedding
         # program) collects as before, and tools that look for an object's referrers
-        # (gc.get_referrers) see the frozen ones again.
+        # (gc.get_referrers) see the frozen ones again. (Process-wide: another app running
+        # in the same process, as in tests, is unfrozen too; that only costs speed.)
         gc.unfreeze()
         unhook()
         metrics.mark_worker_exited()

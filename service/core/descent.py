@@ -89,7 +89,10 @@ def fit_moments(moments: Moments, options: FitOptions | None = None) -> FitResul
     small = descend_small(moments, options) if SMALL_PATH else None
     if small is not None:  # (as `fit_batch` would, without its grouping around one item)
         return small
-    (outcome,) = fit_batch([(moments, options)])
+    outcomes: list[FitResult | FitError | None] = [None]
+    _descend_vectorized([(moments, options)], [0], outcomes)
+    outcome = outcomes[0]
+    assert outcome is not None
     if isinstance(outcome, FitError):
         raise outcome
     return outcome
@@ -109,6 +112,17 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
             outcomes[i] = small
         else:
             valid.append(i)
+    _descend_vectorized(items, valid, outcomes)
+    return [o for o in outcomes if o is not None]
+
+
+def _descend_vectorized(
+    items: Sequence[tuple[Moments, FitOptions]],
+    valid: list[int],
+    outcomes: list[FitResult | FitError | None],
+) -> None:
+    """Descend `items[i]` for each i in `valid` (checked, and not for the small path) on the
+    vectorized path, into `outcomes[i]`."""
     # Items with the same block size (a power of two, from their own epochs) and precision
     # share a group; groups are few (about log2 of the spread of epochs). Nothing an item
     # computes depends on the group, so a batch item is bit for bit the single fit.
@@ -130,7 +144,6 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
             descended = _descend([items[i] for i in chunk], extended)
             for i, outcome in zip(chunk, descended, strict=True):
                 outcomes[i] = outcome
-    return [o for o in outcomes if o is not None]
 
 
 def _unfit(moments: Moments, options: FitOptions) -> FitError | None:

@@ -42,7 +42,7 @@ def product_error(a: float, b: float) -> float | None:
     """a b - fl(a b) exactly (Dekker's two-product), or None where the split could overflow
     or underflow (then the caller takes the exact product from fractions); compiled,
     `service.core.kernels.product_error`."""
-    exact, error = kernels.product_error(a, b)
+    exact, error = kernels.product_error(float(a), float(b))
     return error if exact else None
 
 
@@ -81,8 +81,7 @@ SAFE_SPREAD = 2.0**400
 scaled by a power of two first (their squares, times a million points, stay normal)."""
 
 
-SAFE_SUMS = (2.0**-800, 2.0**800)
-"""Centred sums within this range were squared without under- or overflow."""
+SAFE_SUMS = kernels.SAFE_SUMS
 
 SAFE_WEIGHTS = (2.0**-100, 2.0**100)
 """Weights (largest weight; a caller's sum_w) within this range are used as they are; others

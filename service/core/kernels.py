@@ -18,15 +18,17 @@ the same mathematics:
   intermediate overflow, spreads whose squares leave float64's comfortable range, constant
   x) answers ``ok = False``, and the caller's NumPy path handles and reports it.
 - `absolute_residual_sum`: sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|, the terms as
-  `service.core.statistics` forms them.
-- `matrix_power`: a 2 x 2 matrix to the power k >= 1 by repeated squaring, the products of
-  `service.core.scalar` in the same order.
+  `service.core.statistics` forms them (for up to 4,096 points).
+- `matrix_power`: a 2 x 2 matrix to the power k >= 1 by repeated squaring from the leading
+  bit of k (a itself for that bit, no squaring of the identity).
 
 Sums over points run in index order (not NumPy's pairwise order): within n eps of the exact
-sum, for the few hundred points these functions take. Float division follows IEEE 754
+sum, for the at most 4,096 points these functions take. Float division follows IEEE 754
 (``error_model="numpy"``: inf or nan, never an exception) and no operation is contracted
 into a fused multiply-add. Each function is compiled on its first call and cached on disk
-(``NUMBA_CACHE_DIR``, else ``__pycache__``); `warm_up` compiles them all.
+(``NUMBA_CACHE_DIR``, else ``__pycache__`` beside this file, else a per-user cache directory);
+`warm_up` compiles them all, for the writable and the read-only arrays (pyarrow's) bodies
+bring.
 """
 
 from __future__ import annotations
@@ -53,8 +55,13 @@ SmallMoments = tuple[bool, float, float, float, float, float, float, float, floa
 PARTIALS = 64
 """Room for `exact_sum`'s partials: non-overlapping float64s, at most about 40 of them."""
 SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
-SAFE_LOW, SAFE_HIGH = 2.0**-800, 2.0**800  # `service.core.exact_sums.SAFE_SUMS`
-CANCELLATION_LIMIT = 1e-4  # `service.core.moments.CANCELLATION_LIMIT`
+SAFE_SUMS = (2.0**-800, 2.0**800)
+"""Centred sums within this range were squared without under- or overflow (`exact_sums` and
+`moments` use it too; defined here, where the compiled code reads it as a constant)."""
+SAFE_LOW, SAFE_HIGH = SAFE_SUMS
+CANCELLATION_LIMIT = 1e-4
+"""Below this 1 - r^2, syy - sxy^2 / sxx loses digits: sum the residuals instead (here and in
+`service.core.moments`)."""
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -109,8 +116,9 @@ def _rounded(partials: FloatArray, count: int) -> float:
 @_jit
 def product_error(a: float, b: float) -> tuple[bool, float]:
     """(True, a b - fl(a b)) exactly (Dekker's two-product, Veltkamp's split), or (False, 0.0)
-    where the split could over- or underflow; (True, 0.0) for a zero product of finite
-    factors. The one implementation: `service.core.exact_sums.product_error` calls it."""
+    where the split could over- or underflow; (True, 0.0) where fl(a b) is 0 for finite
+    factors (an underflowed product counts as 0 there). The one implementation:
+    `service.core.exact_sums.product_error` calls it."""
     p = a * b
     if not (1e-250 < abs(p) < 1e290 and abs(a) < 1e290 and abs(b) < 1e290):
         return p == 0 and math.isfinite(a) and math.isfinite(b), 0.0
@@ -251,7 +259,7 @@ def absolute_residual_sum(
 ) -> float:
     """sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c| over float64 arrays x, y of shape
     (n,), summed in index order (inf or nan where a term is)."""
-    return float(_absolute_residual_sum(x, y, m, c, mean_x, mean_y))
+    return float(_absolute_residual_sum(x, y, float(m), float(c), float(mean_x), float(mean_y)))
 
 
 @_jit
@@ -282,7 +290,12 @@ def _matrix_power(
 def matrix_power(a: tuple[float, float, float, float], k: int) -> tuple[float, float, float, float]:
     """a^k for a 2 x 2 matrix a = (a00, a01, a10, a11) and k >= 1, by repeated squaring from
     the most significant bit of k (a itself for that bit: no squaring of the identity)."""
-    power: tuple[float, float, float, float] = _matrix_power(*a, k)
+    if k < 1:
+        raise ValueError(f"matrix_power needs k >= 1 (got {k})")
+    a00, a01, a10, a11 = a
+    power: tuple[float, float, float, float] = _matrix_power(
+        float(a00), float(a01), float(a10), float(a11), int(k)
+    )
     return power
 
 
@@ -291,6 +304,11 @@ def warm_up() -> None:
     it: about a second on first use, milliseconds from the cache."""
     x = np.array([0.0, 1.0, 2.0])
     y = np.array([1.0, 0.5, 2.5])
-    small_moments(x, y)
-    absolute_residual_sum(x, y, 1.0, 0.0, 1.0, 1.0)
+    frozen_x, frozen_y = x.copy(), y.copy()
+    frozen_x.setflags(write=False)
+    frozen_y.setflags(write=False)
+    for points in ((x, y), (frozen_x, frozen_y)):
+        small_moments(*points)
+        absolute_residual_sum(*points, 1.0, 0.0, 1.0, 1.0)
+    product_error(1.0, 3.0)
     matrix_power((1.0, 0.5, 0.25, 1.0), 5)

@@ -210,8 +210,7 @@ def height_error(moments: Moments, m0: float, b0: float) -> float:
     return line_height(m0, b0, moments.mean_x, moments.mean_y, moments.mean_x_lo, moments.mean_y_lo)
 
 
-CANCELLATION_LIMIT = 1e-4
-"""Below this 1 - r^2, syy - sxy^2 / sxx loses digits: sum the residuals instead."""
+CANCELLATION_LIMIT = kernels.CANCELLATION_LIMIT
 
 
 def _as_vector(values: ArrayLike, name: str) -> NDArray[np.float64]:

@@ -316,7 +316,7 @@ def _complete(
 ) -> OlsInference:
     """`part` with its p-values from the lower tails, t and F kept only where finite.
 
-    `part` is the fresh object `_inference` built for this call alone; its last five fields
+    `part` is the fresh object `_inference` built for this call alone; its t, p and F fields
     are filled in place (as a frozen dataclass's own ``__init__`` sets its fields), which
     saves building every `OlsInference` twice."""
     t_m, t_b, f_statistic = part.t_m, part.t_b, part.f_statistic
@@ -433,9 +433,10 @@ MAE_BLOCK = 65536
 def _absolute_residual_sum(
     x: FloatArray, y: FloatArray, m: float, c: float, mean_x: float, mean_y: float
 ) -> float:
-    """sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|, in blocks of `MAE_BLOCK` points
-    through two reused buffers (one pass over memory instead of six over n-sized
-    temporaries), the blocks' sums added exactly (`math.fsum`)."""
+    """sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|: up to `KERNEL_POINTS` points one
+    compiled loop summing in index order (`service.core.kernels`); beyond, in blocks of
+    `MAE_BLOCK` points through two reused buffers (one pass over memory instead of six over
+    n-sized temporaries), the blocks' sums added exactly (`math.fsum`)."""
     if x.size <= KERNEL_POINTS:  # one compiled loop, no temporaries
         return kernels.absolute_residual_sum(x, y, m, c, mean_x, mean_y)
     if x.size <= MAE_BLOCK:  # one block: the temporaries are the buffers

@@ -122,11 +122,27 @@ def test_matrix_power_is_repeated_squaring_bit_for_bit(k: int) -> None:
     )
 
 
-def test_warm_up_compiles_every_loop() -> None:
+def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
+    """Writable arrays (JSON bodies) and read-only ones (pyarrow's CSV and Arrow columns):
+    after `warm_up` neither makes a request compile anything."""
     kernels.warm_up()
-    for function in (
+    functions = (
         kernels._small_moments,
         kernels._absolute_residual_sum,
         kernels._matrix_power,
-    ):
-        assert function.signatures  # compiled (or loaded from the cache) at least once
+        kernels.product_error,
+    )
+    compiled = [len(function.signatures) for function in functions]
+    assert all(compiled)
+    x, y = np.array([0.0, 1.0, 3.0]), np.array([1.0, 2.0, 2.0])
+    x.setflags(write=False)
+    y.setflags(write=False)
+    assert kernels.small_moments(x, y)[0] is True
+    kernels.absolute_residual_sum(x, y, 1, 0, 1, 1)  # (ints as a library caller may pass)
+    kernels.matrix_power((1, 0, 0, 1), 3)
+    assert [len(function.signatures) for function in functions] == compiled
+
+
+def test_matrix_power_refuses_k_below_one() -> None:
+    with pytest.raises(ValueError, match="k >= 1"):
+        kernels.matrix_power((1.0, 0.0, 0.0, 1.0), 0)
