@@ -7,10 +7,11 @@ residual, about a microsecond each. Each function here does its whole job in one
 the same mathematics:
 
 - `small_moments`: the moments of an unweighted data set, as `service.core.moments` defines
-  them. The means are exactly rounded, fsum(x) / n, with `exact_sum` (Shewchuk's algorithm
-  as CPython's ``math.fsum`` implements it, partials and the final half-even correction
-  included: the same bits), and their remainders lo = fsum(x_1, ..., x_n, -p, -e) / n with
-  n mean = p + e split exactly by Dekker's two-product (`service.core.exact_sums`). The
+  them. The means are exactly rounded, fsum(x) / n, with `_add` and `_rounded` (Shewchuk's
+  algorithm as CPython's ``math.fsum`` implements it, partials and the final half-even
+  correction included: the same bits), and their remainders lo = fsum(x_1, ..., x_n, -p, -e)
+  / n with n mean = p + e split exactly by Dekker's two-product (`product_error`), continued
+  from the partials of the mean's own sum. The
   centred sums are the corrected two-pass ones: sum d_i^2 - (n lo)^2 / n with d_i = x_i -
   mean, the mean clamped to [min x, max x] where fsum(x) / n could lie outside it. min_cost
   is (Syy - Sxy^2 / Sxx) / n, or for a near-perfect fit (1 - r^2 <= 1e-4) the residuals'
@@ -53,7 +54,7 @@ SmallMoments = tuple[bool, float, float, float, float, float, float, float, floa
 """(ok, mean_x, mean_y, sxx, sxy, syy, min_cost, lo_x, lo_y) of `small_moments`."""
 
 PARTIALS = 64
-"""Room for `exact_sum`'s partials: non-overlapping float64s, at most about 40 of them."""
+"""Room for an exact sum's partials (`_add`): non-overlapping float64s, at most about 40."""
 SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two 26-bit halves
 SAFE_SUMS = (2.0**-800, 2.0**800)
 """Centred sums within this range were squared without under- or overflow (`exact_sums` and
@@ -132,33 +133,29 @@ def product_error(a: float, b: float) -> tuple[bool, float]:
 
 
 @_jit
-def _remainder(values: FloatArray, mean: float, partials: FloatArray) -> float:
-    """(sum_i x_i - n mean) / n exactly rounded (`service.core.exact_sums.remainder`); nan
-    beyond float64."""
-    n = values.size
-    count = 0
-    for v in values:
-        count = _add(partials, count, v)
-        if count < 0:
-            return math.nan
+def _remainder(partials: FloatArray, count: int, n: int, mean: float, scratch: FloatArray) -> float:
+    """(sum_i x_i - n mean) / n exactly rounded (`service.core.exact_sums.remainder`), from
+    the `count` partials of sum_i x_i (left as they are; `scratch` takes the copy that is
+    added to); nan beyond float64."""
+    scratch[:count] = partials[:count]
     split, error = product_error(float(n), mean)
     if split:
         terms = (-(n * mean), -error)
         for v in terms:
-            count = _add(partials, count, v)
+            count = _add(scratch, count, v)
             if count < 0:
                 return math.nan
     else:
         for _ in range(n):
-            count = _add(partials, count, -mean)
+            count = _add(scratch, count, -mean)
             if count < 0:
                 return math.nan
-    return _rounded(partials, count) / n
+    return _rounded(scratch, count) / n
 
 
 @_jit
 def _side(
-    values: FloatArray, deviations: FloatArray, partials: FloatArray
+    values: FloatArray, deviations: FloatArray, partials: FloatArray, scratch: FloatArray
 ) -> tuple[float, float, float, float]:
     """One coordinate: (mean, lo, sum of deviations n lo, sum of squared deviations), the
     deviations written into `deviations`; the mean nan where the values are not finite."""
@@ -169,14 +166,14 @@ def _side(
         if count < 0:
             return math.nan, 0.0, 0.0, 0.0
     mean = _rounded(partials, count) / n
-    lo = _remainder(values, mean, partials)
+    lo = _remainder(partials, count, n, mean, scratch)
     squares = _deviations(values, mean, deviations)
     total = lo * n
     if not squares > 4.0 * (total * total):  # (nan included)
         clamped = min(max(mean, values.min()), values.max())
         if clamped != mean:
             mean = clamped
-            lo = _remainder(values, mean, partials)
+            lo = _remainder(partials, count, n, mean, scratch)
             squares = _deviations(values, mean, deviations)
             total = lo * n
     return mean, lo, total, squares
@@ -196,10 +193,10 @@ def _deviations(values: FloatArray, mean: float, deviations: FloatArray) -> floa
 @_jit
 def _small_moments(x: FloatArray, y: FloatArray) -> SmallMoments:
     n = x.size
-    partials = np.empty(PARTIALS)
+    partials, scratch = np.empty(PARTIALS), np.empty(PARTIALS)
     dx, dy = np.empty(n), np.empty(n)
-    mean_x, lo_x, sum_dx, sxx = _side(x, dx, partials)
-    mean_y, lo_y, sum_dy, syy = _side(y, dy, partials)
+    mean_x, lo_x, sum_dx, sxx = _side(x, dx, partials, scratch)
+    mean_y, lo_y, sum_dy, syy = _side(y, dy, partials, scratch)
     fail = (False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     if not (math.isfinite(mean_x) and math.isfinite(mean_y)):
         return fail
