@@ -1,12 +1,12 @@
 """Sums that keep their digits: exact products (Dekker's two-product), exactly rounded means
-and their remainders (`math.fsum`), deviations around a shifted origin, and the powers of two
+and their remainders (`math.fsum`'s algorithm, compiled in `service.core.kernels`),
+deviations around a shifted origin, and the powers of two
 that keep squares of extreme spreads and weights inside float64. `service.core.moments`
 builds the data's moments from them; `line_height` also serves the statistics.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from fractions import Fraction
 from typing import NamedTuple
@@ -25,13 +25,11 @@ __all__ = [
     "Centred",
     "deviations",
     "dot",
-    "exact_mean",
     "exponent_for",
     "ldexp_inf",
     "line_height",
     "origin",
     "product_error",
-    "remainder",
     "spread_exponent",
     "weight_exponent",
     "weighted_deviations",
@@ -132,32 +130,8 @@ def dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
 
 
 EXACT_SUM_POINTS = 4096
-"""Up to this many values, a mean is their exactly rounded sum (`math.fsum`) over n."""
-
-
-def exact_mean(listed: list[float], n: int) -> tuple[float, float]:
-    """The exactly rounded mean of `listed` (n values) kept within their [min, max], and its
-    remainder lo (`remainder`). Raises OverflowError or ValueError beyond float64."""
-    mean = min(max(math.fsum(listed) / n, min(listed)), max(listed))
-    return mean, remainder(listed, n, mean)
-
-
-def remainder(listed: list[float], n: int, mean: float) -> float:
-    """What `mean` misses of the mean of `listed` (n values): (sum_i x_i - n mean) / n,
-    exactly rounded.
-
-    n mean is split exactly (two-product) where it can be, so this is one `math.fsum` over
-    n + 2 values; else over the n values and n copies of -mean (the same exact sum, hence
-    the same bits). Raises OverflowError or ValueError beyond float64.
-    """
-    error = product_error(float(n), mean)
-    if error is None:
-        return math.fsum(itertools.chain(listed, itertools.repeat(-mean, n))) / n
-    listed.append(-n * mean)
-    listed.append(-error)
-    lo = math.fsum(listed) / n
-    del listed[n:]
-    return lo
+"""Up to this many values, a mean is their exactly rounded sum over n
+(`service.core.kernels.exact_mean`)."""
 
 
 class Centred(NamedTuple):
@@ -192,11 +166,12 @@ def origin(values: NDArray[np.float64]) -> float:
 def deviations(values: NDArray[np.float64]) -> Centred:
     """The mean of `values`, its remainder, and the deviations around an origin near it.
 
-    Up to EXACT_SUM_POINTS values the mean is their exactly rounded sum (`math.fsum`) over
-    n, kept within [min, max] (so equal values have exactly their value as mean), it is the
-    origin, and lo is the exactly rounded sum of x_i - mean over n: within an ulp however
-    much the values cancel (y = +-0.181 has mean 1e-10 to all its digits, which a descent on
-    timestamps multiplies by mean x ~ 1e18).
+    Up to EXACT_SUM_POINTS values the mean is their exactly rounded sum over n
+    (`service.core.kernels.exact_mean`: `math.fsum`'s algorithm), kept within [min, max] (so
+    equal values have exactly their value as mean), it is the origin, and lo is the exactly
+    rounded sum of x_i - mean over n: within an ulp however much the values cancel
+    (y = +-0.181 has mean 1e-10 to all its digits, which a descent on timestamps multiplies
+    by mean x ~ 1e18).
 
     Beyond, one pass of deviations d_i = x_i - o around a value o of the data near its mean
     (`origin`; equal values: their value, all d_i = 0), with their sum T and the sum of
@@ -211,13 +186,10 @@ def deviations(values: NDArray[np.float64]) -> Centred:
     """
     n = values.size
     if n <= EXACT_SUM_POINTS:
-        listed = values.tolist()
-        try:
-            mean, lo = exact_mean(listed, n)
+        exact, mean, lo = kernels.exact_mean(values)
+        if exact:  # (else beyond float64, or not finite: checked later)
             d = values - mean
             return Centred(mean, lo, d, float(np.sum(d)), dot(d, d))
-        except (OverflowError, ValueError):  # beyond float64 (or not finite: checked later)
-            pass
     centre = origin(values)
     d = values - centre
     total = float(np.sum(d))

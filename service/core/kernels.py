@@ -13,7 +13,8 @@ the same mathematics:
   / n with n mean = p + e split exactly by Dekker's two-product (`product_error`), continued
   from the partials of the mean's own sum. The
   centred sums are the corrected two-pass ones: sum d_i^2 - (n lo)^2 / n with d_i = x_i -
-  mean, the mean clamped to [min x, max x] where fsum(x) / n could lie outside it. min_cost
+  mean, the mean kept within [min x, max x]. `exact_mean` is that mean alone, for
+  `service.core.exact_sums.deviations` (up to 4,096 values). min_cost
   is (Syy - Sxy^2 / Sxx) / n, or for a near-perfect fit (1 - r^2 <= 1e-4) the residuals'
   own sum of squares around their mean. Anything unusual (a value that is not finite, an
   intermediate overflow, spreads whose squares leave float64's comfortable range, constant
@@ -43,6 +44,7 @@ from numpy.typing import NDArray
 __all__ = [
     "SmallMoments",
     "absolute_residual_sum",
+    "exact_mean",
     "matrix_power",
     "product_error",
     "small_moments",
@@ -134,9 +136,10 @@ def product_error(a: float, b: float) -> tuple[bool, float]:
 
 @_jit
 def _remainder(partials: FloatArray, count: int, n: int, mean: float, scratch: FloatArray) -> float:
-    """(sum_i x_i - n mean) / n exactly rounded (`service.core.exact_sums.remainder`), from
-    the `count` partials of sum_i x_i (left as they are; `scratch` takes the copy that is
-    added to); nan beyond float64."""
+    """(sum_i x_i - n mean) / n exactly rounded, from the `count` partials of sum_i x_i (left
+    as they are; `scratch` takes the copy that is added to): n mean = p + e split exactly
+    where it can be (`product_error`), so two more terms, else n copies of -mean (the same
+    exact sum, hence the same bits); nan beyond float64."""
     scratch[:count] = partials[:count]
     split, error = product_error(float(n), mean)
     if split:
@@ -154,29 +157,38 @@ def _remainder(partials: FloatArray, count: int, n: int, mean: float, scratch: F
 
 
 @_jit
-def _side(
-    values: FloatArray, deviations: FloatArray, partials: FloatArray, scratch: FloatArray
-) -> tuple[float, float, float, float]:
-    """One coordinate: (mean, lo, sum of deviations n lo, sum of squared deviations), the
-    deviations written into `deviations`; the mean nan where the values are not finite."""
+def _exact_mean(values: FloatArray) -> tuple[bool, float, float]:
+    """(True, mean, lo): the exactly rounded mean fsum(x) / n kept within [min x, max x]
+    (equal values have exactly their value as mean) and its remainder lo (`_remainder`);
+    (False, nan, nan) beyond float64 (a value not finite, or an intermediate overflow)."""
+    partials, scratch = np.empty(PARTIALS), np.empty(PARTIALS)
     n = values.size
     count = 0
     for v in values:
         count = _add(partials, count, v)
         if count < 0:
-            return math.nan, 0.0, 0.0, 0.0
-    mean = _rounded(partials, count) / n
+            return False, math.nan, math.nan
+    mean = min(max(_rounded(partials, count) / n, values.min()), values.max())
     lo = _remainder(partials, count, n, mean, scratch)
-    squares = _deviations(values, mean, deviations)
-    total = lo * n
-    if not squares > 4.0 * (total * total):  # (nan included)
-        clamped = min(max(mean, values.min()), values.max())
-        if clamped != mean:
-            mean = clamped
-            lo = _remainder(partials, count, n, mean, scratch)
-            squares = _deviations(values, mean, deviations)
-            total = lo * n
-    return mean, lo, total, squares
+    return math.isfinite(lo), mean, lo
+
+
+def exact_mean(values: FloatArray) -> tuple[bool, float, float]:
+    """(ok, mean, lo) of a float64 array of shape (n,), n >= 1: the exactly rounded mean kept
+    within the values' range and what it misses of the exact mean, exactly rounded (see the
+    module docstring); ``ok`` False beyond float64."""
+    result: tuple[bool, float, float] = _exact_mean(values)
+    return result
+
+
+@_jit
+def _side(values: FloatArray, deviations: FloatArray) -> tuple[float, float, float, float]:
+    """One coordinate: (mean, lo, sum of deviations n lo, sum of squared deviations), the
+    deviations written into `deviations`; the mean nan beyond float64."""
+    ok, mean, lo = _exact_mean(values)
+    if not ok:
+        return math.nan, 0.0, 0.0, 0.0
+    return mean, lo, lo * values.size, _deviations(values, mean, deviations)
 
 
 @_jit
@@ -193,10 +205,9 @@ def _deviations(values: FloatArray, mean: float, deviations: FloatArray) -> floa
 @_jit
 def _small_moments(x: FloatArray, y: FloatArray) -> SmallMoments:
     n = x.size
-    partials, scratch = np.empty(PARTIALS), np.empty(PARTIALS)
     dx, dy = np.empty(n), np.empty(n)
-    mean_x, lo_x, sum_dx, sxx = _side(x, dx, partials, scratch)
-    mean_y, lo_y, sum_dy, syy = _side(y, dy, partials, scratch)
+    mean_x, lo_x, sum_dx, sxx = _side(x, dx)
+    mean_y, lo_y, sum_dy, syy = _side(y, dy)
     fail = (False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     if not (math.isfinite(mean_x) and math.isfinite(mean_y)):
         return fail
@@ -305,6 +316,7 @@ def warm_up() -> None:
     frozen_x.setflags(write=False)
     frozen_y.setflags(write=False)
     for points in ((x, y), (frozen_x, frozen_y)):
+        exact_mean(points[0])
         small_moments(*points)
         absolute_residual_sum(*points, 1.0, 0.0, 1.0, 1.0)
     product_error(1.0, 3.0)

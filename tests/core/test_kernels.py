@@ -1,16 +1,16 @@
-"""The compiled loops of `service.core.kernels` against what they replace: `math.fsum` and
-`exact_sums.remainder` bit for bit, the NumPy moments and residual sums to rounding, and
-the 2 x 2 power of repeated squaring bit for bit."""
+"""The compiled loops of `service.core.kernels` against what they replace: `math.fsum` bit
+for bit and the remainders against exact fractions, the NumPy moments and residual sums to
+rounding, and the 2 x 2 power of repeated squaring bit for bit."""
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from service.core import kernels
-from service.core.exact_sums import remainder
 from service.core.moments import compute_moments
 from tests.core.paths import using
 
@@ -41,7 +41,10 @@ def test_means_and_remainders_are_fsums_bit_for_bit(seed: int) -> None:
         expected = math.fsum(listed) / len(listed)
         expected = min(max(expected, min(listed)), max(listed))
         assert mean == expected
-        assert lo == remainder(listed, len(listed), mean)
+        assert kernels.exact_mean(values) == (True, mean, lo)
+        # (float() of a fraction is exactly rounded)
+        n = len(listed)
+        assert lo == float((sum(map(Fraction, listed)) - n * Fraction(mean)) / n)
 
 
 @pytest.mark.parametrize("seed", range(300))
@@ -127,6 +130,7 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
     after `warm_up` neither makes a request compile anything."""
     kernels.warm_up()
     functions = (
+        kernels._exact_mean,
         kernels._small_moments,
         kernels._absolute_residual_sum,
         kernels._matrix_power,
