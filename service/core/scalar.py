@@ -1,17 +1,22 @@
-"""The small-problem path: plain gradient descent on one item with Python floats, no NumPy.
+"""The small-problem path: plain gradient descent on one item with Python floats and
+compiled loops, no NumPy on 2x2 arrays.
 
 For the request almost everyone sends (a few hundred points, plain gd, the final point and
-perhaps a short history) NumPy's fixed cost per call on 2x2 arrays dominates. This path
-does the same mathematics as `service.core.descent` with Python floats on tuples:
+perhaps a history) NumPy's fixed cost per call on 2x2 arrays dominates. This path does the
+same mathematics as `service.core.descent` on Python floats and in
+`service.core.kernels.trajectory_points`:
 
 - the iteration matrix A = I + D of the rule on the error u = (m - m*, c - c*) (see
   `service.core.iteration`; c = b + m mean_x), 2x2 for plain gd, and the state at any
-  epoch k as u_k = A^k u_0 with A^k by repeated squaring, O(log k) 2x2 products (compiled:
-  `service.core.kernels.matrix_power`);
+  epoch k as u_k = A^k u_0: the final point by repeated squaring, O(log k) 2x2 products;
+  a history of many epochs from tables in blocks of B ~ sqrt(epochs) (A^r and the block
+  starts (A^B)^j u_0), O(sqrt(epochs)) products in all and O(1) per recorded epoch, as the
+  vectorized path's `service.core.trajectory` does; the history's last entry is the final
+  point itself;
 - where m or b is far smaller than the terms of m* + u_m or b* + u_c - mean_x u_m, the
-  displacement from the start instead: with S_k = A^0 + ... + A^(k-1) (doubled alongside,
-  S_2n = S_n + A^n S_n), m_k - m_0 = (D S_k u_0)_m and b_k - b_0 = r S_k u_0, r the row
-  of b's own step (-2 lr (0, 1) simultaneous; sequential: b's gradient at the new m);
+  displacement from the start instead: with S_k = A^0 + ... + A^(k-1),
+  m_k - m_0 = (D S_k u_0)_m and b_k - b_0 = r S_k u_0, r the row of b's own step
+  (-2 lr (0, 1) simultaneous; sequential: b's gradient at the new m);
 - `tolerance` (simultaneous rule, stable rate): the gradient in (m, b) evolves as
   g_{k+1} = (I - lr H) g_k with H the symmetric Hessian, so for lr below the stable bound
   its Euclidean norm never grows; the first epoch at or below the tolerance is found by
@@ -19,10 +24,10 @@ does the same mathematics as `service.core.descent` with Python floats on tuples
 
 It takes only what it does as exactly as the NumPy path (the contract's yardstick,
 docs/algorithm.md): data in float64's comfortable range (no power-of-two scaling), plain
-gd, a stable rate where `tolerance` is set, a short history, a start well inside float64.
-Anything else returns None and the caller hands the item to the vectorized path. `fit`
-and `fit_batch` both ask this path first for every item, so an item's answer does not
-depend on the company it keeps.
+gd, a stable rate where `tolerance` is set, a start well inside float64. Anything else
+returns None and the caller hands the item to the vectorized path. `fit` and `fit_batch`
+both ask this path first for every item, so an item's answer does not depend on the
+company it keeps.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.core import kernels
 from service.core.advice import warnings_for
@@ -38,57 +44,15 @@ from service.core.moments import Moments, height_error
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum, StopReason
 
-__all__ = ["SMALL_HISTORY", "descend_small"]
+__all__ = ["descend_small"]
 
-SMALL_HISTORY = 16
-"""Most recorded epochs this path evaluates one by one; longer histories are vectorized."""
 START_LIMIT = 1e250
 """Starts (and their cost) beyond this go to the vectorized path, which locates overflow."""
-DIGITS_KEPT = 1e3
-"""As `service.core.trajectory.DIGITS_KEPT`: the start's view is consulted beyond this."""
-TINY = float(np.finfo(np.float64).smallest_normal)
-"""The size whose eps-rounding is float64's subnormal spacing (`Coefficients.floors`)."""
 
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 Matrix = tuple[float, float, float, float]  # (a00, a01, a10, a11)
 Vector = tuple[float, float]
-IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0)
-
-
-def _times(a: Matrix, b: Matrix) -> Matrix:
-    a00, a01, a10, a11 = a
-    b00, b01, b10, b11 = b
-    return (
-        a00 * b00 + a01 * b10,
-        a00 * b01 + a01 * b11,
-        a10 * b00 + a11 * b10,
-        a10 * b01 + a11 * b11,
-    )
-
-
-def _plus(a: Matrix, b: Matrix) -> Matrix:
-    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
-
-
-def _apply(a: Matrix, v: Vector) -> Vector:
-    return (a[0] * v[0] + a[1] * v[1], a[2] * v[0] + a[3] * v[1])
-
-
-def _power(a: Matrix, k: int) -> Matrix:
-    """a^k by repeated squaring (bits of k from the most significant; compiled,
-    `service.core.kernels.matrix_power`)."""
-    return IDENTITY if k == 0 else kernels.matrix_power(a, k)
-
-
-def _power_and_sum(a: Matrix, k: int) -> tuple[Matrix, Matrix]:
-    """(a^k, a^0 + ... + a^(k-1)) by doubling: S_2n = S_n + a^n S_n, S_n+1 = S_n + a^n."""
-    power, total = IDENTITY, (0.0, 0.0, 0.0, 0.0)
-    for bit in bin(k)[2:]:
-        total = _plus(total, _times(power, total))
-        power = _times(power, power)
-        if bit == "1":
-            total = _plus(total, power)
-            power = _times(a, power)
-    return power, total
 
 
 def _one_minus_twice(lam: float, mx: float) -> float:
@@ -129,11 +93,13 @@ class _Item:
                 2 * mean_x,
                 2 * ((vx - 1) + mean_x * mean_x + l2),
             )
-        self.m_star, self.b_star = m_star, mean_y - m_star * mean_x
-        self.scale = (scale_m, scale_c)
-        self.mean_x, self.root_vx, self.min_cost = mean_x, root_vx, moments.min_cost
-        self.slope_gap = m_star - m_ls
-        self.m0, self.b0, self.standardized = m0, b0, std
+        b_star = mean_y - m_star * mean_x
+        self.m_star, self.b_star = m_star, b_star
+        self.root_vx, self.min_cost, self.slope_gap = root_vx, moments.min_cost, m_star - m_ls
+        self.view = (
+            scale_m, scale_c, m_star, b_star, mean_x, root_vx, self.slope_gap, self.min_cost
+        )  # fmt: skip
+        self.start = (m0, b0, 1.0 if std else 0.0)
         u_m = (m0 - m_star) / scale_m if std else m0 - m_star
         self.u0: Vector = (u_m, height_error(moments, m0, b0) / scale_c)
         self.bound = _stable_bound(h11, h12, h_gap, options.update == "sequential")
@@ -150,38 +116,17 @@ class _Item:
         d = self.step
         self.a: Matrix = (1 + d[0], d[1], d[2], 1 + d[3])
 
-    def observe(self, u: Vector) -> tuple[float, float, float]:
-        um, uc = u[0] * self.scale[0], u[1] * self.scale[1]
-        m = self.m_star + um
-        b = self.b_star + (uc - self.mean_x * um)
-        spread = self.root_vx * (um + self.slope_gap)
-        return m, b, self.min_cost + spread * spread + uc * uc
+    def points(self, epochs: IntArray) -> FloatArray:
+        """(u_m, u_c, m, b, cost) at each of the epochs, shape (5, count): rows
+        `kernels.U_M` .. `kernels.COST`; m and b from the better-conditioned view."""
+        return kernels.trajectory_points(
+            self.a, self.step, self.b_row, self.u0, self.view, self.start, epochs
+        )
 
     def point(self, k: int) -> tuple[Vector, float, float, float]:
-        """(u, m, b, cost) at epoch k, m and b from the better-conditioned view."""
-        if k == 0:  # the start itself, as given (no view needs consulting)
-            return self.u0, self.m0, self.b0, self.observe(self.u0)[2]
-        u = _apply(_power(self.a, k), self.u0)
-        m, b, cost = self.observe(u)
-        # The terms' sizes, each u's own absolute rounding below the normal range included
-        # (as `Coefficients.floors`: a size whose eps-rounding is the subnormal spacing).
-        floor_m, floor_c = TINY * abs(self.scale[0]), TINY * abs(self.scale[1])
-        um, uc = abs(u[0] * self.scale[0]) + floor_m, abs(u[1] * self.scale[1]) + floor_c
-        size_m = abs(self.m_star) + um
-        size_b = abs(self.b_star) + uc + abs(self.mean_x) * um
-        lossy = not (size_m <= DIGITS_KEPT * abs(m) and size_b <= DIGITS_KEPT * abs(b))
-        if lossy and math.isfinite(m) and math.isfinite(b):
-            _, total = _power_and_sum(self.a, k)
-            moved = _apply(total, self.u0)
-            d = self.step
-            dm = (d[0] * moved[0] + d[1] * moved[1]) * self.scale[0]
-            db = (self.b_row[0] * moved[0] + self.b_row[1] * moved[1]) * self.scale[1]
-            shift = self.mean_x * dm if self.standardized else 0.0
-            if abs(self.m0) + abs(dm) + floor_m < size_m:
-                m = self.m0 + dm
-            if abs(self.b0) + abs(db) + abs(shift) + floor_c < size_b:
-                b = self.b0 + (db - shift)
-        return u, m, b, cost
+        """(u, m, b, cost) at epoch k (u_k = A^k u_0 by repeated squaring)."""
+        u_m, u_c, m, b, cost = self.points(np.array([k], dtype=np.int64))[:, 0].tolist()
+        return (u_m, u_c), m, b, cost
 
     def gradient_norm(self, u: Vector) -> float:
         g_mm, g_mc, g_cc = self.g
@@ -211,7 +156,6 @@ def _handles(moments: Moments, options: FitOptions) -> bool:
         options.optimizer == "gd"
         and moments.x_exponent == 0
         and moments.y_exponent == 0
-        and options.history_points <= SMALL_HISTORY
         and (options.tolerance is None or options.update == "simultaneous")
         and abs(options.initial_m) <= START_LIMIT
         and abs(options.initial_b) <= START_LIMIT
@@ -228,7 +172,7 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
     item = _Item(moments, options)
     stable = options.learning_rate < item.bound
     epochs = options.epochs
-    start_cost = item.observe(item.u0)[2]
+    start_cost = item.point(0)[3]
     if not (math.isfinite(start_cost) and start_cost <= START_LIMIT):
         return None
     if not stable:  # growth: the vectorized path locates any overflow on the way
@@ -256,15 +200,15 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
         from service.core.descent import history_epochs
 
         recorded = history_epochs(epochs_run, options.history_points, options.history_spacing)
-        points = [item.point(int(k)) for k in recorded.tolist()]
-        history = History(
-            epoch=recorded,
-            m=np.array([p[1] for p in points]),
-            b=np.array([p[2] for p in points]),
-            cost=np.array([p[3] for p in points]),
-        )
-        if not all(math.isfinite(v) for p in points for v in p[1:]):
+        table = item.points(recorded)
+        # The last entry is the answer itself, with its bits (the table's own way to an epoch
+        # may round differently from the final point's repeated squaring).
+        table[kernels.M, -1], table[kernels.B, -1], table[kernels.COST, -1] = m, b, cost
+        if not np.isfinite(table[kernels.M :]).all():
             return None
+        history = History(
+            epoch=recorded, m=table[kernels.M], b=table[kernels.B], cost=table[kernels.COST]
+        )
     spread = item.root_vx * item.slope_gap
     optimum = Optimum(item.m_star, item.b_star, item.min_cost + spread * spread)
     warnings = warnings_for(

@@ -4,13 +4,15 @@ rounding, and the 2 x 2 power of repeated squaring bit for bit."""
 
 from __future__ import annotations
 
+import decimal
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
 
-from service.core import kernels
+from service.core import FitOptions, kernels, scalar
 from service.core.moments import compute_moments
 from tests.core.paths import using
 
@@ -135,6 +137,7 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
         kernels._absolute_residual_sum,
         kernels._matrix_power,
         kernels.product_error,
+        kernels._trajectory_points,
     )
     compiled = [len(function.signatures) for function in functions]
     assert all(compiled)
@@ -150,3 +153,89 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
 def test_matrix_power_refuses_k_below_one() -> None:
     with pytest.raises(ValueError, match="k >= 1"):
         kernels.matrix_power((1.0, 0.0, 0.0, 1.0), 0)
+
+
+def _item(seed: int) -> tuple[Any, ...]:
+    """A plain-gd item of the small path (`scalar._Item`) on data of any offset, at a
+    learning rate from far below to just below its stable bound, from the origin or a start
+    far from the optimum (whose slow descents consult the displacement from the start)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 60))
+    offset = float(rng.choice([0.0, 2024.0, 1.7e9, -1.7e12]))
+    x = offset + max(1.0, 1e3 * math.ulp(offset)) * rng.normal(size=n)
+    y = float(rng.normal()) * (x - x.mean()) + float(rng.choice([0.0, 1e6])) + rng.normal(size=n)
+    moments = compute_moments(x, y)
+    probe = scalar._Item(moments, FitOptions(learning_rate=1e-300))
+    fraction = float(rng.choice([1e-6, 1e-3, 0.3, 0.999]))
+    start = (0.0, 0.0) if seed % 2 else (1e3 * moments.slope, -1e3 * moments.mean_y)
+    options = FitOptions(
+        learning_rate=fraction * probe.bound,
+        initial_m=start[0],
+        initial_b=start[1],
+        update="sequential" if seed % 3 == 0 else "simultaneous",
+        standardize=seed % 5 == 0,
+    )
+    return scalar._Item(moments, options), options
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_trajectory_tables_agree_with_repeated_squaring(seed: int) -> None:
+    """Many epochs at once (the tables) and each epoch alone (repeated squaring, the final
+    point's way) give the same points to 1e-10 of their terms, the start's view of m and b
+    included. (Not to a few ulps: near the identity, A^k loses about eps / |A - I| of its
+    change from I either way; at a millionth of the stable rate and 1e6 epochs the two ways
+    differ by a few 1e-12 relative, and each is within the contract of the exact descent.)"""
+    item, _ = _item(seed)
+    epochs = np.unique(np.concatenate([np.arange(50), np.geomspace(50, 10**6, 300).astype(int)]))
+    table = item.points(epochs)
+    for column, k in enumerate(epochs.tolist()):
+        alone = item.points(np.array([k]))[:, 0]
+        assert table[0, column] == pytest.approx(alone[0], rel=1e-10, abs=1e-10 * abs(item.u0[0]))
+        assert table[1, column] == pytest.approx(alone[1], rel=1e-10, abs=1e-10 * abs(item.u0[1]))
+        scale_m, scale_c, _, _, mean_x, *_ = item.view
+        m_terms = abs(item.m_star) + abs(alone[0]) * scale_m
+        b_terms = abs(item.b_star) + abs(alone[1]) * scale_c + abs(mean_x * alone[0]) * scale_m
+        assert table[kernels.M, column] == pytest.approx(alone[kernels.M], abs=1e-10 * m_terms)
+        assert table[kernels.B, column] == pytest.approx(alone[kernels.B], abs=1e-10 * b_terms)
+        assert table[kernels.COST, column] == pytest.approx(alone[kernels.COST], rel=1e-9)
+    assert (table[:, 0] == item.points(np.array([0]))[:, 0]).all()  # the start itself
+    assert table[kernels.M, 0] == item.start[0] and table[kernels.B, 0] == item.start[1]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_trajectory_states_are_the_exact_powers(seed: int) -> None:
+    """u_k = A^k u_0 from the tables, against the same product carried out in 60 digits
+    (A and u_0 as the float64s they are), to 1e-12 of the largest |u| so far."""
+    item, _ = _item(seed)
+    epochs = np.arange(0, 3001, 7)
+    table = item.points(epochs)
+    context = decimal.Context(prec=60)
+    a = [decimal.Decimal(v) for v in item.a]
+    u = [decimal.Decimal(v) for v in item.u0]
+    largest = [abs(u[0]), abs(u[1])]
+    wanted = set(epochs.tolist())
+    column = 0
+    for k in range(epochs[-1] + 1):
+        if k in wanted:
+            for row in (0, 1):
+                error = abs(decimal.Decimal(float(table[row, column])) - u[row])
+                assert error <= context.multiply(decimal.Decimal("1e-12"), largest[row]), (k, row)
+            column += 1
+        u = [
+            context.add(context.multiply(a[0], u[0]), context.multiply(a[1], u[1])),
+            context.add(context.multiply(a[2], u[0]), context.multiply(a[3], u[1])),
+        ]
+        largest = [max(largest[0], abs(u[0])), max(largest[1], abs(u[1]))]
+
+
+def test_trajectory_points_takes_what_callers_pass() -> None:
+    """Ints, lists and no epochs at all: no error, no new compilation."""
+    kernels.warm_up()
+    compiled = len(kernels._trajectory_points.signatures)
+    args = ((1, 0, 0, 1), (0, 0, 0, 0), (0, 0), (1, 1), (1, 1, 2, 1, 1, 1, 0, 0), (0, 0, 0))
+    assert kernels.trajectory_points(*args, np.array([], dtype=np.int64)).shape == (5, 0)
+    out = kernels.trajectory_points(*args, [0, 5])  # type: ignore[arg-type]
+    assert out[kernels.M].tolist() == [0.0, 3.0] and out[kernels.B].tolist() == [0.0, 1.0]
+    assert len(kernels._trajectory_points.signatures) == compiled
+    with pytest.raises(ValueError, match="epochs >= 0"):
+        kernels.trajectory_points(*args, np.array([-1]))

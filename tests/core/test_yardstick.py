@@ -114,7 +114,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
         ),
         "start": draw(st.sampled_from(["origin", "near", "far"])),
         "tolerance": draw(st.sampled_from([None, 0.0])),
-        "history": draw(st.sampled_from([0, 2, 5, 41])),
+        "history": draw(st.sampled_from([0, 2, 5, 41, 300])),
         "spacing": draw(st.sampled_from(["linear", "log"])),
     }
 
