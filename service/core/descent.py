@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from service.core.advice import warnings_for
 from service.core.coefficients import prepare
 from service.core.errors import DataError, DivergedError, FitError, ParameterError
+from service.core.history import history_epochs
 from service.core.iteration import STATE_DIM
 from service.core.moments import Moments, compute_moments
 from service.core.options import FitOptions
@@ -50,7 +51,7 @@ from service.core.result import FitResult, History, Optimum
 from service.core.scalar import descend_small
 from service.core.trajectory import Trajectory
 
-__all__ = ["fit", "fit_batch", "fit_moments", "history_epochs"]
+__all__ = ["fit", "fit_batch", "fit_moments"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -188,31 +189,6 @@ def _check_representable(moments: Moments) -> None:
             "float64 (scale y first)",
             field="y",
         ) from None
-
-
-def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
-    """The recorded epochs: strictly increasing over [0, epochs_run], both ends included.
-
-    Exactly min(points, epochs_run + 1) epochs. "linear": as evenly spaced as whole epochs
-    allow; "log": 0, then geometrically spaced over [1, epochs_run], rounded, and where
-    rounding would merge neighbours the next free epochs are taken instead.
-    """
-    count = min(points, epochs_run + 1)
-    if count == epochs_run + 1:
-        return np.arange(epochs_run + 1, dtype=np.int64)
-    if spacing == "linear":
-        return np.rint(np.linspace(0, epochs_run, count)).astype(np.int64)
-    if count == 2:
-        return np.array([0, epochs_run], dtype=np.int64)
-    rounded = np.concatenate(
-        ([0], np.rint(np.geomspace(1, epochs_run, count - 1)).astype(np.int64))
-    )
-    index = np.arange(count, dtype=np.int64)
-    # e_i - i must be non-decreasing (strictly increasing e) and at most epochs_run - count
-    # + 1 (room for the rest): push merged neighbours up, then cap from the end.
-    lifted = np.maximum.accumulate(rounded - index)
-    result: IntArray = np.minimum(lifted, epochs_run - count + 1) + index
-    return result
 
 
 def _block_size(epochs: int) -> int:

@@ -40,7 +40,6 @@ bring.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from numba import njit
@@ -53,6 +52,8 @@ __all__ = [
     "matrix_power",
     "product_error",
     "small_moments",
+    "trajectory_parameters",
+    "trajectory_point",
     "trajectory_points",
     "warm_up",
 ]
@@ -387,19 +388,100 @@ def _table(a: Matrix, count: int, powers: FloatArray, sums: FloatArray) -> tuple
     return doubled, doubled_sum
 
 
-@_jit
-def _trajectory_points(
+PARAMETERS = 23
+"""Length of a `trajectory_parameters` array: A (4), D = A - I (4), b's step row (2), u_0
+(2), the view (8: scale_m, scale_c, m*, b*, mean_x, sqrt(vx), m* - m_ls, min_cost) and the
+start (3: m_0, b_0, 1.0 under standardize else 0.0)."""
+
+
+def trajectory_parameters(
     a: Matrix,
     step: Matrix,
     b_row: tuple[float, float],
     u0: tuple[float, float],
     view: tuple[float, float, float, float, float, float, float, float],
     start: tuple[float, float, float],
-    epochs: NDArray[np.int64],
-    out: FloatArray,
-) -> None:
-    scale_m, scale_c, m_star, b_star, mean_x, root_vx, slope_gap, min_cost = view
-    m0, b0, standardized = start
+) -> FloatArray:
+    """The item's numbers for `trajectory_points` and `trajectory_point`, packed (one array
+    crosses into compiled code far faster than a tuple of tuples)."""
+    return np.array([*a, *step, *b_row, *u0, *view, *start], dtype=np.float64)
+
+
+@_jit
+def _observe(p: FloatArray, k: int, u_m: float, u_c: float) -> tuple[float, float, float, bool]:
+    """(m, b, cost, lossy) at epoch k from u_k: lossy where m or b is more than DIGITS_KEPT
+    times smaller than its terms (the start's view is then to be consulted)."""
+    scale_m, scale_c, m_star, b_star, mean_x, root_vx, slope_gap, min_cost = p[12:20]
+    um, uc = u_m * scale_m, u_c * scale_c
+    spread = root_vx * (um + slope_gap)
+    cost = min_cost + spread * spread + uc * uc
+    if k == 0:  # the start itself, as given (no view needs consulting)
+        return p[20], p[21], cost, False
+    m = m_star + um
+    b = b_star + (uc - mean_x * um)
+    # The terms' sizes, each u's own absolute rounding below the normal range included
+    # (as `Coefficients.floors`: a size whose eps-rounding is the subnormal spacing).
+    size_um, size_uc = abs(um) + TINY * abs(scale_m), abs(uc) + TINY * abs(scale_c)
+    size_m = abs(m_star) + size_um
+    size_b = abs(b_star) + size_uc + abs(mean_x) * size_um
+    kept = size_m <= DIGITS_KEPT * abs(m) and size_b <= DIGITS_KEPT * abs(b)
+    return m, b, cost, not kept and math.isfinite(m) and math.isfinite(b)
+
+
+@_jit
+def _from_start(
+    p: FloatArray, u_m: float, u_c: float, m: float, b: float, moved0: float, moved1: float
+) -> tuple[float, float]:
+    """m and b from the start plus the displacement (moved = S_k u_0), each where its terms
+    are smaller than those of the optimum's view."""
+    scale_m, scale_c, m_star, b_star, mean_x = p[12:17]
+    m0, b0, standardized = p[20:23]
+    floor_m, floor_c = TINY * abs(scale_m), TINY * abs(scale_c)
+    dm = (p[4] * moved0 + p[5] * moved1) * scale_m
+    db = (p[8] * moved0 + p[9] * moved1) * scale_c
+    shift = mean_x * dm if standardized else 0.0
+    size_um = abs(u_m * scale_m) + floor_m
+    size_uc = abs(u_c * scale_c) + floor_c
+    size_m = abs(m_star) + size_um
+    size_b = abs(b_star) + size_uc + abs(mean_x) * size_um
+    if abs(m0) + abs(dm) + floor_m < size_m:
+        m = m0 + dm
+    if abs(b0) + abs(db) + abs(shift) + floor_c < size_b:
+        b = b0 + (db - shift)
+    return m, b
+
+
+@_jit
+def _trajectory_point(p: FloatArray, k: int) -> tuple[float, float, float, float, float]:
+    a = (p[0], p[1], p[2], p[3])
+    u_m, u_c = p[10], p[11]
+    if k > 0:
+        u_m, u_c = _apply(_matrix_power(p[0], p[1], p[2], p[3], k), p[10], p[11])
+    m, b, cost, lossy = _observe(p, k, u_m, u_c)
+    if lossy:
+        moved0, moved1 = _apply(_power_and_sum(a, k)[1], p[10], p[11])
+        m, b = _from_start(p, u_m, u_c, m, b, moved0, moved1)
+    return u_m, u_c, m, b, cost
+
+
+def trajectory_point(parameters: FloatArray, k: int) -> tuple[float, float, float, float, float]:
+    """(u_m, u_c, m, b, cost) at epoch k >= 0, as `trajectory_points` (u_k = A^k u_0 by
+    repeated squaring, O(log k) 2 x 2 products)."""
+    if k < 0:
+        raise ValueError(f"trajectory_point needs k >= 0 (got {k})")
+    point: tuple[float, float, float, float, float] = _trajectory_point(parameters, int(k))
+    return point
+
+
+@_jit
+def _row(table: FloatArray, i: int) -> Matrix:
+    return (table[i, 0], table[i, 1], table[i, 2], table[i, 3])
+
+
+@_jit
+def _trajectory_points(p: FloatArray, epochs: NDArray[np.int64], out: FloatArray) -> None:
+    a = (p[0], p[1], p[2], p[3])
+    u0_m, u0_c = p[10], p[11]
     count = epochs.size
     last = 0
     for i in range(count):
@@ -411,125 +493,70 @@ def _trajectory_points(
     while block * block < last + 1:
         block *= 2
     blocks = last // block + 1
-    tabled = block + blocks < 2 * bits * count
+    if block + blocks >= 2 * bits * count:  # few epochs: each by repeated squaring
+        for i in range(count):
+            out[U_M, i], out[U_C, i], out[M, i], out[B, i], out[COST, i] = _trajectory_point(
+                p, epochs[i]
+            )
+        return
+    # u_k = a^r (a^B)^j u_0 for k = jB + r
     empty = np.empty((0, 4))
-    powers, starts = empty, empty
-    if tabled:  # u_k = a^r (a^B)^j u_0 for k = jB + r
-        powers = np.empty((block, 4))
-        whole, _ = _table(a, block, powers, empty)
-        block_powers = np.empty((blocks, 4))
-        _table(whole, blocks, block_powers, empty)
-        starts = np.empty((blocks, 2))
-        for j in range(blocks):
-            p = (block_powers[j, 0], block_powers[j, 1], block_powers[j, 2], block_powers[j, 3])
-            starts[j] = _apply(p, u0[0], u0[1])
-    floor_m, floor_c = TINY * abs(scale_m), TINY * abs(scale_c)
+    powers = np.empty((block, 4))
+    whole, _ = _table(a, block, powers, empty)
+    block_powers = np.empty((blocks, 4))
+    _table(whole, blocks, block_powers, empty)
+    starts = np.empty((blocks, 2))
+    for j in range(blocks):
+        starts[j] = _apply(_row(block_powers, j), u0_m, u0_c)
     lossy = np.zeros(count, dtype=np.bool_)
-    any_lossy = False
     for i in range(count):
         k = epochs[i]
-        if k == 0:
-            u_m, u_c = u0
-        elif tabled:
-            j, r = k // block, k % block
-            p = (powers[r, 0], powers[r, 1], powers[r, 2], powers[r, 3])
-            u_m, u_c = _apply(p, starts[j, 0], starts[j, 1])
-        else:
-            p = _matrix_power(a[0], a[1], a[2], a[3], k)
-            u_m, u_c = _apply(p, u0[0], u0[1])
-        um, uc = u_m * scale_m, u_c * scale_c
-        spread = root_vx * (um + slope_gap)
-        out[U_M, i], out[U_C, i] = u_m, u_c
-        out[COST, i] = min_cost + spread * spread + uc * uc
-        if k == 0:  # the start itself, as given (no view needs consulting)
-            out[M, i], out[B, i] = m0, b0
-            continue
-        m = m_star + um
-        b = b_star + (uc - mean_x * um)
-        out[M, i], out[B, i] = m, b
-        # The terms' sizes, each u's own absolute rounding below the normal range included
-        # (as `Coefficients.floors`: a size whose eps-rounding is the subnormal spacing).
-        size_um, size_uc = abs(um) + floor_m, abs(uc) + floor_c
-        size_m = abs(m_star) + size_um
-        size_b = abs(b_star) + size_uc + abs(mean_x) * size_um
-        kept = size_m <= DIGITS_KEPT * abs(m) and size_b <= DIGITS_KEPT * abs(b)
-        if not kept and math.isfinite(m) and math.isfinite(b):
-            lossy[i] = True
-            any_lossy = True
-    if not any_lossy:
+        j, r = k // block, k % block
+        u_m, u_c = _apply(_row(powers, r), starts[j, 0], starts[j, 1])
+        m, b, cost, lossy[i] = _observe(p, k, u_m, u_c)
+        out[U_M, i], out[U_C, i], out[M, i], out[B, i], out[COST, i] = u_m, u_c, m, b, cost
+    if not lossy.any():
         return
-    # Where m or b is far smaller than its terms (a slow descent still near a start far from
-    # the optimum): from the start plus the displacement, m_k - m_0 = (D S_k u_0)_m and
-    # b_k - b_0 = r S_k u_0 with S_k = a^0 + ... + a^(k-1) and r b's own step row.
-    sum_powers, moves, sum_moves = empty, empty, empty
-    if tabled:  # S_(jB+r) = S_r + a^r S_jB, S_jB = (C^0 + ... + C^(j-1)) S_B, C = a^B
-        sum_powers = np.empty((block, 4))
-        whole, whole_sum = _table(a, block, powers, sum_powers)
-        block_powers = np.empty((blocks, 4))
-        block_sums = np.empty((blocks, 4))
-        _table(whole, blocks, block_powers, block_sums)
-        across = _apply(whole_sum, u0[0], u0[1])
-        moves = np.empty((blocks, 2))
-        for j in range(blocks):
-            q = (block_sums[j, 0], block_sums[j, 1], block_sums[j, 2], block_sums[j, 3])
-            moves[j] = _apply(q, across[0], across[1])
-        sum_moves = np.empty((block, 2))
-        for r in range(block):
-            q = (sum_powers[r, 0], sum_powers[r, 1], sum_powers[r, 2], sum_powers[r, 3])
-            sum_moves[r] = _apply(q, u0[0], u0[1])
+    # The displacements S_k u_0: S_(jB+r) = S_r + a^r S_jB, S_jB = (C^0 + ... + C^(j-1)) S_B
+    # with C = a^B.
+    sum_powers = np.empty((block, 4))
+    whole, whole_sum = _table(a, block, powers, sum_powers)
+    block_sums = np.empty((blocks, 4))
+    _table(whole, blocks, block_powers, block_sums)
+    across = _apply(whole_sum, u0_m, u0_c)
     for i in range(count):
         if not lossy[i]:
             continue
-        k = epochs[i]
-        if tabled:
-            j, r = k // block, k % block
-            p = (powers[r, 0], powers[r, 1], powers[r, 2], powers[r, 3])
-            carried = _apply(p, moves[j, 0], moves[j, 1])
-            moved0, moved1 = sum_moves[r, 0] + carried[0], sum_moves[r, 1] + carried[1]
-        else:
-            total = _power_and_sum(a, k)[1]
-            moved0, moved1 = _apply(total, u0[0], u0[1])
-        dm = (step[0] * moved0 + step[1] * moved1) * scale_m
-        db = (b_row[0] * moved0 + b_row[1] * moved1) * scale_c
-        shift = mean_x * dm if standardized else 0.0
-        size_um = abs(out[U_M, i] * scale_m) + floor_m
-        size_uc = abs(out[U_C, i] * scale_c) + floor_c
-        size_m = abs(m_star) + size_um
-        size_b = abs(b_star) + size_uc + abs(mean_x) * size_um
-        if abs(m0) + abs(dm) + floor_m < size_m:
-            out[M, i] = m0 + dm
-        if abs(b0) + abs(db) + abs(shift) + floor_c < size_b:
-            out[B, i] = b0 + (db - shift)
+        j, r = epochs[i] // block, epochs[i] % block
+        move = _apply(_row(block_sums, j), across[0], across[1])
+        carried = _apply(_row(powers, r), move[0], move[1])
+        own = _apply(_row(sum_powers, r), u0_m, u0_c)
+        out[M, i], out[B, i] = _from_start(
+            p, out[U_M, i], out[U_C, i], out[M, i], out[B, i],
+            own[0] + carried[0], own[1] + carried[1],
+        )  # fmt: skip
 
 
-def trajectory_points(
-    a: Matrix,
-    step: Matrix,
-    b_row: tuple[float, float],
-    u0: tuple[float, float],
-    view: tuple[float, float, float, float, float, float, float, float],
-    start: tuple[float, float, float],
-    epochs: NDArray[np.int64],
-) -> FloatArray:
+def trajectory_points(parameters: FloatArray, epochs: NDArray[np.int64]) -> FloatArray:
     """(u_m, u_c, m, b, cost) at each of the epochs (int64, shape (count,), each >= 0) of
-    plain gradient descent u_(k+1) = a u_k on the error u = (m - m*, c - c*): shape
-    (5, count), rows `U_M`, `U_C`, `M`, `B`, `COST`.
-
-    step = a - I (the change per epoch) and b_row (b's own step, b_(k+1) - b_k = b_row u_k)
-    give the displacement from the start; view = (scale_m, scale_c, m*, b*, mean_x,
-    sqrt(vx), m* - m_ls, min_cost) maps u to original units,
+    plain gradient descent u_(k+1) = A u_k on the error u = (m - m*, c - c*): shape
+    (5, count), rows `U_M`, `U_C`, `M`, `B`, `COST`. `parameters` (`trajectory_parameters`)
+    holds A, D = A - I, b's own step row r (b_(k+1) - b_k = r u_k), u_0, the view that maps
+    u to original units,
 
         m = m* + s_m u_m,  b = b* + (s_c u_c - mean_x s_m u_m),
         cost = min_cost + vx (s_m u_m + m* - m_ls)^2 + (s_c u_c)^2,
 
-    and start = (m_0, b_0, 1.0 under standardize else 0.0). Epoch 0 is the start as given.
-    Where m or b is more than `DIGITS_KEPT` times smaller than the terms of its sum, it
-    comes instead from the start plus the displacement S_k u_0, S_k = a^0 + ... + a^(k-1),
-    whichever view has the smaller terms.
+    and the start. Epoch 0 is the start as given. Where m or b is more than `DIGITS_KEPT`
+    times smaller than the terms of its sum, it comes instead from the start plus the
+    displacement, m_k - m_0 = s_m (D S_k u_0)_m, b_k - b_0 = s_c r S_k u_0 (less
+    mean_x (m_k - m_0) under standardize), S_k = A^0 + ... + A^(k-1), whichever view has
+    the smaller terms.
 
-    u_k = a^k u_0: a few epochs each by repeated squaring (O(log k) 2 x 2 products); many
-    from tables in blocks of B ~ sqrt(max epoch), u_(jB+r) = a^r (a^B)^j u_0, and S_(jB+r)
-    = S_r + a^r S_(jB), O(sqrt(max epoch)) products in all and O(1) per epoch.
+    u_k = A^k u_0: a few epochs each by repeated squaring (O(log k) 2 x 2 products, as
+    `trajectory_point`); many from tables in blocks of B ~ sqrt(max epoch),
+    u_(jB+r) = A^r (A^B)^j u_0 and S_(jB+r) = S_r + A^r S_(jB), O(sqrt(max epoch))
+    products in all and O(1) per epoch.
     """
     epochs = np.ascontiguousarray(epochs, dtype=np.int64)
     out = np.empty((5, epochs.size))
@@ -537,16 +564,8 @@ def trajectory_points(
         return out
     if epochs.min() < 0:
         raise ValueError(f"trajectory_points needs epochs >= 0 (got {epochs.min()})")
-    _trajectory_points(
-        _floats(a), _floats(step), _floats(b_row), _floats(u0), _floats(view), _floats(start),
-        epochs, out,
-    )  # fmt: skip
+    _trajectory_points(np.ascontiguousarray(parameters, dtype=np.float64), epochs, out)
     return out
-
-
-def _floats(values: tuple[float, ...]) -> Any:
-    """The tuple with Python floats only (an int would compile another specialization)."""
-    return tuple(map(float, values))
 
 
 def warm_up() -> None:
@@ -563,9 +582,9 @@ def warm_up() -> None:
         absolute_residual_sum(*points, 1.0, 0.0, 1.0, 1.0)
     product_error(1.0, 3.0)
     matrix_power((1.0, 0.5, 0.25, 1.0), 5)
-    for epochs in ([3], list(range(40))):
-        trajectory_points(
-            (0.5, 0.1, 0.1, 0.5), (-0.5, 0.1, 0.1, -0.5), (0.0, -0.1), (1.0, 1.0),
-            (1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 0.0, 0.0), (0.0, 0.0, 0.0),
-            np.array(epochs, dtype=np.int64),
-        )  # fmt: skip
+    parameters = trajectory_parameters(
+        (0.5, 0.1, 0.1, 0.5), (-0.5, 0.1, 0.1, -0.5), (0.0, -0.1), (1.0, 1.0),
+        (1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 0.0, 0.0), (0.0, 0.0, 0.0),
+    )  # fmt: skip
+    trajectory_point(parameters, 3)
+    trajectory_points(parameters, np.arange(40))

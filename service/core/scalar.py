@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from service.core import kernels
 from service.core.advice import warnings_for
+from service.core.history import history_epochs
 from service.core.moments import Moments, height_error
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum, StopReason
@@ -96,10 +97,6 @@ class _Item:
         b_star = mean_y - m_star * mean_x
         self.m_star, self.b_star = m_star, b_star
         self.root_vx, self.min_cost, self.slope_gap = root_vx, moments.min_cost, m_star - m_ls
-        self.view = (
-            scale_m, scale_c, m_star, b_star, mean_x, root_vx, self.slope_gap, self.min_cost
-        )  # fmt: skip
-        self.start = (m0, b0, 1.0 if std else 0.0)
         u_m = (m0 - m_star) / scale_m if std else m0 - m_star
         self.u0: Vector = (u_m, height_error(moments, m0, b0) / scale_c)
         self.bound = _stable_bound(h11, h12, h_gap, options.update == "sequential")
@@ -115,17 +112,22 @@ class _Item:
             self.b_row = (0.0, -2 * lr)
         d = self.step
         self.a: Matrix = (1 + d[0], d[1], d[2], 1 + d[3])
+        self.view = (
+            scale_m, scale_c, m_star, b_star, mean_x, root_vx, self.slope_gap, self.min_cost
+        )  # fmt: skip
+        self.start = (m0, b0, 1.0 if std else 0.0)
+        self.parameters = kernels.trajectory_parameters(
+            self.a, self.step, self.b_row, self.u0, self.view, self.start
+        )
 
     def points(self, epochs: IntArray) -> FloatArray:
         """(u_m, u_c, m, b, cost) at each of the epochs, shape (5, count): rows
         `kernels.U_M` .. `kernels.COST`; m and b from the better-conditioned view."""
-        return kernels.trajectory_points(
-            self.a, self.step, self.b_row, self.u0, self.view, self.start, epochs
-        )
+        return kernels.trajectory_points(self.parameters, epochs)
 
     def point(self, k: int) -> tuple[Vector, float, float, float]:
         """(u, m, b, cost) at epoch k (u_k = A^k u_0 by repeated squaring)."""
-        u_m, u_c, m, b, cost = self.points(np.array([k], dtype=np.int64))[:, 0].tolist()
+        u_m, u_c, m, b, cost = kernels.trajectory_point(self.parameters, k)
         return (u_m, u_c), m, b, cost
 
     def gradient_norm(self, u: Vector) -> float:
@@ -197,8 +199,6 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
         return None  # the vectorized path locates the first non-finite epoch
     history = None
     if options.history_points:
-        from service.core.descent import history_epochs
-
         recorded = history_epochs(epochs_run, options.history_points, options.history_spacing)
         table = item.points(recorded)
         # The last entry is the answer itself, with its bits (the table's own way to an epoch

@@ -7,15 +7,16 @@ force (`service.bodies`). ``/fit`` and ``/fit/plot`` declare the table encodings
 what `BodyRoute` accepts; ``/fit/batch`` takes JSON only.
 
 The descent is CPU work. A small fit (`runs_inline`: few points, a short history, no
-tolerance scan, bounded epochs for the momentum optimizers) costs less than a threadpool
-round trip, and at most a few milliseconds whatever its hyperparameters, so ``/fit`` and
-``/fit/batch`` run it on the event loop; anything larger goes to the threadpool
+tolerance scan, few epochs in all by the vectorized path's measure) costs less than a
+threadpool round trip, and at most a few milliseconds whatever its hyperparameters, so
+``/fit`` and ``/fit/batch`` run it on the event loop; anything larger goes to the threadpool
 (``anyio.to_thread``), and ``/fit/plot`` (matplotlib) always does. The service scales with
 worker processes (``GDS_WORKERS``). Core errors propagate to the handlers of `service.errors`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -32,8 +33,8 @@ from service.bodies.arrow_body import INSTALL_HINT as ARROW_INSTALL_HINT
 from service.schemas import BatchFitRequest, BatchFitResponse, FitRequest, FitResponse
 
 __all__ = [
-    "INLINE_MAX_ACCELERATED_EPOCHS",
     "INLINE_MAX_BATCH_ITEMS",
+    "INLINE_MAX_EPOCH_ROOTS",
     "INLINE_MAX_HISTORY",
     "INLINE_MAX_POINTS",
     "router",
@@ -42,11 +43,14 @@ __all__ = [
 
 INLINE_MAX_POINTS: Final = 2_000
 """Most points (of a fit, or of all the fits of a batch) fitted on the event loop."""
-INLINE_MAX_HISTORY: Final = 16
-"""Longest history fitted on the event loop (the core's small path records up to 16)."""
-INLINE_MAX_ACCELERATED_EPOCHS: Final = 100_000
-"""Most epochs of a momentum or Nesterov fit on the event loop (locating a divergence costs
-a few vector operations per doubling of the epochs)."""
+INLINE_MAX_HISTORY: Final = 100
+"""Longest history fitted on the event loop."""
+INLINE_MAX_EPOCH_ROOTS: Final = 500.0
+"""Most sum of sqrt(epochs) over the fits run on the event loop: one fit of 250,000 epochs,
+or 16 of 976. The core's small path costs O(log epochs), but an item it hands to the
+vectorized path (a momentum optimizer, data scaled by powers of two, a rate that diverges)
+builds tables of O(sqrt(epochs)) 7 x 7 powers, about 10 us per unit of sqrt(epochs) here:
+a few milliseconds within this budget."""
 INLINE_MAX_BATCH_ITEMS: Final = 16
 """Most fits of a batch fitted on the event loop."""
 
@@ -143,23 +147,20 @@ def json_response(model: BaseModel) -> Response:
 def runs_inline(fits: Sequence[FitRequest]) -> bool:
     """Whether fitting `fits` is cheap enough for the event loop: at most
     `INLINE_MAX_BATCH_ITEMS` fits of `INLINE_MAX_POINTS` points in all, each with a history of
-    at most `INLINE_MAX_HISTORY` epochs, no ``tolerance`` (its search walks the epochs where
-    the rate is not stable) and, for the momentum optimizers, at most
-    `INLINE_MAX_ACCELERATED_EPOCHS` epochs. Such a fit takes tens of microseconds to a
-    millisecond, and a few milliseconds at worst (a divergence located over 10 million
-    epochs), far less than the loop's budget of about 50 ms."""
+    at most `INLINE_MAX_HISTORY` epochs and no ``tolerance`` (its search walks the epochs where
+    the rate is not stable), with sqrt(epochs) summed over the fits at most
+    `INLINE_MAX_EPOCH_ROOTS`. Such a fit takes tens of microseconds (the core's small path)
+    to a few milliseconds (the vectorized path), far less than the loop's budget of about
+    50 ms, even with every fit slot of the worker busy at once."""
     if len(fits) > INLINE_MAX_BATCH_ITEMS:
         return False
-    points = 0
+    points, roots = 0, 0.0
     for fit in fits:
         points += fit.points
-        if (
-            fit.history_points > INLINE_MAX_HISTORY
-            or fit.tolerance is not None
-            or (fit.optimizer != "gd" and fit.epochs > INLINE_MAX_ACCELERATED_EPOCHS)
-        ):
+        roots += math.sqrt(fit.epochs)
+        if fit.history_points > INLINE_MAX_HISTORY or fit.tolerance is not None:
             return False
-    return points <= INLINE_MAX_POINTS
+    return points <= INLINE_MAX_POINTS and roots <= INLINE_MAX_EPOCH_ROOTS
 
 
 def _fit(body: FitRequest, request: Request) -> Response:

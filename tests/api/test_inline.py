@@ -17,8 +17,8 @@ from service.auth import require_api_key
 from service.bodies.route import BodyRoute, _direct_endpoint
 from service.routes import fit as fit_routes
 from service.routes.fit import (
-    INLINE_MAX_ACCELERATED_EPOCHS,
     INLINE_MAX_BATCH_ITEMS,
+    INLINE_MAX_EPOCH_ROOTS,
     INLINE_MAX_HISTORY,
     INLINE_MAX_POINTS,
 )
@@ -27,6 +27,8 @@ from service.schemas import FitRequest
 pytestmark = pytest.mark.anyio
 
 LINE = {"x": [0, 1, 2, 3], "y": [1, 3, 5, 7.5]}
+MOST_EPOCHS = int(INLINE_MAX_EPOCH_ROOTS**2)
+"""The most epochs of one fit on the loop."""
 
 
 def _points(n: int) -> dict[str, list[float]]:
@@ -59,12 +61,13 @@ def threads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     [
         (LINE, True),
         ({**_points(INLINE_MAX_POINTS), "history_points": INLINE_MAX_HISTORY}, True),
-        ({**LINE, "epochs": 10_000_000, "learning_rate": 5.0}, True),  # diverges: still cheap
-        ({**LINE, "optimizer": "momentum", "epochs": INLINE_MAX_ACCELERATED_EPOCHS}, True),
+        ({**LINE, "epochs": MOST_EPOCHS, "learning_rate": 5.0}, True),  # diverges: still cheap
+        ({**LINE, "optimizer": "momentum", "epochs": MOST_EPOCHS}, True),
         (_points(INLINE_MAX_POINTS + 1), False),
         ({**LINE, "history_points": INLINE_MAX_HISTORY + 1}, False),
         ({**LINE, "tolerance": 1e-9}, False),
-        ({**LINE, "optimizer": "nesterov", "epochs": INLINE_MAX_ACCELERATED_EPOCHS + 1}, False),
+        ({**LINE, "optimizer": "nesterov", "epochs": MOST_EPOCHS + 1}, False),
+        ({**LINE, "epochs": 10_000_000}, False),
     ],
 )
 async def test_small_fits_run_on_the_loop_and_others_in_a_thread(
@@ -76,14 +79,18 @@ async def test_small_fits_run_on_the_loop_and_others_in_a_thread(
 
 
 async def test_batches_follow_the_same_rule(client: httpx.AsyncClient, threads: list[bool]) -> None:
-    small = {"fits": [LINE] * INLINE_MAX_BATCH_ITEMS}
-    many = {"fits": [LINE] * (INLINE_MAX_BATCH_ITEMS + 1)}
+    each = int((INLINE_MAX_EPOCH_ROOTS / INLINE_MAX_BATCH_ITEMS) ** 2)
+    small = {"fits": [{**LINE, "epochs": each}] * INLINE_MAX_BATCH_ITEMS}
+    many = {"fits": [{**LINE, "epochs": 1}] * (INLINE_MAX_BATCH_ITEMS + 1)}
     points = {"fits": [_points(INLINE_MAX_POINTS // 2 + 1)] * 2}
     tolerant = {"fits": [LINE, {**LINE, "tolerance": 0.0}]}
-    for body in (small, many, points, tolerant):
+    share = int((INLINE_MAX_EPOCH_ROOTS / 4) ** 2)  # four fits within the epoch budget
+    long = {"fits": [{**LINE, "epochs": share}] * 4}
+    longer = {"fits": [{**LINE, "epochs": share + 1}] * 4}
+    for body in (small, many, points, tolerant, long, longer):
         response = await client.post("/fit/batch", json=body)
         assert response.status_code == 200, response.text
-    assert threads == [True, False, False, False]
+    assert threads == [True, False, False, False, True, False]
 
 
 async def test_inline_and_threaded_fits_answer_alike(

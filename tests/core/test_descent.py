@@ -26,7 +26,7 @@ from service.core import (
     segment_moments,
 )
 from service.core import trajectory as trajectory_module
-from service.core.descent import history_epochs
+from service.core.history import history_epochs
 from tests.core import article, exact, reference
 from tests.core.paths import PATHS, using
 

@@ -138,6 +138,7 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
         kernels._matrix_power,
         kernels.product_error,
         kernels._trajectory_points,
+        kernels._trajectory_point,
     )
     compiled = [len(function.signatures) for function in functions]
     assert all(compiled)
@@ -231,11 +232,17 @@ def test_trajectory_states_are_the_exact_powers(seed: int) -> None:
 def test_trajectory_points_takes_what_callers_pass() -> None:
     """Ints, lists and no epochs at all: no error, no new compilation."""
     kernels.warm_up()
-    compiled = len(kernels._trajectory_points.signatures)
-    args = ((1, 0, 0, 1), (0, 0, 0, 0), (0, 0), (1, 1), (1, 1, 2, 1, 1, 1, 0, 0), (0, 0, 0))
-    assert kernels.trajectory_points(*args, np.array([], dtype=np.int64)).shape == (5, 0)
-    out = kernels.trajectory_points(*args, [0, 5])  # type: ignore[arg-type]
+    functions = (kernels._trajectory_points, kernels._trajectory_point)
+    compiled = [len(function.signatures) for function in functions]
+    parameters = kernels.trajectory_parameters(
+        (1, 0, 0, 1), (0, 0, 0, 0), (0, 0), (1, 1), (1, 1, 2, 1, 1, 1, 0, 0), (0, 0, 0)
+    )
+    assert kernels.trajectory_points(parameters, np.array([], dtype=np.int64)).shape == (5, 0)
+    out = kernels.trajectory_points(parameters, [0, 5])  # type: ignore[arg-type]
     assert out[kernels.M].tolist() == [0.0, 3.0] and out[kernels.B].tolist() == [0.0, 1.0]
-    assert len(kernels._trajectory_points.signatures) == compiled
+    assert kernels.trajectory_point(parameters, np.int64(5)) == (1.0, 1.0, 3.0, 1.0, 2.0)
+    assert [len(function.signatures) for function in functions] == compiled
     with pytest.raises(ValueError, match="epochs >= 0"):
-        kernels.trajectory_points(*args, np.array([-1]))
+        kernels.trajectory_points(parameters, np.array([-1]))
+    with pytest.raises(ValueError, match="k >= 0"):
+        kernels.trajectory_point(parameters, -1)

@@ -4,7 +4,7 @@ For data float64 can carry (offsets of calendar years and of Unix timestamps in 
 milliseconds and nanoseconds, on x and on y; magnitudes from about 1e-300 to 1e300, reached
 by exact powers of two; 2 to 50 points), every update rule and optimizer (momentum up to
 0.9999), learning rates up to 0.999999 of the rule's stable bound, l2, standardize,
-tolerance and history, 1 to 40 epochs and, one example in eight, up to
+tolerance and histories (up to 300 entries), 1 to 40 epochs and, one example in eight, up to
 GDS_YARDSTICK_EPOCHS (2000), and each way in (`fit` on either of the core's paths,
 `fit_batch`, the `moments` form), each recorded m_k and b_k must be within the contract's
 bound of the exact descent (`tests.core.exact`): 1e-9 relative plus 1e-12 of the
