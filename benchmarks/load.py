@@ -5,11 +5,12 @@
 
 Starts the servers itself on free 127.0.0.1 ports and drives them with one load generator:
 `wrk <https://github.com/wg/wrk>`_ (one thread) when it is installed (``apt-get install
-wrk``), else an httpx ``AsyncClient`` per concurrent worker. wrk is the better yardstick: on a
-small machine an httpx client spends more CPU per request than the server does on
-``/healthz``, so with httpx the ratios measure the client as much as the server.
+wrk``), else an httpx ``AsyncClient`` per concurrent worker and the standard library's
+``http.client`` for one connection at a time. wrk is the better yardstick: on a small machine
+an httpx client spends more CPU per request than the server does on ``/healthz``, so with
+httpx the throughput ratios measure the client as much as the server.
 
-The ratios (one-worker service, the same client for every number):
+The ratios (one-worker service, the same clients for the service and its yardsticks):
 
 1. the article's fit (n = 100, lr 0.001, 10,000 epochs, sequential rule) over HTTP: median
    latency of sequential requests on one keep-alive connection, against the article's own
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import os
 import platform
 import re
@@ -48,6 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -245,18 +248,27 @@ async def hammer(
     )
 
 
-def httpx_sequential(url: str, method: str, path: str, body: Any, duration: float) -> Run:
-    """Sequential requests on one keep-alive connection for `duration` s (a blocking client:
-    less overhead per request than the async one)."""
+def sequential(url: str, method: str, path: str, body: Any, duration: float) -> Run:
+    """Sequential requests on one keep-alive connection for `duration` s, by the standard
+    library's ``http.client`` (the latency of one request at a time: httpx's own half a
+    millisecond per request would be most of what is measured)."""
+    parts = urlsplit(url)
+    payload = orjson.dumps(body) if body is not None else None
+    headers = {"Content-Type": "application/json"} if payload is not None else {}
     times: list[float] = []
     errors = 0
-    with httpx.Client(base_url=url, timeout=30) as client:
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
         stop_at = time.perf_counter() + duration
         while time.perf_counter() < stop_at:
             sent = time.perf_counter()
-            response = client.request(method, path, json=body)
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
             times.append(time.perf_counter() - sent)
-            errors += response.status_code != 200
+            errors += response.status != 200
+    finally:
+        connection.close()
     return Run(len(times), errors, sum(times), statistics.median(times) * 1000, 0.0)
 
 
@@ -274,10 +286,10 @@ def choose_client(name: str, cap: int) -> tuple[str, Load]:
 
     def run(url: str, method: str, path: str, body: Any, connections: int, seconds: float) -> Run:
         if connections == 1:
-            return httpx_sequential(url, method, path, body, seconds)
+            return sequential(url, method, path, body, seconds)
         return asyncio.run(hammer(url, method, path, body, connections, seconds, cap))
 
-    return f"httpx {httpx.__version__}", run
+    return f"httpx {httpx.__version__} (one connection at a time: http.client)", run
 
 
 def machine() -> str:
@@ -324,7 +336,7 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
     overhead = health.per_second / minimal.per_second
     errors = sum(run.errors for run in (sequential, fits, health, minimal))
     memoized = " (descent memoized)" if args.memoized_descent else ""
-    print(f"HTTP targets (one worker, the same client for every number){memoized}:\n")
+    print(f"HTTP targets (one worker, the same clients on both sides of each ratio){memoized}:\n")
     print("| what | measured | ratio | target | met |")
     print("| --- | ---: | ---: | ---: | :---: |")
     print(
