@@ -52,9 +52,12 @@ def check_api_key(settings: Settings, authorization: str | None) -> None:
 
 def authorize(request: Request) -> None:
     """`check_api_key` for `request` with the settings its app was built with, once."""
-    if not request.scope.get(_AUTHORIZED):
-        check_api_key(request.app.state.settings, request.headers.get("authorization"))
-        request.scope[_AUTHORIZED] = True
+    scope = request.scope
+    if not scope.get(_AUTHORIZED):
+        settings = scope["app"].state.settings
+        if settings.api_keys:  # (the headers are looked at only when keys are set)
+            check_api_key(settings, request.headers.get("authorization"))
+        scope[_AUTHORIZED] = True
 
 
 # `async def`: trivial and never blocks, so it stays on the event loop, where a plain `def`
