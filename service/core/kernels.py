@@ -26,7 +26,8 @@ the same mathematics:
 - `trajectory_points`: the small path's points (u, m, b, cost) of plain gd at any set of
   epochs: a few by repeated squaring, many from tables of powers in blocks of ~sqrt(epochs)
   (a history of 10,000 epochs in about 0.1 ms instead of 2), with the same views of m and b
-  as `service.core.scalar` describes.
+  as `service.core.scalar` describes; `first_below`, the first epoch whose gradient norm is
+  at most a tolerance, by the same tables, every epoch in turn.
 
 Sums over points run in index order (not NumPy's pairwise order): within n eps of the exact
 sum, for the at most 4,096 points these functions take. Float division follows IEEE 754
@@ -49,6 +50,7 @@ __all__ = [
     "SmallMoments",
     "absolute_residual_sum",
     "exact_mean",
+    "first_below",
     "matrix_power",
     "product_error",
     "small_moments",
@@ -568,6 +570,59 @@ def trajectory_points(parameters: FloatArray, epochs: NDArray[np.int64]) -> Floa
     return out
 
 
+@_jit
+def _first_below(
+    p: FloatArray, g_mm: float, g_mc: float, g_cc: float, tol: float, last: int
+) -> int:
+    a = (p[0], p[1], p[2], p[3])
+    block = 8
+    while block * block < last + 1:
+        block *= 2
+    blocks = last // block + 1
+    empty = np.empty((0, 4))
+    powers = np.empty((block, 4))
+    whole, _ = _table(a, block, powers, empty)
+    block_powers = np.empty((blocks, 4))
+    _table(whole, blocks, block_powers, empty)
+    limit = 4.0 * tol * tol  # a norm whose square is above this is clearly above tol
+    for j in range(blocks):
+        s_m, s_c = _apply(_row(block_powers, j), p[10], p[11])
+        for r in range(block):
+            k = j * block + r
+            if k > last:
+                return -1
+            if k == 0:
+                u_m, u_c = p[10], p[11]
+            else:
+                u_m, u_c = _apply(_row(powers, r), s_m, s_c)
+            g_m, g_b = g_mm * u_m + g_mc * u_c, g_cc * u_c
+            if g_m * g_m + g_b * g_b > limit:
+                continue
+            if math.hypot(g_m, g_b) <= tol:
+                return k
+    return -1
+
+
+def first_below(
+    parameters: FloatArray, gradient: tuple[float, float, float], tolerance: float, last: int
+) -> int:
+    """The first epoch k in 0 .. last whose gradient norm |G u_k| is at most `tolerance`, or
+    -1: G = [[g_mm, g_mc], [0, g_cc]] (`gradient`), u_k = A^k u_0 from `parameters`
+    (`trajectory_parameters`) by the tables of `trajectory_points` (A^r (A^B)^j u_0 for
+    k = jB + r), every epoch in turn: O(k) products, a few nanoseconds each. For rules whose
+    gradient norm can grow before it shrinks (the sequential rule), where a bisection could
+    miss the first epoch."""
+    if last < 0:
+        raise ValueError(f"first_below needs last >= 0 (got {last})")
+    g_mm, g_mc, g_cc = map(float, gradient)
+    return int(
+        _first_below(
+            np.ascontiguousarray(parameters, dtype=np.float64), g_mm, g_mc, g_cc,
+            float(tolerance), int(last),
+        )
+    )  # fmt: skip
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every function here, so that no request waits for
     it: about a second on first use, milliseconds from the cache."""
@@ -588,3 +643,4 @@ def warm_up() -> None:
     )  # fmt: skip
     trajectory_point(parameters, 3)
     trajectory_points(parameters, np.arange(40))
+    first_below(parameters, (1.0, 0.5, 1.0), 0.1, 40)

@@ -17,14 +17,17 @@ same mathematics as `service.core.descent` on Python floats and in
   displacement from the start instead: with S_k = A^0 + ... + A^(k-1),
   m_k - m_0 = (D S_k u_0)_m and b_k - b_0 = r S_k u_0, r the row of b's own step
   (-2 lr (0, 1) simultaneous; sequential: b's gradient at the new m);
-- `tolerance` (simultaneous rule, stable rate): the gradient in (m, b) evolves as
+- `tolerance` (stable rate): under the simultaneous rule the gradient in (m, b) evolves as
   g_{k+1} = (I - lr H) g_k with H the symmetric Hessian, so for lr below the stable bound
   its Euclidean norm never grows; the first epoch at or below the tolerance is found by
-  checking the last epoch and bisecting, O(log^2 epochs) 2x2 products.
+  checking the last epoch and bisecting, O(log^2 epochs) 2x2 products. The sequential
+  rule's map is not symmetric and its gradient norm may grow for a while before it shrinks:
+  every epoch is checked in turn from the same tables (`kernels.first_below`), a few
+  nanoseconds each.
 
 It takes only what it does as exactly as the NumPy path (the contract's yardstick,
 docs/algorithm.md): data in float64's comfortable range (no power-of-two scaling), plain
-gd, a stable rate where `tolerance` is set, a start well inside float64. Anything else
+gd, a stable rate, a start well inside float64. Anything else
 returns None and the caller hands the item to the vectorized path. `fit` and `fit_batch`
 both ask this path first for every item, so an item's answer does not depend on the
 company it keeps.
@@ -158,7 +161,6 @@ def _handles(moments: Moments, options: FitOptions) -> bool:
         options.optimizer == "gd"
         and moments.x_exponent == 0
         and moments.y_exponent == 0
-        and (options.tolerance is None or options.update == "simultaneous")
         and abs(options.initial_m) <= START_LIMIT
         and abs(options.initial_b) <= START_LIMIT
     )
@@ -182,7 +184,11 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
     epochs_run, stopped = epochs, False
     if options.tolerance is not None:
         tol = options.tolerance
-        if item.gradient_norm(item.u0) <= tol:
+        if options.update == "sequential":  # its gradient norm may grow before it shrinks
+            first = kernels.first_below(item.parameters, item.g, tol, epochs)
+            if first >= 0:
+                epochs_run, stopped = first, True
+        elif item.gradient_norm(item.u0) <= tol:
             epochs_run, stopped = 0, True
         elif item.gradient_norm(item.point(epochs)[0]) <= tol:
             low, high = 0, epochs  # norm(low) > tol >= norm(high); the norm never grows

@@ -246,3 +246,38 @@ def test_trajectory_points_takes_what_callers_pass() -> None:
         kernels.trajectory_points(parameters, np.array([-1]))
     with pytest.raises(ValueError, match="k >= 0"):
         kernels.trajectory_point(parameters, -1)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_first_below_is_the_first_epoch_of_the_tables_under_the_tolerance(seed: int) -> None:
+    """Every epoch in turn: the first whose gradient norm (from the same tables as a
+    history's points, so the same bits) is at most the tolerance, wherever it lies, even
+    where the norm grows before it shrinks (the sequential rule)."""
+    item, _ = _item(seed)
+    last = int(np.random.default_rng(seed).integers(1, 5000))
+    table = item.points(np.arange(last + 1))
+    g_mm, g_mc, g_cc = item.g
+    norms = np.hypot(
+        g_mm * table[kernels.U_M] + g_mc * table[kernels.U_C], g_cc * table[kernels.U_C]
+    )
+    for tolerance in (0.0, *np.quantile(norms, [0.0, 0.1, 0.5, 0.9, 1.0]), 2 * norms.max()):
+        below = np.flatnonzero(norms <= tolerance)
+        expected = int(below[0]) if below.size else -1
+        assert kernels.first_below(item.parameters, item.g, tolerance, last) == expected
+
+
+def test_first_below_finds_a_norm_that_dips_before_it_grows() -> None:
+    """A rotation-like map whose gradient norm dips below the tolerance between epochs where
+    it is above: the first dip is the answer, not the last epoch a bisection would see."""
+    a = (0.0, 0.1, -5.0, 0.0)  # u -> (0.1 u_c, -5 u_m): norms 1, 5, 0.5, 2.5, 0.25, ...
+    parameters = kernels.trajectory_parameters(
+        a, (-1.0, 0.1, -5.0, -1.0), (0.0, 0.0), (1.0, 0.0), (1, 1, 0, 0, 0, 1, 0, 0), (0, 0, 0)
+    )
+    norms = [
+        math.hypot(u_m, u_c)
+        for u_m, u_c in kernels.trajectory_points(parameters, np.arange(6))[:2].T.tolist()
+    ]
+    assert norms[2] < 0.6 < norms[3] and norms[4] < 0.6
+    assert kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.6, 5) == 2
+    with pytest.raises(ValueError, match="last >= 0"):
+        kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.5, -1)
