@@ -201,12 +201,12 @@ def per_epoch(quick: bool) -> list[tuple[str, int, float]]:
     for epochs in (
         (10_000, 100_000, 1_000_000) if quick else (10_000, 100_000, 1_000_000, 10_000_000)
     ):
+        recorded = {"history_points": 10_000, "history_spacing": "log", "tolerance": 0.0}
         for label, extra in (
             ("final point only", {}),
-            (
-                "history 10,000 log points + tolerance",
-                {"history_points": 10_000, "history_spacing": "log", "tolerance": 0.0},
-            ),
+            ("history 10,000 log points + tolerance", recorded),
+            ("... sequential rule", {**recorded, "update": "sequential"}),
+            ("... momentum (vectorized path)", {**recorded, "optimizer": "momentum"}),
         ):
             options = FitOptions(learning_rate=LEARNING_RATE, epochs=epochs, **extra)  # type: ignore[arg-type]
             rows.append(
