@@ -7,12 +7,13 @@ time. The requests are built to be as expensive as the default limits allow:
 
 - one `/fit` of `max_points` points for `max_epochs` epochs with `tolerance` 0 (a tolerance
   that is never met, so every epoch's gradient norm is scanned) and `max_history_points`
-  log-spaced history entries;
-- one `/fit/batch` spending the whole batch budget: `max_batch` fits sharing `max_points`
-  points, 10 x `max_epochs` epochs and 10 x `max_history_points` history entries in all,
-  every fit scanning for tolerance;
-- the same batch diverging from a huge start (`initial_m` 1e152), which makes the core
-  locate the first overflowing epoch of every fit;
+  log-spaced history entries, with the momentum optimizer (the core's extended-precision
+  vectorized path: the most expensive per epoch);
+- one `/fit/batch` spending the whole batch budget: `max_batch` momentum fits sharing
+  `max_points` points, 10 x `max_epochs` epochs and 10 x `max_history_points` history
+  entries in all, every fit scanning for tolerance;
+- the same batch with Nesterov's rule diverging from a huge start (`initial_m` 1e152),
+  which makes the core locate the first overflowing epoch of every fit;
 - `/fit/plot` of `max_points` points.
 """
 
@@ -50,13 +51,17 @@ def _bodies() -> dict[str, tuple[str, bytes]]:
             "epochs": epochs_each,
             "tolerance": 0,
             "history_points": history_each,
+            "optimizer": "momentum",
         }
         for i in range(items)
     ]
-    diverging = [{**fit, "initial_m": 1e152, "learning_rate": 1.5} for fit in fits]
+    diverging = [
+        {**fit, "optimizer": "nesterov", "initial_m": 1e152, "learning_rate": 1.5} for fit in fits
+    ]
     single = {
         "x": x.tolist(),
         "y": y.tolist(),
+        "optimizer": "momentum",
         "learning_rate": 0.01,
         "epochs": settings.max_epochs,
         "tolerance": 0,
@@ -65,15 +70,15 @@ def _bodies() -> dict[str, tuple[str, bytes]]:
     }
     plot = {"x": x.tolist(), "y": y.tolist(), "learning_rate": 0.01}
     return {
-        "POST /fit: 1e6 points, 1e7 epochs, tolerance scan, 10,000 history points": (
+        "POST /fit: 1e6 points, 1e7 epochs (momentum), tolerance scan, 10,000 history points": (
             "/fit",
             orjson.dumps(single),
         ),
-        "POST /fit/batch: 1,000 fits, 1e6 points, 1e8 epochs scanned, 1e5 history entries": (
+        "POST /fit/batch: 1,000 momentum fits, 1e6 points, 1e8 epochs, 1e5 history entries": (
             "/fit/batch",
             orjson.dumps({"fits": fits}),
         ),
-        "POST /fit/batch: the same, every fit diverging from initial_m = 1e152": (
+        "POST /fit/batch: the same with Nesterov, every fit diverging from initial_m = 1e152": (
             "/fit/batch",
             orjson.dumps({"fits": diverging}),
         ),

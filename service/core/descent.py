@@ -209,15 +209,19 @@ def _descend(
 
         epochs_run = coefficients.epochs.copy()
         stopped = np.zeros(count, dtype=bool)
+        # The first non-finite epoch of the whole run: a tolerance met before it stops the
+        # run in time, one met at or after it comes too late (the run has diverged), so
+        # the scan goes no further.
+        diverged_at = walk.first_nonfinite(epochs_run)
         tolerant = [i for i, (_, o) in enumerate(items) if o.tolerance is not None]
         if tolerant:
             idx = np.array(tolerant, dtype=np.int64)
             tol = np.array([items[i][1].tolerance for i in tolerant], dtype=np.float64)
-            first = walk.first_below(idx, tol)
+            last = np.where(diverged_at[idx] >= 0, diverged_at[idx] - 1, epochs_run[idx])
+            first = walk.first_below(idx, tol, last)
             stopped[idx] = first >= 0
             epochs_run[idx] = np.where(first >= 0, first, epochs_run[idx])
-
-        diverged_at = walk.first_nonfinite(epochs_run)
+            diverged_at[idx] = np.where(first >= 0, -1, diverged_at[idx])
         final, m, b, cost = walk.points(np.arange(count), epochs_run)
         grad = coefficients.gradient_norm(np.arange(count), final)
         # A gradient too large for float64 at a finite point has diverged all the same.

@@ -1,14 +1,18 @@
-"""The power-doubling helpers of `service.core.trajectory`, against their definitions."""
+"""The power-doubling helpers of `service.core.trajectory`, against their definitions, and its
+tolerance scan's float64 screen against the full scan."""
 
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from service.core.trajectory import matrix_powers, power_differences
+from service.core import FitOptions, compute_moments, fit_moments
+from service.core.trajectory import Trajectory, matrix_powers, power_differences
+from tests.core.paths import using
 
 Array = NDArray[np.float64]
 Exact = list[list[Fraction]]
@@ -80,3 +84,69 @@ def test_power_differences_are_the_powers_minus_identity_for_large_steps() -> No
         rtol=1e-12,
         atol=1e-13,
     )
+
+
+def _every_block(starts: Any, maps: Any, slack_per_size: Any, tol: Any) -> NDArray[np.bool_]:
+    return np.ones(starts.shape[:2], dtype=bool)
+
+
+def _counted(evaluated: list[int]) -> Any:
+    evaluate = Trajectory._evaluate
+
+    def counted(*args: Any) -> None:
+        evaluated.append(args[3].size)  # the (item, block) pairs evaluated in wide precision
+        evaluate(*args)
+
+    return counted
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_tolerance_screen_finds_the_epochs_the_full_scan_finds(
+    optimizer: str, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The float64 screen of the extended-precision tolerance scan only skips blocks: the
+    first epoch at or below the tolerance is the one that evaluating every block in the
+    powers' own precision finds, for tolerances from the first norms down to 0 (where only
+    the extended precision's own underflow stops the run)."""
+    rng = np.random.default_rng(seed)
+    offset = 1.7e9 if seed % 2 else 0.0  # timestamps: too ill-conditioned for the screen
+    x = rng.uniform(-1, 1, 40) * 10.0 ** rng.integers(-3, 4) + offset
+    y = 3 * x + rng.normal(size=40)
+    moments = compute_moments(x, y)
+    momentum = float(rng.choice([0.5, 0.9, 0.99]))
+    probe = fit_moments(
+        moments,
+        FitOptions(optimizer=optimizer, momentum=momentum, learning_rate=1e-300, epochs=1),
+    )
+    rate = float(rng.choice([0.3, 0.9, 0.999])) * probe.max_stable_learning_rate
+    epochs = 300_000
+    with using("vectorized"):
+        first = fit_moments(
+            moments,
+            FitOptions(optimizer=optimizer, momentum=momentum, learning_rate=rate, epochs=1),
+        ).gradient_norm
+        for fraction in (0.5, 1e-3, 1e-9, 0.0):
+            options = FitOptions(
+                optimizer=optimizer,
+                momentum=momentum,
+                learning_rate=rate,
+                epochs=epochs,
+                tolerance=fraction * first,
+            )
+            evaluated: list[int] = []
+            with monkeypatch.context() as patch:
+                patch.setattr(Trajectory, "_evaluate", staticmethod(_counted(evaluated)))
+                screened = fit_moments(moments, options)
+            every: list[int] = []
+            with monkeypatch.context() as patch:
+                patch.setattr(Trajectory, "_screen", staticmethod(_every_block))
+                patch.setattr(Trajectory, "_evaluate", staticmethod(_counted(every)))
+                full = fit_moments(moments, options)
+            if offset == 0 and fraction == 0 and sum(every) > 10:  # mostly skipped
+                assert sum(evaluated) < sum(every) / 2
+            assert (screened.epochs_run, screened.stop_reason) == (
+                full.epochs_run,
+                full.stop_reason,
+            )
+            assert (screened.m, screened.b) == (full.m, full.b)
