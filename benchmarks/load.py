@@ -326,7 +326,7 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
     with running_server({"GDS_LOG_LEVEL": "info"}, argv=argv, quiet=True) as (url, _):
         load(url, "POST", "/fit", ARTICLE_FIT, connections, 2.0)  # warm up
         load(url, "GET", "/healthz", None, connections, 1.0)
-        sequential = load(url, "POST", "/fit", ARTICLE_FIT, 1, args.sequential_duration)
+        one_at_a_time = load(url, "POST", "/fit", ARTICLE_FIT, 1, args.sequential_duration)
         fits = load(url, "POST", "/fit", ARTICLE_FIT, connections, duration)
         health = load(url, "GET", "/healthz", None, connections, duration)
     with running_server(argv=MINIMAL_APP, quiet=True, ready_path="/healthz") as (url, _):
@@ -335,18 +335,18 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
     article = min(
         _timed(lambda: article_fit(ARTICLE_X, ARTICLE_Y, EPOCHS, LEARNING_RATE)) for _ in range(3)
     )
-    latency = sequential.p50_ms / (article * 1000)
+    latency = one_at_a_time.p50_ms / (article * 1000)
     throughput = fits.per_second / health.per_second
     overhead = health.per_second / minimal.per_second
-    errors = sum(run.errors for run in (sequential, fits, health, minimal))
+    errors = sum(run.errors for run in (one_at_a_time, fits, health, minimal))
     memoized = " (descent memoized)" if args.memoized_descent else ""
     print(f"HTTP targets (one worker, the same clients on both sides of each ratio){memoized}:\n")
     print("| what | measured | ratio | target | met |")
     print("| --- | ---: | ---: | ---: | :---: |")
     print(
-        f"| the article's fit over HTTP (median of {sequential.requests:,} sequential requests "
+        f"| the article's fit over HTTP (median of {one_at_a_time.requests:,} sequential requests "
         f"on one keep-alive connection) vs the article's code in-process | "
-        f"{sequential.p50_ms:.3f} ms vs {article * 1000:,.0f} ms | 1/{1 / latency:,.0f} "
+        f"{one_at_a_time.p50_ms:.3f} ms vs {article * 1000:,.0f} ms | 1/{1 / latency:,.0f} "
         f"| <= 1/200 | {_met(latency <= 1 / 200)} |"
     )
     print(

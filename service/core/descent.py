@@ -192,7 +192,7 @@ def _check_representable(moments: Moments) -> None:
 
 
 def _block_size(epochs: int) -> int:
-    """The power of two at or above sqrt(epochs + 1) (at least 8)."""
+    """The power of two at or above isqrt(epochs + 1) (at least 8)."""
     return max(8, 1 << (math.isqrt(epochs + 1) - 1).bit_length())
 
 

@@ -8,13 +8,12 @@ included, min(points, epochs_run + 1) of them.
   next free epochs are taken instead: with e_i the rounded values, i their index,
   min(max(e_0 - 0, ..., e_i - i), epochs_run - count + 1) + i.
 
-A few epochs (at most `FEW`) are computed on Python floats, where NumPy's fixed cost per
-call (about 20 calls for "log") would be most of a short history's price; more with NumPy.
+A few epochs (at most `FEW`) are computed mostly on Python floats, where NumPy's fixed cost
+per call (about 20 calls for "log") would be most of a short history's price; more with
+NumPy.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,12 +52,16 @@ def history_epochs(epochs_run: int, points: int, spacing: str) -> IntArray:
 
 
 def _few(epochs_run: int, count: int, spacing: str) -> list[int]:
-    """`history_epochs` on Python floats, for 3 <= count <= epochs_run."""
+    """`history_epochs` on Python floats, for 2 <= count <= epochs_run (3 for "log").
+
+    The geometric values are NumPy's own ``log10`` and ``power`` (which may differ from
+    the C library's by an ulp, and so round a value near a half the other way)."""
     if spacing == "linear":
         step = epochs_run / (count - 1)
         return [round(k * step) for k in range(count - 1)] + [epochs_run]
-    step = math.log10(epochs_run) / (count - 2)
-    geometric = [1] + [round(10.0 ** (k * step)) for k in range(1, count - 2)] + [epochs_run]
+    step = np.log10(np.float64(epochs_run)) / (count - 2)
+    powers = np.power(10.0, np.arange(1, count - 2) * step).tolist()
+    geometric = [1, *map(round, powers), epochs_run]
     room = epochs_run - count + 1
     result, lifted = [0], 0
     for i, value in enumerate(geometric, start=1):

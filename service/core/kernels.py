@@ -390,12 +390,6 @@ def _table(a: Matrix, count: int, powers: FloatArray, sums: FloatArray) -> tuple
     return doubled, doubled_sum
 
 
-PARAMETERS = 23
-"""Length of a `trajectory_parameters` array: A (4), D = A - I (4), b's step row (2), u_0
-(2), the view (8: scale_m, scale_c, m*, b*, mean_x, sqrt(vx), m* - m_ls, min_cost) and the
-start (3: m_0, b_0, 1.0 under standardize else 0.0)."""
-
-
 def trajectory_parameters(
     a: Matrix,
     step: Matrix,
@@ -404,8 +398,11 @@ def trajectory_parameters(
     view: tuple[float, float, float, float, float, float, float, float],
     start: tuple[float, float, float],
 ) -> FloatArray:
-    """The item's numbers for `trajectory_points` and `trajectory_point`, packed (one array
-    crosses into compiled code far faster than a tuple of tuples)."""
+    """The item's numbers for `trajectory_points`, `trajectory_point` and `first_below`,
+    packed (one array crosses into compiled code far faster than a tuple of tuples): 23
+    float64s, A (4), D = A - I (4), b's step row (2), u_0 (2), the view (8: scale_m,
+    scale_c, m*, b*, mean_x, sqrt(vx), m* - m_ls, min_cost) and the start (3: m_0, b_0,
+    1.0 under standardize else 0.0)."""
     return np.array([*a, *step, *b_row, *u0, *view, *start], dtype=np.float64)
 
 
@@ -560,7 +557,10 @@ def trajectory_points(parameters: FloatArray, epochs: NDArray[np.int64]) -> Floa
     u_(jB+r) = A^r (A^B)^j u_0 and S_(jB+r) = S_r + A^r S_(jB), O(sqrt(max epoch))
     products in all and O(1) per epoch.
     """
-    epochs = np.ascontiguousarray(epochs, dtype=np.int64)
+    given = np.asarray(epochs)
+    if given.ndim != 1 or (given.size and given.dtype.kind not in "iu"):
+        raise ValueError("trajectory_points needs a 1-d array of whole epochs")
+    epochs = np.ascontiguousarray(given, dtype=np.int64)
     out = np.empty((5, epochs.size))
     if epochs.size == 0:
         return out
@@ -572,7 +572,7 @@ def trajectory_points(parameters: FloatArray, epochs: NDArray[np.int64]) -> Floa
 
 @_jit
 def _first_below(
-    p: FloatArray, g_mm: float, g_mc: float, g_cc: float, tol: float, last: int
+    p: FloatArray, g_mm: float, g_mc: float, g_cc: float, tol: float, begin: int, last: int
 ) -> int:
     a = (p[0], p[1], p[2], p[3])
     block = 8
@@ -585,10 +585,12 @@ def _first_below(
     block_powers = np.empty((blocks, 4))
     _table(whole, blocks, block_powers, empty)
     limit = 4.0 * tol * tol  # a norm whose square is above this is clearly above tol
-    for j in range(blocks):
+    for j in range(begin // block, blocks):
         s_m, s_c = _apply(_row(block_powers, j), p[10], p[11])
         for r in range(block):
             k = j * block + r
+            if k < begin:
+                continue
             if k > last:
                 return -1
             if k == 0:
@@ -604,21 +606,25 @@ def _first_below(
 
 
 def first_below(
-    parameters: FloatArray, gradient: tuple[float, float, float], tolerance: float, last: int
+    parameters: FloatArray,
+    gradient: tuple[float, float, float],
+    tolerance: float,
+    last: int,
+    begin: int = 0,
 ) -> int:
-    """The first epoch k in 0 .. last whose gradient norm |G u_k| is at most `tolerance`, or
-    -1: G = [[g_mm, g_mc], [0, g_cc]] (`gradient`), u_k = A^k u_0 from `parameters`
-    (`trajectory_parameters`) by the tables of `trajectory_points` (A^r (A^B)^j u_0 for
-    k = jB + r), every epoch in turn: O(k) products, a few nanoseconds each. For rules whose
-    gradient norm can grow before it shrinks (the sequential rule), where a bisection could
-    miss the first epoch."""
-    if last < 0:
-        raise ValueError(f"first_below needs last >= 0 (got {last})")
+    """The first epoch k in begin .. last whose gradient norm |G u_k| is at most
+    `tolerance`, or -1: G = [[g_mm, g_mc], [0, g_cc]] (`gradient`), u_k = A^k u_0 from
+    `parameters` (`trajectory_parameters`) by the tables of `trajectory_points`
+    (A^r (A^B)^j u_0 for k = jB + r), every epoch in turn: O(k) products, a few nanoseconds
+    each. For rules whose gradient norm can grow before it shrinks (the sequential rule),
+    where a bisection could miss the first epoch."""
+    if not 0 <= begin <= last:
+        raise ValueError(f"first_below needs 0 <= begin <= last (got {begin} and {last})")
     g_mm, g_mc, g_cc = map(float, gradient)
     return int(
         _first_below(
             np.ascontiguousarray(parameters, dtype=np.float64), g_mm, g_mc, g_cc,
-            float(tolerance), int(last),
+            float(tolerance), int(begin), int(last),
         )
     )  # fmt: skip
 
@@ -643,4 +649,4 @@ def warm_up() -> None:
     )  # fmt: skip
     trajectory_point(parameters, 3)
     trajectory_points(parameters, np.arange(40))
-    first_below(parameters, (1.0, 0.5, 1.0), 0.1, 40)
+    first_below(parameters, (1.0, 0.5, 1.0), 0.1, 40, 3)

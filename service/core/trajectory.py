@@ -218,10 +218,15 @@ class Trajectory:
             j1 = min(j_total, j0 + rows)
             epoch = np.arange(j0 * block, j1 * block).reshape(j1 - j0, block)
             starts = self.starts[idx[pending], j0:j1]  # (p, rows, d), the powers' precision
-            if starts.dtype == np.float64:  # already BLAS: every block as it is
-                maybe = np.ones(starts.shape[:2], dtype=bool)
-            else:
-                maybe = self._screen(starts, maps[pending], slack_per_size[pending], tol[pending])
+            if starts.dtype == np.float64:  # already BLAS: the whole chunk at once
+                g = (starts @ flat[pending]).reshape(pending.size, j1 - j0, block, 2)
+                norm = np.hypot(g[..., 0], g[..., 1]).reshape(pending.size, -1)
+                flat_epoch = epoch.reshape(-1)
+                hit = (norm <= tol[pending, None]) & (flat_epoch[None, :] <= limit[pending, None])
+                found = hit.any(axis=1)
+                first[pending[found]] = flat_epoch[hit[found].argmax(axis=1)]
+                continue
+            maybe = self._screen(starts, maps[pending], slack_per_size[pending], tol[pending])
             maybe &= (epoch[None] <= limit[pending, None, None]).any(axis=2)
             pair_item, pair_row = np.nonzero(maybe)  # by item, then block: epoch order
             if pair_item.size == 0:
@@ -259,22 +264,20 @@ class Trajectory:
         limit: IntArray,
         first: IntArray,
     ) -> None:
-        """The gradient norms of blocks (items, rows) in the powers' own precision; each
-        item's first epoch at or below its tolerance goes into `first` (pairs come in epoch
-        order per item)."""
+        """The gradient norms of blocks (items, rows) in the powers' own precision, item by
+        item (each item's maps are used in place, not copied per block); each item's first
+        epoch at or below its tolerance goes into `first` (pairs come in epoch order per
+        item)."""
         block = epoch.shape[1]
-        g = (starts[items, rows][:, None, :] @ flat[pending[items]])[:, 0]
-        g = g.reshape(items.size, block, 2)
-        norm = np.hypot(g[..., 0], g[..., 1])
-        epochs = epoch[rows]
-        hit = (norm <= tol[pending[items], None]) & (epochs <= limit[pending[items], None])
-        found = hit.any(axis=1)
-        if not found.any():
-            return
-        earliest = np.full(pending.size, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(earliest, items[found], epochs[found, hit[found].argmax(axis=1)])
-        reached = (earliest < np.iinfo(np.int64).max) & (first[pending] < 0)
-        first[pending[reached]] = earliest[reached]
+        for group in np.split(np.arange(items.size), np.flatnonzero(np.diff(items)) + 1):
+            i, chosen = int(items[group[0]]), rows[group]
+            item = int(pending[i])
+            g = (starts[i, chosen] @ flat[item]).reshape(chosen.size, block, 2)
+            norm = np.hypot(g[..., 0], g[..., 1])
+            epochs = epoch[chosen]
+            hit = (norm <= tol[item]) & (epochs <= limit[item])
+            if hit.any():
+                first[item] = int(epochs[hit].min())
 
     @staticmethod
     def _screen(

@@ -7,8 +7,8 @@ force (`service.bodies`). ``/fit`` and ``/fit/plot`` declare the table encodings
 what `BodyRoute` accepts; ``/fit/batch`` takes JSON only.
 
 The descent is CPU work. A small fit (`runs_inline`: few points, a short history, no
-tolerance scan, few epochs in all by the vectorized path's measure) costs less than a
-threadpool round trip, and at most a few milliseconds whatever its hyperparameters, so
+tolerance scan, few epochs in all by the vectorized path's measure) mostly costs less than
+a threadpool round trip, and at most a few milliseconds whatever its hyperparameters, so
 ``/fit`` and ``/fit/batch`` run it on the event loop; anything larger goes to the threadpool
 (``anyio.to_thread``), and ``/fit/plot`` (matplotlib) always does. The service scales with
 worker processes (``GDS_WORKERS``). Core errors propagate to the handlers of `service.errors`.

@@ -23,6 +23,8 @@ from service.core import (
     fit,
     fit_batch,
     fit_moments,
+    kernels,
+    scalar,
     segment_moments,
 )
 from service.core import trajectory as trajectory_module
@@ -846,3 +848,35 @@ def test_small_data_whose_mean_cancels_keeps_the_exact_remainder() -> None:
     result = fit(np.array(x), np.array(y), FitOptions(learning_rate=lr, epochs=1))
     exact_b = 2 * Fraction(lr) * sum(map(Fraction, y)) / len(y)
     assert abs(Fraction(result.b) - exact_b) <= 1e-12 * abs(exact_b)
+
+
+@pytest.mark.parametrize("learning_rate", [0.001, 0.01, 0.1, 0.3])
+def test_a_sequential_run_stopped_by_its_tolerance_reports_a_norm_within_it(
+    learning_rate: float,
+) -> None:
+    """The small path scans the sequential rule's norms from its tables, whose points may
+    differ in the last bits from the answer's own (repeated squaring): the answer's norm
+    decides. Tolerances set to the scan's own norms, where the two disagree most often."""
+    rng = np.random.default_rng(0)
+    x = np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100)
+    y = np.linspace(-1, 1, 100) + rng.normal(0, 0.25, 100)
+    epochs = 3000
+    options = FitOptions(learning_rate=learning_rate, epochs=epochs, update="sequential")
+    item = scalar._Item(compute_moments(x, y), options)
+    table = kernels.trajectory_points(item.parameters, np.arange(epochs + 1))
+    g_mm, g_mc, g_cc = item.g
+    norms = np.hypot(g_mm * table[0] + g_mc * table[1], g_cc * table[1])
+    for k in np.unique(np.geomspace(1, epochs, 60).astype(int)).tolist():
+        tolerance = float(norms[k])
+        result = fit(
+            x,
+            y,
+            FitOptions(
+                learning_rate=learning_rate, epochs=epochs, update="sequential", tolerance=tolerance
+            ),
+        )
+        if result.stop_reason == "tolerance":
+            assert result.gradient_norm <= tolerance
+            assert result.epochs_run <= k + 1
+        else:
+            assert result.gradient_norm > tolerance

@@ -244,6 +244,9 @@ def test_trajectory_points_takes_what_callers_pass() -> None:
     assert [len(function.signatures) for function in functions] == compiled
     with pytest.raises(ValueError, match="epochs >= 0"):
         kernels.trajectory_points(parameters, np.array([-1]))
+    for bad in (np.array([[1, 2]]), np.array([1.5, 2.0])):
+        with pytest.raises(ValueError, match="1-d array of whole epochs"):
+            kernels.trajectory_points(parameters, bad)
     with pytest.raises(ValueError, match="k >= 0"):
         kernels.trajectory_point(parameters, -1)
 
@@ -279,5 +282,9 @@ def test_first_below_finds_a_norm_that_dips_before_it_grows() -> None:
     ]
     assert norms[2] < 0.6 < norms[3] and norms[4] < 0.6
     assert kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.6, 5) == 2
-    with pytest.raises(ValueError, match="last >= 0"):
+    assert kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.6, 5, begin=3) == 4
+    assert kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.1, 5, begin=3) == -1
+    with pytest.raises(ValueError, match="begin <= last"):
         kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.5, -1)
+    with pytest.raises(ValueError, match="begin <= last"):
+        kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.5, 5, begin=6)
