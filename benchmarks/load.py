@@ -12,6 +12,9 @@ httpx the throughput ratios measure the client as much as the server.
 
 The ratios (one-worker service, the same clients for the service and its yardsticks):
 
+0. the core's ``Server-Timing: fit`` duration of that fit in the running server (median of
+   1,000 sequential requests) against NumPy's closed form on the same arrays in process
+   (target <= 5 x; ``benchmarks/core.py`` times the same block in process);
 1. the article's fit (n = 100, lr 0.001, 10,000 epochs, sequential rule) over HTTP: median
    latency of sequential requests on one keep-alive connection, against the article's own
    pure-Python code running the same fit in-process (target <= 1/200);
@@ -53,9 +56,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import orjson
 from _article import article_fit
 from _server import running_server
+from core import closed_form, timed
 
 from service.examples import ARTICLE_X, ARTICLE_Y
 
@@ -276,6 +281,33 @@ def sequential(url: str, method: str, path: str, body: Any, duration: float) -> 
     return Run(len(times), errors, sum(times), statistics.median(times) * 1000, 0.0)
 
 
+def fit_durations(url: str, body: Any, requests: int) -> list[float]:
+    """The ``Server-Timing: fit`` durations (ms) of `requests` sequential POST /fit of `body`
+    on one keep-alive connection (``http.client``), the first fifth left out as warm-up."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    durations: list[float] = []
+    payload, headers = orjson.dumps(body), {"Content-Type": "application/json"}
+    try:
+        for i in range(requests + requests // 5):
+            connection.request("POST", "/fit", body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            found = re.search(r"\bfit;dur=([0-9.]+)", response.getheader("server-timing") or "")
+            if found and i >= requests // 5:
+                durations.append(float(found.group(1)))
+    finally:
+        connection.close()
+    return durations
+
+
+def closed_form_seconds() -> float:
+    """NumPy's closed-form least squares of the article's data set, in process, timed as the
+    core benchmark times it (its `closed_form` and `timed`)."""
+    x, y = np.array(ARTICLE_X), np.array(ARTICLE_Y)
+    return timed(lambda: closed_form(x, y), 21)
+
+
 # --- the runs ------------------------------------------------------------------------------
 
 Load = Callable[[str, str, str, Any, int, float], Run]
@@ -327,6 +359,7 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
         load(url, "POST", "/fit", ARTICLE_FIT, connections, 2.0)  # warm up
         load(url, "GET", "/healthz", None, connections, 1.0)
         one_at_a_time = load(url, "POST", "/fit", ARTICLE_FIT, 1, args.sequential_duration)
+        fit_ms = statistics.median(fit_durations(url, ARTICLE_FIT, 1000))
         fits = load(url, "POST", "/fit", ARTICLE_FIT, connections, duration)
         health = load(url, "GET", "/healthz", None, connections, duration)
     with running_server(argv=MINIMAL_APP, quiet=True, ready_path="/healthz") as (url, _):
@@ -336,6 +369,8 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
         _timed(lambda: article_fit(ARTICLE_X, ARTICLE_Y, EPOCHS, LEARNING_RATE)) for _ in range(3)
     )
     latency = one_at_a_time.p50_ms / (article * 1000)
+    closed = closed_form_seconds()
+    core_ratio = fit_ms / (closed * 1000)
     throughput = fits.per_second / health.per_second
     overhead = health.per_second / minimal.per_second
     errors = sum(run.errors for run in (one_at_a_time, fits, health, minimal))
@@ -348,6 +383,12 @@ def ratios(args: argparse.Namespace, load: Load) -> None:
         f"on one keep-alive connection) vs the article's code in-process | "
         f"{one_at_a_time.p50_ms:.3f} ms vs {article * 1000:,.0f} ms | 1/{1 / latency:,.0f} "
         f"| <= 1/200 | {_met(latency <= 1 / 200)} |"
+    )
+    print(
+        f"| the core's `Server-Timing: fit` in this server (median of 1,000 sequential "
+        f"requests of that fit) vs NumPy's closed form on the same arrays in process | "
+        f"{fit_ms * 1000:.1f} µs vs {closed * 1e6:.1f} µs | {core_ratio:.2f} x | <= 5 x "
+        f"| {_met(core_ratio <= 5)} |"
     )
     print(
         f"| POST /fit of that fit vs GET /healthz, {connections} connections, {duration:g} s "
