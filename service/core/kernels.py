@@ -279,43 +279,6 @@ def absolute_residual_sum(
     return float(_absolute_residual_sum(x, y, float(m), float(c), float(mean_x), float(mean_y)))
 
 
-@_jit
-def _matrix_power(
-    a00: float, a01: float, a10: float, a11: float, k: int
-) -> tuple[float, float, float, float]:
-    top = 0
-    while k >> (top + 1):
-        top += 1
-    r00, r01, r10, r11 = a00, a01, a10, a11
-    for bit in range(top - 1, -1, -1):
-        r00, r01, r10, r11 = (
-            r00 * r00 + r01 * r10,
-            r00 * r01 + r01 * r11,
-            r10 * r00 + r11 * r10,
-            r10 * r01 + r11 * r11,
-        )
-        if (k >> bit) & 1:
-            r00, r01, r10, r11 = (
-                a00 * r00 + a01 * r10,
-                a00 * r01 + a01 * r11,
-                a10 * r00 + a11 * r10,
-                a10 * r01 + a11 * r11,
-            )
-    return r00, r01, r10, r11
-
-
-def matrix_power(a: tuple[float, float, float, float], k: int) -> tuple[float, float, float, float]:
-    """a^k for a 2 x 2 matrix a = (a00, a01, a10, a11) and k >= 1, by repeated squaring from
-    the most significant bit of k (a itself for that bit: no squaring of the identity)."""
-    if k < 1:
-        raise ValueError(f"matrix_power needs k >= 1 (got {k})")
-    a00, a01, a10, a11 = a
-    power: tuple[float, float, float, float] = _matrix_power(
-        float(a00), float(a01), float(a10), float(a11), int(k)
-    )
-    return power
-
-
 Matrix = tuple[float, float, float, float]
 """A 2 x 2 matrix (a00, a01, a10, a11)."""
 IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0)
@@ -346,6 +309,29 @@ def _plus(a: Matrix, b: Matrix) -> Matrix:
 @_jit
 def _apply(a: Matrix, u0: float, u1: float) -> tuple[float, float]:
     return a[0] * u0 + a[1] * u1, a[2] * u0 + a[3] * u1
+
+
+@_jit
+def _matrix_power(a: Matrix, k: int) -> Matrix:
+    top = 0
+    while k >> (top + 1):
+        top += 1
+    power = a
+    for bit in range(top - 1, -1, -1):
+        power = _times(power, power)
+        if (k >> bit) & 1:
+            power = _times(a, power)
+    return power
+
+
+def matrix_power(a: Matrix, k: int) -> Matrix:
+    """a^k for a 2 x 2 matrix a = (a00, a01, a10, a11) and k >= 1, by repeated squaring from
+    the most significant bit of k (a itself for that bit: no squaring of the identity)."""
+    if k < 1:
+        raise ValueError(f"matrix_power needs k >= 1 (got {k})")
+    a00, a01, a10, a11 = a
+    power: Matrix = _matrix_power((float(a00), float(a01), float(a10), float(a11)), int(k))
+    return power
 
 
 @_jit
@@ -407,6 +393,18 @@ def trajectory_parameters(
 
 
 @_jit
+def _term_sizes(
+    um: float, uc: float, scale_m: float, scale_c: float, m_star: float, b_star: float,
+    mean_x: float,
+) -> tuple[float, float]:  # fmt: skip
+    """The sizes of the terms of m = m* + um and b = b* + (uc - mean_x um) (um, uc in
+    original units), each u's own absolute rounding below the normal range included (as
+    `Coefficients.floors`: a size whose eps-rounding is the subnormal spacing)."""
+    size_um, size_uc = abs(um) + TINY * abs(scale_m), abs(uc) + TINY * abs(scale_c)
+    return abs(m_star) + size_um, abs(b_star) + size_uc + abs(mean_x) * size_um
+
+
+@_jit
 def _observe(p: FloatArray, k: int, u_m: float, u_c: float) -> tuple[float, float, float, bool]:
     """(m, b, cost, lossy) at epoch k from u_k: lossy where m or b is more than DIGITS_KEPT
     times smaller than its terms (the start's view is then to be consulted)."""
@@ -418,11 +416,7 @@ def _observe(p: FloatArray, k: int, u_m: float, u_c: float) -> tuple[float, floa
         return p[20], p[21], cost, False
     m = m_star + um
     b = b_star + (uc - mean_x * um)
-    # The terms' sizes, each u's own absolute rounding below the normal range included
-    # (as `Coefficients.floors`: a size whose eps-rounding is the subnormal spacing).
-    size_um, size_uc = abs(um) + TINY * abs(scale_m), abs(uc) + TINY * abs(scale_c)
-    size_m = abs(m_star) + size_um
-    size_b = abs(b_star) + size_uc + abs(mean_x) * size_um
+    size_m, size_b = _term_sizes(um, uc, scale_m, scale_c, m_star, b_star, mean_x)
     kept = size_m <= DIGITS_KEPT * abs(m) and size_b <= DIGITS_KEPT * abs(b)
     return m, b, cost, not kept and math.isfinite(m) and math.isfinite(b)
 
@@ -433,16 +427,15 @@ def _from_start(
 ) -> tuple[float, float]:
     """m and b from the start plus the displacement (moved = S_k u_0), each where its terms
     are smaller than those of the optimum's view."""
-    scale_m, scale_c, m_star, b_star, mean_x = p[12:17]
-    m0, b0, standardized = p[20:23]
+    scale_m, scale_c, m_star, b_star, mean_x = p[12], p[13], p[14], p[15], p[16]
+    m0, b0, standardized = p[20], p[21], p[22]
     floor_m, floor_c = TINY * abs(scale_m), TINY * abs(scale_c)
     dm = (p[4] * moved0 + p[5] * moved1) * scale_m
     db = (p[8] * moved0 + p[9] * moved1) * scale_c
     shift = mean_x * dm if standardized else 0.0
-    size_um = abs(u_m * scale_m) + floor_m
-    size_uc = abs(u_c * scale_c) + floor_c
-    size_m = abs(m_star) + size_um
-    size_b = abs(b_star) + size_uc + abs(mean_x) * size_um
+    size_m, size_b = _term_sizes(
+        u_m * scale_m, u_c * scale_c, scale_m, scale_c, m_star, b_star, mean_x
+    )
     if abs(m0) + abs(dm) + floor_m < size_m:
         m = m0 + dm
     if abs(b0) + abs(db) + abs(shift) + floor_c < size_b:
@@ -455,7 +448,7 @@ def _trajectory_point(p: FloatArray, k: int) -> tuple[float, float, float, float
     a = (p[0], p[1], p[2], p[3])
     u_m, u_c = p[10], p[11]
     if k > 0:
-        u_m, u_c = _apply(_matrix_power(p[0], p[1], p[2], p[3], k), p[10], p[11])
+        u_m, u_c = _apply(_matrix_power(a, k), p[10], p[11])
     m, b, cost, lossy = _observe(p, k, u_m, u_c)
     if lossy:
         moved0, moved1 = _apply(_power_and_sum(a, k)[1], p[10], p[11])
@@ -478,6 +471,26 @@ def _row(table: FloatArray, i: int) -> Matrix:
 
 
 @_jit
+def _block_size(last: int) -> int:
+    """The power of two (at least 8) whose square is at least last + 1."""
+    block = 8
+    while block * block < last + 1:
+        block *= 2
+    return block
+
+
+@_jit
+def _block_tables(a: Matrix, block: int, blocks: int) -> tuple[FloatArray, FloatArray]:
+    """(a^r for r < block, (a^block)^j for j < blocks), each by doubling, as rows of 4."""
+    empty = np.empty((0, 4))
+    powers = np.empty((block, 4))
+    whole, _ = _table(a, block, powers, empty)
+    block_powers = np.empty((blocks, 4))
+    _table(whole, blocks, block_powers, empty)
+    return powers, block_powers
+
+
+@_jit
 def _trajectory_points(p: FloatArray, epochs: NDArray[np.int64], out: FloatArray) -> None:
     a = (p[0], p[1], p[2], p[3])
     u0_m, u0_c = p[10], p[11]
@@ -488,9 +501,7 @@ def _trajectory_points(p: FloatArray, epochs: NDArray[np.int64], out: FloatArray
     bits = 1
     while last >> bits:
         bits += 1
-    block = 8
-    while block * block < last + 1:
-        block *= 2
+    block = _block_size(last)
     blocks = last // block + 1
     if block + blocks >= 2 * bits * count:  # few epochs: each by repeated squaring
         for i in range(count):
@@ -499,11 +510,7 @@ def _trajectory_points(p: FloatArray, epochs: NDArray[np.int64], out: FloatArray
             )
         return
     # u_k = a^r (a^B)^j u_0 for k = jB + r
-    empty = np.empty((0, 4))
-    powers = np.empty((block, 4))
-    whole, _ = _table(a, block, powers, empty)
-    block_powers = np.empty((blocks, 4))
-    _table(whole, blocks, block_powers, empty)
+    powers, block_powers = _block_tables(a, block, blocks)
     starts = np.empty((blocks, 2))
     for j in range(blocks):
         starts[j] = _apply(_row(block_powers, j), u0_m, u0_c)
@@ -574,16 +581,9 @@ def trajectory_points(parameters: FloatArray, epochs: NDArray[np.int64]) -> Floa
 def _first_below(
     p: FloatArray, g_mm: float, g_mc: float, g_cc: float, tol: float, begin: int, last: int
 ) -> int:
-    a = (p[0], p[1], p[2], p[3])
-    block = 8
-    while block * block < last + 1:
-        block *= 2
+    block = _block_size(last)
     blocks = last // block + 1
-    empty = np.empty((0, 4))
-    powers = np.empty((block, 4))
-    whole, _ = _table(a, block, powers, empty)
-    block_powers = np.empty((blocks, 4))
-    _table(whole, blocks, block_powers, empty)
+    powers, block_powers = _block_tables((p[0], p[1], p[2], p[3]), block, blocks)
     limit = 4.0 * tol * tol  # a norm whose square is above this is clearly above tol
     for j in range(begin // block, blocks):
         s_m, s_c = _apply(_row(block_powers, j), p[10], p[11])

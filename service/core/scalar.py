@@ -189,9 +189,14 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
             # The answer's point is the final point's own (repeated squaring), which may
             # differ from the table's in the last bits: its norm decides, so that a run
             # stopped by the tolerance reports a norm within it.
-            while 0 <= first < epochs and item.gradient_norm(item.point(first)[0]) > tol:
-                first = kernels.first_below(item.parameters, item.g, tol, epochs, first + 1)
-            if first >= 0 and item.gradient_norm(item.point(first)[0]) <= tol:
+            while first >= 0 and item.gradient_norm(item.point(first)[0]) > tol:
+                next_epoch = first + 1
+                first = (
+                    kernels.first_below(item.parameters, item.g, tol, epochs, next_epoch)
+                    if next_epoch <= epochs
+                    else -1
+                )
+            if first >= 0:
                 epochs_run, stopped = first, True
         elif item.gradient_norm(item.u0) <= tol:
             epochs_run, stopped = 0, True

@@ -199,18 +199,19 @@ class Trajectory:
             @ self.powers[idx, :block]
         )  # (n, B, 2, d)
         flat = grad_maps.transpose(0, 3, 1, 2).reshape(idx.size, STATE_DIM, block * 2)
-        # The screen's maps, (n, 2, d, B) in float64, and its error per unit of |2^-e s|_1
-        # (see `_screen`).
-        maps = grad_maps.transpose(0, 2, 3, 1).astype(np.float64)
-        largest = np.abs(maps).max(axis=(1, 2))  # (n, B): at each offset r
-        slack_per_size = SCREEN_SLACK * largest + SCREEN_FLOOR
-        limit = last
         tol = np.ldexp(tol, -self.coefficients.g_exponent[idx])  # the maps omit 2^g_exponent
         first = np.full(idx.size, -1, dtype=np.int64)
-        if idx.size == 0 or int(limit.max()) < 0:
+        if idx.size == 0 or int(last.max()) < 0:
             return first
+        wide = self.starts.dtype != np.float64
+        if wide:
+            # The screen's maps, (n, 2, d, B) in float64, and its error per unit of
+            # |2^-e s|_1 (see `_screen`).
+            maps = grad_maps.transpose(0, 2, 3, 1).astype(np.float64)
+            largest = np.abs(maps).max(axis=(1, 2))  # (n, B): at each offset r
+            slack_per_size = SCREEN_SLACK * largest + SCREEN_FLOOR
         rows = max(1, SCAN_CHUNK // (block * max(1, idx.size)))
-        j_total = int(limit.max()) // block + 1
+        j_total = int(last.max()) // block + 1
         for j0 in range(0, j_total, rows):
             pending = np.flatnonzero(first < 0)
             if pending.size == 0:
@@ -218,16 +219,16 @@ class Trajectory:
             j1 = min(j_total, j0 + rows)
             epoch = np.arange(j0 * block, j1 * block).reshape(j1 - j0, block)
             starts = self.starts[idx[pending], j0:j1]  # (p, rows, d), the powers' precision
-            if starts.dtype == np.float64:  # already BLAS: the whole chunk at once
+            if not wide:  # already BLAS: the whole chunk at once
                 g = (starts @ flat[pending]).reshape(pending.size, j1 - j0, block, 2)
                 norm = np.hypot(g[..., 0], g[..., 1]).reshape(pending.size, -1)
                 flat_epoch = epoch.reshape(-1)
-                hit = (norm <= tol[pending, None]) & (flat_epoch[None, :] <= limit[pending, None])
+                hit = (norm <= tol[pending, None]) & (flat_epoch[None, :] <= last[pending, None])
                 found = hit.any(axis=1)
                 first[pending[found]] = flat_epoch[hit[found].argmax(axis=1)]
                 continue
             maybe = self._screen(starts, maps[pending], slack_per_size[pending], tol[pending])
-            maybe &= (epoch[None] <= limit[pending, None, None]).any(axis=2)
+            maybe &= (epoch[None] <= last[pending, None, None]).any(axis=2)
             pair_item, pair_row = np.nonzero(maybe)  # by item, then block: epoch order
             if pair_item.size == 0:
                 continue
@@ -236,18 +237,14 @@ class Trajectory:
             # every later block one) are not evaluated.
             rank = np.arange(pair_item.size) - np.searchsorted(pair_item, pair_item)
             low, width = 0, 1
-            while True:
+            while ((rank >= low) & (first[pending[pair_item]] < 0)).any():
                 chosen = np.flatnonzero(
                     (rank >= low) & (rank < low + width) & (first[pending[pair_item]] < 0)
                 )
-                if chosen.size == 0:
-                    if not ((rank >= low) & (first[pending[pair_item]] < 0)).any():
-                        break
-                else:
-                    self._evaluate(
-                        starts, flat, pending, pair_item[chosen], pair_row[chosen],
-                        epoch, tol, limit, first,
-                    )  # fmt: skip
+                self._evaluate(
+                    starts, flat, pending, pair_item[chosen], pair_row[chosen],
+                    epoch, tol, last, first,
+                )  # fmt: skip
                 low += width
                 width *= 2
         return first
