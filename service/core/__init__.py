@@ -4,9 +4,8 @@ NumPy arrays and floats in, a frozen result object or a `FitError` out; nothing 
 knows about HTTP, Pydantic or settings.
 """
 
-from service.core.descent import fit, fit_batch, fit_moments
+from service.core.descent import fit, fit_batch, fit_moments, fit_points, warm_up
 from service.core.errors import DataError, DivergedError, FitError, ParameterError
-from service.core.kernels import warm_up
 from service.core.moments import Moments, compute_moments, segment_moments
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
@@ -39,6 +38,7 @@ __all__ = [
     "fit",
     "fit_batch",
     "fit_moments",
+    "fit_points",
     "fit_statistics",
     "mean_absolute_residual",
     "ols_inference",

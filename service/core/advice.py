@@ -17,11 +17,11 @@ rate whose rho is smallest (found on a grid below the stable bound, then refined
 from __future__ import annotations
 
 import math
-from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from service.core.kernels import compiled
 from service.core.moments import Moments
 from service.core.options import FitOptions
 from service.core.result import Optimum
@@ -43,56 +43,91 @@ CLOSED_FORM_GAP = 1e-6
 the grid when the best of them has 1 - rho above this: its rounding is then far below its
 size. On data conditioned so badly that 1 - rho nears float64's resolution, the grid (with
 the candidates in it) decides."""
+LN_TEN = math.log(10.0)
+"""A run already within FAR is told the epochs for one more digit."""
 TINY = 1e-290
 """Below this, lr^2 det H is taken as underflowed (`_convergence_gaps`)."""
 
 
-def _ldexp(value: float, exponent: int) -> float:
-    """value * 2**exponent, inf where that overflows (math.ldexp raises instead)."""
-    try:
-        return math.ldexp(value, exponent)
-    except OverflowError:
-        return math.copysign(math.inf, value)
+Far = tuple[float, float, float]
+"""(relative gap of m, of b, excess cost relative to the optimum's) of a run stopped far."""
+Gaps = tuple[float, float, float]
+"""(1 - rho at the run's learning rate, the fastest-converging learning rate, its 1 - rho)."""
+Hessian = tuple[float, float, float, float]
+"""(h11, h12, lowest, highest eigenvalue) of `_hessian`."""
+
+
+@compiled
+def far_numbers(
+    sum_w: float, sxx: float, syy: float, mean_y: float, x_exponent: int, y_exponent: int,
+    m: float, b: float, cost: float, optimum_m: float, optimum_b: float, optimum_cost: float,
+) -> tuple[bool, float, float, float]:  # fmt: skip
+    """`far_from_optimum` on the moments' numbers, compiled (the small path calls it from its
+    own compiled code): (far, gap of m, gap of b, excess relative to the optimum's)."""
+    vy = math.ldexp(syy / sum_w, 2 * y_exponent)  # (inf where it overflows)
+    sy = math.sqrt(vy)
+    # The slopes in scaled units m' = 2^(ex-ey) m (`service.core.moments`), where the spread
+    # ratio sy' / sx' is moderate even when sy / sx is beyond float64.
+    to_scaled = x_exponent - y_exponent
+    sy_s = math.sqrt(syy / sum_w)
+    sx_s = math.sqrt(sxx / sum_w)
+    m_s, optimum_s = math.ldexp(m, to_scaled), math.ldexp(optimum_m, to_scaled)
+    if optimum_s != 0:
+        scale_m = abs(optimum_s)
+    else:
+        scale_m = sy_s / sx_s if sy_s > 0 else 1.0 / sx_s
+    scale_b = abs(optimum_b)
+    if optimum_b == 0:
+        scale_b = abs(mean_y) + sy
+        if scale_b == 0:
+            scale_b = 1.0
+    gap_m = abs(m_s - optimum_s) / scale_m
+    gap_b = abs(b - optimum_b) / scale_b
+    difference = cost - optimum_cost
+    excess = difference if difference > 0.0 else 0.0
+    far_cost = excess > FAR * optimum_cost + EXCESS_FLOOR * vy
+    if gap_m > FAR or gap_b > FAR or far_cost:
+        relative = excess / optimum_cost if optimum_cost > 0 else math.inf
+        return True, gap_m, gap_b, relative if excess > 0 else 0.0
+    return False, gap_m, gap_b, 0.0
 
 
 def far_from_optimum(
     moments: Moments, m: float, b: float, cost: float, optimum: Optimum
-) -> tuple[float, float, float] | None:
+) -> Far | None:
     """(relative gap of m, of b, excess cost relative to the optimum's) when far, else None."""
-    vy = _ldexp(moments.syy / moments.sum_w, 2 * moments.y_exponent)
-    sy = math.sqrt(vy)
-    # The slopes in scaled units m' = 2^(ex-ey) m (`service.core.moments`), where the spread
-    # ratio sy' / sx' is moderate even when sy / sx is beyond float64.
-    to_scaled = moments.x_exponent - moments.y_exponent
-    sy_s = math.sqrt(moments.syy / moments.sum_w)
-    sx_s = math.sqrt(moments.sxx / moments.sum_w)
-    m_s, optimum_s = _ldexp(m, to_scaled), _ldexp(optimum.m, to_scaled)
-    scale_m = abs(optimum_s) if optimum_s != 0 else (sy_s / sx_s if sy_s > 0 else 1.0 / sx_s)
-    scale_b = abs(optimum.b) if optimum.b != 0 else (abs(moments.mean_y) + sy or 1.0)
-    gap_m = abs(m_s - optimum_s) / scale_m
-    gap_b = abs(b - optimum.b) / scale_b
-    excess = max(0.0, cost - optimum.cost)
-    far_cost = excess > FAR * optimum.cost + EXCESS_FLOOR * vy
-    if gap_m > FAR or gap_b > FAR or far_cost:
-        relative = excess / optimum.cost if optimum.cost > 0 else math.inf
-        return gap_m, gap_b, relative if excess > 0 else 0.0
-    return None
+    far, gap_m, gap_b, excess = far_numbers(
+        moments.sum_w, moments.sxx, moments.syy, moments.mean_y, moments.x_exponent,
+        moments.y_exponent, m, b, cost, optimum.m, optimum.b, optimum.cost,
+    )  # fmt: skip
+    return (gap_m, gap_b, excess) if far else None
 
 
-def _hessian(moments: Moments, options: FitOptions) -> tuple[float, float, float, float]:
+@compiled
+def hessian_numbers(
+    sum_w: float, sxx: float, x_exponent: int, mean_x: float, l2: float, standardize: bool
+) -> Hessian:
+    """`_hessian` on the moments' numbers, compiled."""
+    if standardize:
+        w, mx = 1.0 + l2, 0.0
+    else:
+        vx = math.ldexp(sxx / sum_w, 2 * x_exponent)
+        w, mx = vx + l2, mean_x
+    h11, h12 = 2 * (w + mx * mx), 2 * mx
+    highest = 0.5 * (h11 + 2) + math.hypot(w + mx * mx - 1, h12)
+    return h11, h12, 4 * (w / highest), highest
+
+
+def _hessian(moments: Moments, options: FitOptions) -> Hessian:
     """(h11, h12, lowest, highest eigenvalue) of the descended objective's Hessian
     H = 2 [[w + mx^2, mx], [mx, 1]] (w = vx + l2) in the units the learning rate applies to
     (z-space under standardize, where vx = 1 and mx = 0); h22 = 2. The lowest eigenvalue is
     det H / highest = 4 (w / highest), which keeps its digits when mx^2 dwarfs w (and does
     not overflow where w is near float64's largest)."""
-    if options.standardize:
-        w, mx = 1.0 + options.l2, 0.0
-    else:
-        vx = _ldexp(moments.sxx / moments.sum_w, 2 * moments.x_exponent)
-        w, mx = vx + options.l2, moments.mean_x
-    h11, h12 = 2 * (w + mx * mx), 2 * mx
-    highest = 0.5 * (h11 + 2) + math.hypot(w + mx * mx - 1, h12)
-    return h11, h12, 4 * (w / highest), highest
+    return hessian_numbers(
+        moments.sum_w, moments.sxx, moments.x_exponent, moments.mean_x, options.l2,
+        options.standardize,
+    )  # fmt: skip
 
 
 def _quadratic_gaps(q: FloatArray, c: FloatArray) -> FloatArray:
@@ -167,27 +202,27 @@ def _convergence_gaps(
     return result
 
 
-def _gaps_now_and_fastest(
-    hessian: tuple[float, float, float, float], options: FitOptions, bound: float
-) -> tuple[float, float, float]:
+def _gaps_now_and_fastest(hessian: Hessian, options: FitOptions, bound: float) -> Gaps:
     """(1 - rho at the run's learning rate, the learning rate below the bound whose spectral
     radius is smallest, its 1 - rho).
 
     Closed forms where they exist (simultaneous gd: 2 / (lowest + highest eigenvalue);
     heavy-ball momentum: 2 (1 + mu) / (lowest + highest), which balances the two modes or
-    lies where both are a complex pair of modulus sqrt(mu)); otherwise a geometric grid
-    below the bound, refined twice around its best point.
+    lies where both are a complex pair of modulus sqrt(mu); the sequential rule's candidates,
+    `_sequential_candidates`), compiled for plain gd (`plain_gd_gaps`); otherwise a geometric
+    grid below the bound, refined twice around its best point.
     """
     _, _, lowest, highest = hessian
     lr = options.learning_rate
     heavy_ball = options.optimizer == "momentum"
     plain = options.optimizer == "gd"
     sequential = plain and options.update == "sequential"
+    if plain:
+        done, now_gap, fastest, best_gap = plain_gd_gaps(*hessian, sequential, lr, bound)
+        if done:
+            return now_gap, fastest, best_gap
     if heavy_ball or (plain and not sequential):
         best = 2 * (1 + (options.momentum if heavy_ball else 0.0)) / (lowest + highest)
-        now_gap = None if heavy_ball else _plain_gd_gap(hessian, False, lr)
-        if now_gap is not None:
-            return now_gap, best, best * lowest
         rates = np.array([lr, best])
         now = float(_convergence_gaps(hessian, options, rates)[0])
         # At `best` both modes have the same radius in exact arithmetic; the lowest
@@ -199,13 +234,6 @@ def _gaps_now_and_fastest(
         at_best = float(_convergence_gaps(low_mode, options, rates)[1])
         return now, best, at_best
     candidates = _sequential_candidates(hessian, bound) if sequential else []
-    if candidates:
-        scalar = [_plain_gd_gap(hessian, True, rate) for rate in (lr, *candidates)]
-        if None not in scalar:
-            now_gap, *gaps_at = cast(list[float], scalar)
-            best_gap = max(gaps_at)
-            if best_gap > CLOSED_FORM_GAP:
-                return now_gap, candidates[gaps_at.index(best_gap)], best_gap
     tried = np.concatenate(([lr], candidates, bound * GRID))
     gaps = _convergence_gaps(hessian, options, tried)
     at = int(np.argmax(gaps[1:])) + 1
@@ -220,32 +248,99 @@ def _gaps_now_and_fastest(
     return float(gaps[0]), float(rates[at]), float(fine_gaps[at])
 
 
-def _plain_gd_gap(
-    hessian: tuple[float, float, float, float], sequential: bool, rate: float
-) -> float | None:
-    """`_convergence_gaps` of plain gd at one learning rate, on Python floats: the same
-    operations in the same order (so the same bits), for the few rates the closed forms
-    need, where NumPy's fixed cost per call would dominate. None where the vectorized
-    function takes a branch of its own (lr^2 det H underflowing) or a value is not finite."""
-    h11, h12, lowest, highest = hessian
+@compiled
+def plain_gd_gaps(
+    h11: float, h12: float, lowest: float, highest: float, sequential: bool, lr: float,
+    bound: float,
+) -> tuple[bool, float, float, float]:  # fmt: skip
+    """(True, `Gaps`) of plain gd from the closed forms, or (False, ...) where the caller's
+    vectorized `_gaps_now_and_fastest` decides: the simultaneous rule's best rate
+    2 / (lowest + highest), whose gap is best * lowest; the sequential rule's best candidate
+    when every gap is defined and the best is above `CLOSED_FORM_GAP`."""
+    if not sequential:
+        best = 2.0 / (lowest + highest)
+        now_gap = _gap(h11, h12, lowest, highest, False, lr)
+        return not math.isnan(now_gap), now_gap, best, best * lowest
+    now_gap = _gap(h11, h12, lowest, highest, True, lr)
+    count, candidates = _candidates(h11, h12, lowest, highest, bound)
+    if count == 0 or math.isnan(now_gap):
+        return False, now_gap, math.nan, math.nan
+    best_gap, fastest = -math.inf, math.nan
+    for i in range(count):
+        gap = _gap(h11, h12, lowest, highest, True, candidates[i])
+        if math.isnan(gap):
+            return False, now_gap, math.nan, math.nan
+        if gap > best_gap:  # (the first of equal gaps, as max and list.index take it)
+            best_gap, fastest = gap, candidates[i]
+    return best_gap > CLOSED_FORM_GAP, now_gap, fastest, best_gap
+
+
+@compiled
+def _gap(
+    h11: float, h12: float, lowest: float, highest: float, sequential: bool, rate: float
+) -> float:
+    """`_convergence_gaps` of plain gd at one learning rate: the same operations in the same
+    order (so the same bits), for the few rates the closed forms need; nan where the
+    vectorized function takes a branch of its own (lr^2 det H underflowing) or a value is not
+    finite."""
     if not sequential:
         low, high = rate * lowest, rate * highest
         if not (math.isfinite(low) and math.isfinite(high)):
-            return None
-        return min(min(low, 2 - low), min(high, 2 - high))
+            return math.nan
+        return _least(_least(low, 2 - low), _least(high, 2 - high))
     q = rate * (0.5 * (h11 + 2 - rate * h12 * h12))
     c = rate * rate * (lowest * highest)
     if not (math.isfinite(q) and math.isfinite(c) and c >= TINY):
-        return None
+        return math.nan
     disc = q * q - c
     if disc >= 0:
         root = math.sqrt(disc)
         return c / (q + root) if q <= 1 else 2 - q - root
     one_minus_det = 2 * q - c
-    return one_minus_det / (1 + math.sqrt(max(1 - one_minus_det, 0.0)))
+    below = 1 - one_minus_det
+    return one_minus_det / (1 + math.sqrt(0.0 if 0.0 > below else below))
 
 
-def _sequential_candidates(hessian: tuple[float, float, float, float], bound: float) -> list[float]:
+@compiled
+def _least(a: float, b: float) -> float:
+    """min(a, b) as Python takes it (the first of equals)."""
+    return b if b < a else a
+
+
+def _plain_gd_gap(hessian: Hessian, sequential: bool, rate: float) -> float | None:
+    """`_gap` at one learning rate, None where it answers nan."""
+    gap = float(_gap(*hessian, sequential, rate))
+    return None if math.isnan(gap) else gap
+
+
+@compiled
+def _candidates(
+    h11: float, h12: float, lowest: float, highest: float, bound: float
+) -> tuple[int, tuple[float, float, float, float, float]]:
+    """The count and the first `count` entries: `_sequential_candidates`, compiled."""
+    s, k, p = h11 + 2.0, h12 * h12, 2.0 * h11
+    found = [math.nan] * 0
+    if p > 0:  # (p and k underflow to 0 on tiny x)
+        found.append(s / (2.0 * p))
+    if k > 0:
+        low, high = math.sqrt(lowest), math.sqrt(highest)
+        found.append((high - low) ** 2 / k)
+        found.append((high + low) ** 2 / k)
+    if s * s >= 8.0 * k:
+        r = math.sqrt(s * s - 8.0 * k)
+        found.append(4.0 / (s + r))
+        if k > 0:
+            found.append((s + r) / (2.0 * k))
+    kept = [math.nan] * 5
+    count = 0
+    for rate in found:
+        if math.isfinite(rate) and 0 < rate < bound:
+            kept[count] = rate
+            count += 1
+    return count, (kept[0], kept[1], kept[2], kept[3], kept[4])
+
+
+def _sequential_candidates(hessian: Hessian, bound: float) -> list[float]:
     """The learning rates below `bound` where the sequential rule's spectral radius can be
     smallest, in closed form.
 
@@ -259,18 +354,8 @@ def _sequential_candidates(hessian: tuple[float, float, float, float], bound: fl
     cancellation; those that are not finite or not below `bound` are dropped, and the
     caller's grid covers whatever lies elsewhere.
     """
-    h11, h12, lowest, highest = hessian
-    s, k, p = h11 + 2.0, h12 * h12, 2.0 * h11
-    rates = [s / (2.0 * p)] if p > 0 else []  # (p and k underflow to 0 on tiny x)
-    if k > 0:
-        low, high = math.sqrt(lowest), math.sqrt(highest)
-        rates += [(high - low) ** 2 / k, (high + low) ** 2 / k]
-    if s * s >= 8.0 * k:
-        r = math.sqrt(s * s - 8.0 * k)
-        rates.append(4.0 / (s + r))
-        if k > 0:
-            rates.append((s + r) / (2.0 * k))
-    return [rate for rate in rates if math.isfinite(rate) and 0 < rate < bound]
+    count, candidates = _candidates(*hessian, bound)
+    return list(candidates[:count])
 
 
 def _radius_text(gap: float) -> str:
@@ -278,15 +363,12 @@ def _radius_text(gap: float) -> str:
     return f"1 - {gap:.3g}" if 0 < gap < 1e-6 else f"{1 - gap:.6g}"
 
 
-def _epochs_needed(gap: float, distance: float) -> str:
-    """About how many more epochs shrink a relative distance below FAR when each epoch
-    multiplies the error by rho = 1 - gap."""
-    if not gap > 0:
-        return "many more epochs than float64 can count"
-    shrink = math.log(distance / FAR) if distance > FAR else math.log(10.0)
-    rate = -math.log1p(-gap) if gap < 1 else math.inf
+def _epochs_needed(gap: float, shrink: float) -> str:
+    """About how many more epochs shrink the error by the factor e^shrink when each epoch
+    multiplies it by rho = 1 - gap."""
+    rate = -math.log1p(-gap) if 0 < gap < 1 else (math.inf if gap >= 1 else 0.0)
     epochs = max(1.0, shrink / rate) if rate > 0 else math.inf
-    if not math.isfinite(epochs):  # a subnormal gap: more than float64 can count
+    if not math.isfinite(epochs):  # no gap, or a subnormal one: more than float64 can count
         return "many more epochs than float64 can count"
     return f"about {epochs:.3g} more epochs"
 
@@ -301,8 +383,12 @@ def warnings_for(
     b: float,
     cost: float,
     optimum: Optimum,
+    judged: tuple[Far | None, Gaps | None] | None = None,
 ) -> tuple[str, ...]:
-    """The warnings of one fit, in the order docs/api.md lists them."""
+    """The warnings of one fit, in the order docs/api.md lists them.
+
+    `judged`: `far_from_optimum`'s answer and, when far, `_gaps_now_and_fastest`'s (None
+    where it is to be computed here), as the small path's compiled code found them."""
     notes: list[str] = []
     if options.learning_rate >= bound:
         notes.append(
@@ -311,9 +397,11 @@ def warnings_for(
             "converging"
         )
     else:
-        far = far_from_optimum(moments, m, b, cost, optimum)
+        far, gaps = judged or (far_from_optimum(moments, m, b, cost, optimum), None)
         if far is not None:
-            notes.append(_far_note(moments, options, bound, far, m, b, optimum))
+            if gaps is None:
+                gaps = _gaps_now_and_fastest(_hessian(moments, options), options, bound)
+            notes.append(_far_note(options, far, gaps, m, b, optimum))
     if options.tolerance is not None and not stopped:
         notes.append(
             f"the gradient norm did not reach the tolerance {options.tolerance:g} within "
@@ -323,17 +411,14 @@ def warnings_for(
 
 
 def _far_note(
-    moments: Moments,
-    options: FitOptions,
-    bound: float,
-    far: tuple[float, float, float],
-    m: float,
-    b: float,
-    optimum: Optimum,
+    options: FitOptions, far: Far, gaps: Gaps, m: float, b: float, optimum: Optimum
 ) -> str:
     gap_m, gap_b, excess = far
-    gap, fastest, best_gap = _gaps_now_and_fastest(_hessian(moments, options), options, bound)
+    gap, fastest, best_gap = gaps
     gap = gap if math.isfinite(gap) else 0.0
+    distance = max(gap_m, gap_b)
+    # ln of the factor that brings the larger relative distance below FAR (or one digit)
+    shrink = math.log(distance / FAR) if distance > FAR else LN_TEN
     excess_text = (
         ""
         if excess == 0
@@ -348,11 +433,10 @@ def _far_note(
         f"{optimum.m:.6g} (off by {gap_m:.3g} relative), b is {b:.6g} against {optimum.b:.6g} "
         f"(off by {gap_b:.3g} relative){excess_text}; at learning_rate "
         f"{options.learning_rate:g} (spectral radius {_radius_text(gap)}) it needs "
-        f"{_epochs_needed(gap, max(gap_m, gap_b))}; "
+        f"{_epochs_needed(gap, shrink)}; "
         + (
             f"the fastest-converging learning_rate for this rule is about {fastest:.3g} "
-            f"(spectral radius {_radius_text(best_gap)}, "
-            f"{_epochs_needed(best_gap, max(gap_m, gap_b))})"
+            f"(spectral radius {_radius_text(best_gap)}, {_epochs_needed(best_gap, shrink)})"
             if math.isfinite(best_gap) and best_gap > 0 and math.isfinite(fastest)
             else "no learning rate makes this rule converge measurably within float64 on this data"
         )

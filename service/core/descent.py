@@ -40,6 +40,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from service.core import kernels
 from service.core.advice import warnings_for
 from service.core.coefficients import prepare
 from service.core.errors import DataError, DivergedError, FitError, ParameterError
@@ -49,9 +50,11 @@ from service.core.moments import Moments, compute_moments
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
 from service.core.scalar import descend_small
+from service.core.scalar import fit_points as fit_small_points
+from service.core.statistics import with_statistics
 from service.core.trajectory import Trajectory
 
-__all__ = ["fit", "fit_batch", "fit_moments"]
+__all__ = ["fit", "fit_batch", "fit_moments", "fit_points", "warm_up"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -69,6 +72,53 @@ WIDE_BYTES = np.dtype(np.longdouble).itemsize
 def fit(x: ArrayLike, y: ArrayLike, options: FitOptions | None = None) -> FitResult:
     """Fit y = m x + b to the points by gradient descent; see `fit_moments`."""
     return fit_moments(compute_moments(x, y), options or FitOptions())
+
+
+def fit_points(
+    x: FloatArray,
+    y: FloatArray,
+    weights: FloatArray | None,
+    options: FitOptions,
+    confidence_level: float = 0.95,
+) -> tuple[Moments, FitResult]:
+    """The moments of the points (`compute_moments`), their fit (`fit_moments`) and its
+    statistics (`with_statistics` at `confidence_level`): for a few hundred unweighted
+    points in one compiled call of the small path (`service.core.scalar.fit_points`), with
+    the same bits. `x`, `y` (and `weights`) are float64 arrays of shape (n,).
+
+    Raises what `compute_moments`, `fit_moments` and `with_statistics` raise.
+    """
+    if SMALL_PATH and weights is None:
+        fitted = fit_small_points(x, y, options, confidence_level)
+        if fitted is not None:
+            return fitted
+    moments = compute_moments(x, y, weights)
+    result = fit_moments(moments, options)
+    return moments, with_statistics([result], [moments], [confidence_level], [(x, y, weights)])[0]
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every compiled function of the core
+    (`kernels.warm_up`, and the small path's, the advice's and the statistics' through the
+    fits they serve), so that no request waits for it: about ten seconds on first use,
+    milliseconds from the cache."""
+    kernels.warm_up()
+    x = np.array([0.0, 1.0, 2.0, 4.0])
+    y = np.array([1.0, 0.5, 2.5, 2.0])
+    frozen_x, frozen_y = x.copy(), y.copy()
+    frozen_x.setflags(write=False)
+    frozen_y.setflags(write=False)
+    for points in ((x, y), (frozen_x, frozen_y)):
+        for update in ("simultaneous", "sequential"):
+            for tolerance in (None, 1e-3):
+                options = FitOptions(
+                    learning_rate=1e-3, epochs=50, update=update, tolerance=tolerance
+                )
+                fit_points(*points, None, options)
+    moments = compute_moments(x, y)
+    for options in (FitOptions(epochs=50), FitOptions(epochs=50, optimizer="momentum")):
+        result = fit_moments(moments, options)
+        with_statistics([result], [moments])
 
 
 def fit_moments(moments: Moments, options: FitOptions | None = None) -> FitResult:

@@ -48,24 +48,24 @@ def line_height(
     m: float, b: float, mean_x: float, mean_y: float, lo_x: float = 0.0, lo_y: float = 0.0
 ) -> float:
     """b + m (mean_x + lo_x) - (mean_y + lo_y), rounded once from its exact value: the line's
-    height error at the data's mean x (each product split exactly, the sum by `math.fsum`;
-    fractions where a split could over- or underflow). A line near data on timestamps has
-    b ~ -m mean_x, and any rounding of these terms is a change of the height that the
-    slope's gradient multiplies by mean_x."""
-    error = product_error(m, mean_x)
+    height error at the data's mean x (each product split exactly, the sum as `math.fsum`
+    takes it: compiled, `service.core.kernels.line_height`; fractions where a split could
+    over- or underflow). A line near data on timestamps has b ~ -m mean_x, and any rounding
+    of these terms is a change of the height that the slope's gradient multiplies by
+    mean_x."""
+    exact_sum, height = kernels.line_height(
+        float(m), float(b), float(mean_x), float(mean_y), float(lo_x), float(lo_y)
+    )
+    if exact_sum:
+        return float(height)
+    if not all(map(math.isfinite, (m, b, mean_x, mean_y))):
+        return b + m * mean_x - mean_y
+    exact = Fraction(b) + Fraction(m) * Fraction(mean_x) - Fraction(mean_y)
+    exact += Fraction(m) * Fraction(lo_x) - Fraction(lo_y)
     try:
-        if error is None:
-            raise ValueError
-        return math.fsum((b, m * mean_x, error, m * lo_x, -mean_y, -lo_y))
-    except (OverflowError, ValueError):
-        if not all(map(math.isfinite, (m, b, mean_x, mean_y))):
-            return b + m * mean_x - mean_y
-        exact = Fraction(b) + Fraction(m) * Fraction(mean_x) - Fraction(mean_y)
-        exact += Fraction(m) * Fraction(lo_x) - Fraction(lo_y)
-        try:
-            return float(exact)
-        except OverflowError:
-            return math.copysign(math.inf, exact)
+        return float(exact)
+    except OverflowError:  # (math.copysign would convert the fraction, and overflow too)
+        return math.inf if exact > 0 else -math.inf
 
 
 def ldexp_inf(value: float, exponent: int) -> float:

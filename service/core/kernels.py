@@ -49,8 +49,10 @@ from numpy.typing import NDArray
 __all__ = [
     "SmallMoments",
     "absolute_residual_sum",
+    "compiled",
     "exact_mean",
     "first_below",
+    "line_height",
     "matrix_power",
     "product_error",
     "small_moments",
@@ -75,7 +77,11 @@ CANCELLATION_LIMIT = 1e-4
 """Below this 1 - r^2, syy - sxy^2 / sxx loses digits: sum the residuals instead (here and in
 `service.core.moments`)."""
 
-_jit = njit(cache=True, error_model="numpy")
+compiled = njit(cache=True, error_model="numpy")
+"""How every compiled function of the core is compiled (here and in the modules whose
+mathematics it compiles: `service.core.scalar`, `advice`, `statistics`): cached on disk, IEEE
+division, no fused multiply-adds."""
+_jit = compiled
 
 
 @_jit
@@ -141,6 +147,26 @@ def product_error(a: float, b: float) -> tuple[bool, float]:
     b_hi = t - (t - b)
     b_lo = b - b_hi
     return True, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+@_jit
+def line_height(
+    m: float, b: float, mean_x: float, mean_y: float, lo_x: float, lo_y: float
+) -> tuple[bool, float]:
+    """(True, b + m (mean_x + lo_x) - (mean_y + lo_y) rounded once from its exact value), the
+    product m mean_x split exactly (`product_error`) and the six terms summed as ``math.fsum``
+    does (the same bits); (False, nan) where the split could over- or underflow or a partial
+    is not finite, which `service.core.exact_sums.line_height` then takes from fractions."""
+    exact, error = product_error(m, mean_x)
+    if not exact:
+        return False, math.nan
+    partials = np.empty(PARTIALS)
+    count = 0
+    for term in (b, m * mean_x, error, m * lo_x, -mean_y, -lo_y):
+        count = _add(partials, count, term)
+        if count < 0:
+            return False, math.nan
+    return True, _rounded(partials, count)
 
 
 @_jit
@@ -642,6 +668,7 @@ def warm_up() -> None:
         small_moments(*points)
         absolute_residual_sum(*points, 1.0, 0.0, 1.0, 1.0)
     product_error(1.0, 3.0)
+    line_height(0.5, 1.0, 3.0, 2.0, 0.0, 0.0)
     matrix_power((1.0, 0.5, 0.25, 1.0), 5)
     parameters = trajectory_parameters(
         (0.5, 0.1, 0.1, 0.5), (-0.5, 0.1, 0.1, -0.5), (0.0, -0.1), (1.0, 1.0),

@@ -43,26 +43,31 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import special
+from scipy.special import cython_special
 
 from service.core import kernels
 from service.core.errors import ParameterError
 from service.core.frozen import quick_init
+from service.core.kernels import compiled
 from service.core.moments import Moments, line_height
 from service.core.result import FitResult
 
 __all__ = [
     "FitStatistics",
+    "QUIET_REACH",
     "confidence_band",
     "OlsInference",
     "Points",
     "fit_statistics",
     "mean_absolute_residual",
     "ols_inference",
+    "ols_numbers",
+    "t_quantile",
+    "with_p_values",
     "with_statistics",
 ]
 
@@ -154,18 +159,6 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _all_finite(*values: float | None) -> bool:
-    """Whether every value is a finite float64 (none is None): then `_finite` keeps each."""
-    return None not in values and all(map(math.isfinite, cast(tuple[float, ...], values)))
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    """numerator / denominator, inf or nan (never an exception) where the quotient is."""
-    if denominator == 0:
-        return math.nan if numerator == 0 or math.isnan(numerator) else math.inf
-    return numerator / denominator
-
-
 def ols_inference(
     moments: Sequence[Moments], confidence_levels: Sequence[float]
 ) -> list[OlsInference]:
@@ -188,8 +181,7 @@ def ols_inference(
         raise ValueError("one confidence level per data set is needed")
     for given in confidence_levels:
         _check_level(given)
-    parts = [_inference(d, level) for d, level in zip(moments, confidence_levels, strict=True)]
-    return _with_tails(parts)
+    return [_inference(d, level) for d, level in zip(moments, confidence_levels, strict=True)]
 
 
 def _check_level(level: float) -> None:
@@ -200,143 +192,114 @@ def _check_level(level: float) -> None:
         )
 
 
-def _inference(d: Moments, level: float) -> OlsInference:
-    """One item of `ols_inference` (the formulas of the module docstring), without its
-    p-values, which `_with_tails` adds (t and F are kept as they are until then)."""
-    df = d.n - 2
-    ex, ey, ew = d.x_exponent, d.y_exponent, d.w_exponent
+OLS_FIELDS = 15
+"""The numbers of `ols_numbers`: m, b, r, r2, adjusted_r2, residual_std_error, stderr_m,
+stderr_b, t_m, t_b, the ends of ci_m and of ci_b, f_statistic."""
+
+
+@compiled
+def ols_numbers(
+    n: int, sum_w: float, mean_x: float, mean_y: float, sxx: float, sxy: float, syy: float,
+    min_cost: float, x_exponent: int, y_exponent: int, w_exponent: int, quantile: float,
+) -> tuple[
+    float, float, float, float, float, float, float, float, float, float, float, float, float,
+    float, float,
+]:  # fmt: skip
+    """The `OLS_FIELDS` of one data set (the formulas of the module docstring), compiled;
+    nan where a value is undefined (t where its standard error is not positive, everything
+    that needs df > 0 with two points, r, both R^2 and F with constant y). `quantile` is
+    t_df(1 - alpha/2) (`t_quantile`). The p-values come from SciPy (`with_p_values`)."""
+    nan = math.nan
+    df = n - 2
     # The same expressions as the optimum's in `service.core.coefficients` (bit for bit).
-    m = _ldexp(d.sxy / d.sxx, ey - ex)
-    b = d.mean_y - m * d.mean_x
-    r = r2 = adjusted = f_statistic = None
-    unexplained = math.nan
-    if d.syy > 0:
+    m = math.ldexp(sxy / sxx, y_exponent - x_exponent)
+    b = mean_y - m * mean_x
+    r = r2 = adjusted = nan
+    unexplained = nan
+    if syy > 0:
         # r and R^2 from the products where |r| is small, from 1 - R^2 = SSR / Syy (the
         # residuals' own sum) where it is near 1: each where it keeps its digits.
-        unexplained = _ratio(d.min_cost, d.syy / d.sum_w)
+        unexplained = min_cost / (syy / sum_w)
         if unexplained < 0.5:
             r2 = 1.0 - unexplained
-            r = math.copysign(math.sqrt(r2), d.sxy)
+            r = math.copysign(math.sqrt(r2), sxy)
         else:
-            root = math.sqrt(d.sxx) * math.sqrt(d.syy)
-            r = max(-1.0, min(1.0, d.sxy / root))
+            ratio = sxy / (math.sqrt(sxx) * math.sqrt(syy))
+            ratio = ratio if ratio < 1.0 else 1.0
+            r = ratio if ratio > -1.0 else -1.0
             r2 = r * r
             unexplained = 1.0 - r2
         if df > 0:
-            adjusted = 1.0 - unexplained * ((d.n - 1) / df)
+            adjusted = 1.0 - unexplained * ((n - 1) / df)
     if df <= 0:  # two points: no residual degrees of freedom
-        return OlsInference(
-            m, b, _finite(r), _finite(r2), None, df, None, None, None, None, None, None, None,
-            None, None, None, None, level,
-        )  # fmt: skip
+        return m, b, r, r2, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan
     # s^2 = SSR / df; in original units SSR = W min_cost 4^ey 2^ew (W, min_cost as stored).
-    half, odd = divmod(ew, 2)
-    rse = _ldexp(math.sqrt(d.min_cost * d.sum_w / df) * (math.sqrt(2.0) if odd else 1.0), ey + half)
-    stderr_m = _ldexp(math.sqrt(_ratio(d.min_cost, df * (d.sxx / d.sum_w))), ey - ex)
-    per_weight = _ldexp(math.sqrt(d.min_cost / df), ey)  # s / sqrt(W)
-    stderr_b = math.hypot(per_weight, stderr_m * d.mean_x)
-    quantile = _quantile(df, level)
+    half, odd = w_exponent // 2, w_exponent % 2
+    rse = math.ldexp(
+        math.sqrt(min_cost * sum_w / df) * (math.sqrt(2.0) if odd else 1.0), y_exponent + half
+    )
+    stderr_m = math.ldexp(math.sqrt(min_cost / (df * (sxx / sum_w))), y_exponent - x_exponent)
+    per_weight = math.ldexp(math.sqrt(min_cost / df), y_exponent)  # s / sqrt(W)
+    stderr_b = math.hypot(per_weight, stderr_m * mean_x)
     half_m, half_b = quantile * stderr_m, quantile * stderr_b
-    t_m = m / stderr_m if stderr_m > 0 else None
-    t_b = b / stderr_b if stderr_b > 0 else None
-    if r2 is not None and unexplained > 0:
-        f_statistic = r2 / unexplained * df
-    ci_m = (m - half_m, m + half_m)
-    ci_b = (b - half_b, b + half_b)
-    # t and F as they are, the p-values None: `_with_tails` completes them.
-    if _all_finite(r, r2, adjusted, rse, stderr_m, stderr_b, *ci_m, *ci_b):
-        return OlsInference(
-            m, b, r, r2, adjusted, df, rse, stderr_m, stderr_b, t_m, t_b, None, None, ci_m,
-            ci_b, f_statistic, None, level,
-        )  # fmt: skip
-    return OlsInference(
-        m, b, _finite(r), _finite(r2), _finite(adjusted), df, _finite(rse), _finite(stderr_m),
-        _finite(stderr_b), t_m, t_b, None, None, ci_m if _all_finite(*ci_m) else None,
-        ci_b if _all_finite(*ci_b) else None, f_statistic, None, level,
+    t_m = m / stderr_m if stderr_m > 0 else nan
+    t_b = b / stderr_b if stderr_b > 0 else nan
+    f_statistic = r2 / unexplained * df if not math.isnan(r2) and unexplained > 0 else nan
+    return (
+        m, b, r, r2, adjusted, rse, stderr_m, stderr_b, t_m, t_b, m - half_m, m + half_m,
+        b - half_b, b + half_b, f_statistic,
     )  # fmt: skip
 
 
-def _with_tails(parts: list[OlsInference]) -> list[OlsInference]:
-    """`parts` with their p-values: P(|T_df| > |t|) for both t's and P(F(1, df) > F) (which
-    is the slope's two-sided t tail, F being t_m^2; SciPy's F tail only where t_m is
-    undefined), by one SciPy call per function for all items (elementwise: each value's bits
-    are those of a call of its own, which is what one item gets), then t and F kept only
-    where finite."""
-    if len(parts) == 1:  # one fit (/fit): SciPy on scalars costs less than building lists
-        (part,) = parts
-        if part.df <= 0:
-            return parts
-        tails = (math.nan, math.nan)
-        if part.t_m is not None or part.t_b is not None:
-            tails = special.stdtr(part.df, _minus_abs(part)).tolist()
-        f_tail = None
-        if part.f_statistic is not None:
-            f_tail = (
-                2.0 * tails[0]  # F = t_m^2 on (1, df): the same tail as the slope's t
-                if part.t_m is not None
-                else float(special.fdtrc(1.0, part.df, part.f_statistic))
-            )
-        return [_complete(part, tails[0], tails[1], f_tail)]
-    t_df: list[int] = []
-    minus_t: list[float] = []
-    f_df: list[int] = []
-    f_values: list[float] = []
-    for part in parts:
-        if part.t_m is not None or part.t_b is not None:
-            t_df += (part.df, part.df)
-            minus_t += _minus_abs(part)
-        if part.f_statistic is not None and part.t_m is None:
-            f_df.append(part.df)
-            f_values.append(part.f_statistic)
-    t_tails = iter(special.stdtr(t_df, minus_t).tolist() if t_df else ())
-    f_tails = iter(special.fdtrc(1.0, f_df, f_values).tolist() if f_df else ())
-    out = []
-    for part in parts:
-        if part.df <= 0:
-            out.append(part)
-            continue
-        tail_m = tail_b = math.nan
-        if part.t_m is not None or part.t_b is not None:
-            tail_m, tail_b = next(t_tails), next(t_tails)
-        f_tail = None
-        if part.f_statistic is not None:
-            f_tail = 2.0 * tail_m if part.t_m is not None else next(f_tails)
-        out.append(_complete(part, tail_m, tail_b, f_tail))
-    return out
+def _inference(d: Moments, level: float) -> OlsInference:
+    """One item of `ols_inference`: `ols_numbers` and its p-values (`with_p_values`)."""
+    df = d.n - 2
+    numbers = ols_numbers(
+        d.n, d.sum_w, d.mean_x, d.mean_y, d.sxx, d.sxy, d.syy, d.min_cost, d.x_exponent,
+        d.y_exponent, d.w_exponent, t_quantile(df, level) if df > 0 else math.nan,
+    )  # fmt: skip
+    return with_p_values(numbers, df, level)
 
 
-def _minus_abs(part: OlsInference) -> tuple[float, float]:
-    """-|t_m| and -|t_b| (0.0 for an undefined t): the lower tails SciPy is asked for."""
-    t_m, t_b = part.t_m, part.t_b
-    return (-abs(t_m) if t_m is not None else 0.0, -abs(t_b) if t_b is not None else 0.0)
+_STDTR = cython_special.stdtr["double"]
+_FDTRC = cython_special.fdtrc["double"]
+"""SciPy's Student's t and F tails on float64 scalars (the functions its ufuncs call, the
+same bits, without a ufunc's fixed cost)."""
 
 
-def _complete(
-    part: OlsInference, tail_m: float, tail_b: float, f_tail: float | None
-) -> OlsInference:
-    """`part` with its p-values from the lower tails, t and F kept only where finite.
-
-    `part` is the fresh object `_inference` built for this call alone; its t, p and F fields
-    are filled in place (as a frozen dataclass's own ``__init__`` sets its fields), which
-    saves building every `OlsInference` twice."""
-    t_m, t_b, f_statistic = part.t_m, part.t_b, part.f_statistic
-    p_m = None if t_m is None else 2.0 * tail_m
-    p_b = None if t_b is None else 2.0 * tail_b
-    if not _all_finite(t_m, t_b, p_m, p_b, f_statistic, f_tail):  # (else all are kept)
-        t_m, t_b, p_m, p_b = _finite(t_m), _finite(t_b), _finite(p_m), _finite(p_b)
-        f_statistic, f_tail = _finite(f_statistic), _finite(f_tail)
-    fill = object.__setattr__
-    fill(part, "t_m", t_m)
-    fill(part, "t_b", t_b)
-    fill(part, "p_m", p_m)
-    fill(part, "p_b", p_b)
-    fill(part, "f_statistic", f_statistic)
-    fill(part, "f_p_value", f_tail)
-    return part
+def with_p_values(numbers: tuple[float, ...], df: int, level: float) -> OlsInference:
+    """The `OlsInference` of `ols_numbers`' answer: the two-sided p-values 2 P(T_df < -|t|)
+    and the F test's P(F(1, df) > F), which is the slope's two-sided t tail, F being
+    t_m^2 (SciPy's F tail only where t_m is undefined); values that are nan or not finite
+    become None (a p-value is kept where its t overflowed)."""
+    m, b, r, r2, adjusted, rse, stderr_m, stderr_b, t_m, t_b, m_low, m_high, b_low, b_high, f = (
+        numbers
+    )
+    p_m = p_b = f_p_value = math.nan
+    if df > 0:
+        if not math.isnan(t_m):
+            p_m = 2.0 * _STDTR(df, -abs(t_m))
+        if not math.isnan(t_b):
+            p_b = 2.0 * _STDTR(df, -abs(t_b))
+        if not math.isnan(f):
+            f_p_value = p_m if not math.isnan(t_m) else _FDTRC(1.0, df, f)
+    finite = math.isfinite
+    if all(map(finite, numbers)) and finite(p_m) and finite(p_b) and finite(f_p_value):
+        return OlsInference(
+            m, b, r, r2, adjusted, df, rse, stderr_m, stderr_b, t_m, t_b, p_m, p_b,
+            (m_low, m_high), (b_low, b_high), f, f_p_value, level,
+        )  # fmt: skip
+    return OlsInference(
+        m, b, _finite(r), _finite(r2), _finite(adjusted), df, _finite(rse), _finite(stderr_m),
+        _finite(stderr_b), _finite(t_m), _finite(t_b), _finite(p_m), _finite(p_b),
+        (m_low, m_high) if finite(m_low) and finite(m_high) else None,
+        (b_low, b_high) if finite(b_low) and finite(b_high) else None,
+        _finite(f), _finite(f_p_value), level,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=256)
-def _quantile(df: int, level: float) -> float:
+def t_quantile(df: int, level: float) -> float:
     """t_df(1 - alpha/2), alpha = 1 - level (the upper alpha/2 point, from the lower tail);
     cached: a service sees few (df, level) pairs."""
     return -float(special.stdtrit(df, (1.0 - level) / 2.0))
@@ -485,7 +448,7 @@ def with_statistics(
             else mean_absolute_residual(data[0], data[1], data[2], result.m, result.b, sums)
         )
         _check_level(level)
-        (ols,) = _with_tails([_inference(sums, level)])
+        ols = _inference(sums, level)
         return [_with(result, _statistics(sums, result.cost, mae, ols))]
     maes = [
         None
@@ -528,7 +491,7 @@ def confidence_band(
     ey = moments.y_exponent
     with np.errstate(over="ignore", invalid="ignore"):
         per_weight = _ldexp(math.sqrt(moments.min_cost / df), ey)
-        quantile = _quantile(df, confidence_level)
+        quantile = t_quantile(df, confidence_level)
         offset = np.asarray(x, dtype=np.float64) - moments.mean_x
         centre = moments.mean_y + ols.m * offset
         half = quantile * np.hypot(per_weight, (ols.stderr_m or 0.0) * offset)

@@ -62,6 +62,7 @@ async def test_batch_is_one_vectorized_core_call(
     monkeypatch.setattr(core, "fit_batch", counting)
     monkeypatch.setattr(core, "fit", forbidden)
     monkeypatch.setattr(core, "fit_moments", forbidden)
+    monkeypatch.setattr(core, "fit_points", forbidden)
     response = await client.post("/fit/batch", json={"fits": [LINE] * 25})
     assert response.status_code == 200
     assert len(response.json()["results"]) == 25

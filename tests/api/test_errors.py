@@ -84,6 +84,7 @@ async def test_core_errors_map_to_422(
         raise error
 
     monkeypatch.setattr(core, "fit_moments", refuse)
+    monkeypatch.setattr(core, "fit_points", refuse)
     response = await client.post("/fit", json=LINE)
     assert response.status_code == 422
     assert response.json() == {"detail": [detail]}
@@ -103,6 +104,7 @@ async def test_unexpected_error_is_500_without_internals(
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(core, "fit_moments", crash)
+    monkeypatch.setattr(core, "fit_points", crash)
     response = await client.post("/fit", json=LINE, headers={"X-Request-ID": "req-500"})
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error", "request_id": "req-500"}

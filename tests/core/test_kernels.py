@@ -288,3 +288,37 @@ def test_first_below_finds_a_norm_that_dips_before_it_grows() -> None:
         kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.5, -1)
     with pytest.raises(ValueError, match="begin <= last"):
         kernels.first_below(parameters, (1.0, 0.0, 1.0), 0.5, 5, begin=6)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_line_height_is_the_exact_sum_rounded_once(seed: int) -> None:
+    """b + m mean_x - mean_y from fractions, rounded once, bit for bit, on lines near data
+    of any offset (b ~ -m mean_x, where every rounding shows); with the means' remainders,
+    the sum of the same six terms as ``math.fsum`` takes it (m lo_x rounded, a term ~eps^2
+    of the others)."""
+    rng = np.random.default_rng(seed)
+    mean_x = float(rng.choice([0.0, 2024.5, 1.7e9, -1.7e12])) + float(rng.normal())
+    m = float(rng.normal()) * 10.0 ** rng.uniform(-8, 8)
+    mean_y = m * mean_x + float(rng.normal()) * 10.0 ** rng.uniform(-6, 6)
+    b = mean_y - m * mean_x + float(rng.normal()) * 10.0 ** rng.uniform(-20, 0)
+    exact, got = kernels.line_height(m, b, mean_x, mean_y, 0.0, 0.0)
+    assert exact
+    assert got == float(Fraction(b) + Fraction(m) * Fraction(mean_x) - Fraction(mean_y))
+    lo_x, lo_y = math.ulp(mean_x) * float(rng.uniform(-0.5, 0.5)), math.ulp(mean_y) / 3
+    exact, got = kernels.line_height(m, b, mean_x, mean_y, lo_x, lo_y)
+    product = Fraction(m) * Fraction(mean_x)
+    error = float(product - Fraction(m * mean_x))  # Dekker's two-product: exact here
+    assert Fraction(m * mean_x) + Fraction(error) == product
+    assert exact
+    assert got == math.fsum((b, m * mean_x, error, m * lo_x, -mean_y, -lo_y))
+
+
+def test_line_height_beyond_the_split_is_left_to_fractions() -> None:
+    from service.core.exact_sums import line_height
+
+    exact, got = kernels.line_height(1e300, 1.0, 3e10, 0.0, 0.0, 0.0)
+    assert not exact and math.isnan(got)
+    assert line_height(1e300, 1.0, 3e-10, 0.5) == float(
+        Fraction(1.0) + Fraction(1e300) * Fraction(3e-10) - Fraction(0.5)
+    )
+    assert line_height(1e300, 1.0, 3e10, 0.0) == math.inf

@@ -509,3 +509,23 @@ def test_weighted_cost_is_the_weighted_mean() -> None:
     weighted = np.sum(w * residual**2) / np.sum(w)
     assert result.n == int((w > 0).sum())
     assert weighted > 0
+
+
+def test_scalar_t_tails_are_scipys_ufunc_bit_for_bit() -> None:
+    """The p-values call SciPy's float64 kernels directly (`statistics._STDTR`, `_FDTRC`):
+    the same bits as ``scipy.special.stdtr`` and ``fdtrc``, over degrees of freedom and t
+    from small to huge."""
+    from scipy import special
+
+    from service.core import statistics
+
+    rng = np.random.default_rng(11)
+    df = rng.integers(1, 10**7, 2000).astype(float)
+    t = -(10.0 ** rng.uniform(-6, 3, 2000))
+    assert [statistics._STDTR(d, v) for d, v in zip(df, t, strict=True)] == special.stdtr(
+        df, t
+    ).tolist()
+    f = 10.0 ** rng.uniform(-6, 6, 2000)
+    assert [statistics._FDTRC(1.0, d, v) for d, v in zip(df, f, strict=True)] == special.fdtrc(
+        1.0, df, f
+    ).tolist()
