@@ -11,7 +11,13 @@ not hidden behind a cost that looks converged:
 A run within 1e-6 relative of the optimum never trips these. The warning says how far,
 estimates the epochs this learning rate still needs from the spectral radius rho of the
 rule's iteration matrix (the error shrinks by about rho per epoch), and names the learning
-rate whose rho is smallest (found on a grid below the stable bound, then refined).
+rate whose rho is smallest (in closed form where there is one, else found on a grid below
+the stable bound, then refined).
+
+The numbers for plain gd (`far_numbers`, `hessian_numbers`, `plain_gd_gaps`) are compiled
+functions: the small path's compiled code (`service.core.scalar`) calls them directly, and
+the Python functions here call the same ones, so each item's warning is the same whichever
+path fitted it.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ the same mathematics:
   own sum of squares around their mean. Anything unusual (a value that is not finite, an
   intermediate overflow, spreads whose squares leave float64's comfortable range, constant
   x) answers ``ok = False``, and the caller's NumPy path handles and reports it.
+- `line_height`: b + m (mean_x + lo_x) - (mean_y + lo_y) as ``math.fsum`` sums its terms
+  (m mean_x split exactly), for `service.core.exact_sums.line_height`.
 - `absolute_residual_sum`: sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|, the terms as
   `service.core.statistics` forms them (for up to 4,096 points).
 - `matrix_power`: a 2 x 2 matrix to the power k >= 1 by repeated squaring from the leading

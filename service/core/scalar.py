@@ -1,10 +1,12 @@
-"""The small-problem path: plain gradient descent on one item with Python floats and
-compiled loops, no NumPy on 2x2 arrays.
+"""The small-problem path: plain gradient descent on one item in compiled code (Numba), no
+NumPy on 2x2 arrays.
 
 For the request almost everyone sends (a few hundred points, plain gd, the final point and
-perhaps a history) NumPy's fixed cost per call on 2x2 arrays dominates. This path does the
-same mathematics as `service.core.descent` on Python floats and in
-`service.core.kernels.trajectory_points`:
+perhaps a history) NumPy's fixed cost per call on 2x2 arrays dominates, and so does the
+Python between the calls: in a server every line of it runs with cold caches. This path
+does the same mathematics as `service.core.descent` in compiled functions (`_small_fit`:
+the coefficients, the tolerance scan, the final point and the numbers of the advice), with
+`service.core.kernels.trajectory_points` for a history:
 
 - the iteration matrix A = I + D of the rule on the error u = (m - m*, c - c*) (see
   `service.core.iteration`; c = b + m mean_x), 2x2 for plain gd, and the state at any
@@ -24,6 +26,12 @@ same mathematics as `service.core.descent` on Python floats and in
   rule's map is not symmetric and its gradient norm may grow for a while before it shrinks:
   every epoch is checked in turn from the same tables (`kernels.first_below`), a few
   nanoseconds each.
+
+`fit_points` goes one step further for unweighted raw points: the moments
+(`kernels.small_moments`), the descent and the statistics (`statistics.ols_numbers`, the
+returned line's r2, rmse and mae) in one compiled call, then only the result's objects, the
+warnings' text and the p-values (SciPy) in Python. It calls the very functions the steps
+call one after another, in the same order, so the bits are theirs.
 
 It takes only what it does as exactly as the NumPy path (the contract's yardstick,
 docs/algorithm.md): data in float64's comfortable range (no power-of-two scaling), plain

@@ -28,8 +28,11 @@ hypot(sqrt(min_cost / df), stderr_m mean_x) never form 1/W + mean_x^2 / Sxx from
 offsets, and the moments' power-of-two scalings (`x_exponent`, `y_exponent`, `w_exponent`)
 are applied last. Scaling all weights by a constant c changes nothing but s (by sqrt(c)).
 Student's t and F come from SciPy (``scipy.special.stdtr``, ``stdtrit``, ``fdtrc``, what
-``scipy.stats.t`` and ``scipy.stats.f`` use); tails are taken on the side where they are
-small, so tiny p-values keep their digits.
+``scipy.stats.t`` and ``scipy.stats.f`` use; the p-values through their float64 kernels in
+``scipy.special.cython_special``, the same bits without a ufunc's fixed cost); tails are
+taken on the side where they are small, so tiny p-values keep their digits. The float
+arithmetic is one compiled function (`ols_numbers`), which the small path's compiled fit
+calls too.
 
 Undefined values are None, never NaN or infinity: with df = 0 (two points) everything that
 needs df > 0; with constant y (Syy = 0) r, both R^2, adjusted R^2, F and its p-value; t and

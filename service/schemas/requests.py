@@ -23,6 +23,7 @@ behind these rules is in `service.validation`; bodies are parsed in `service.bod
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -114,6 +115,24 @@ class Moments(BaseModel):
 
 _KNOWN_KEYS: frozenset[str] = frozenset()
 """The fields of `FitRequest` and their aliases (filled in below the class)."""
+
+
+PACKED_POINTS = 256
+"""Up to this many numbers, `_float_array` packs a list with `struct` (about 40 % cheaper than
+``np.fromiter`` on a hundred floats, and the small fit's conversion is part of its time)."""
+_PACKERS: dict[int, struct.Struct] = {}
+
+
+def _float_array(values: list[float]) -> FloatArray:
+    """The numbers as a float64 array of shape (n,): packed by `struct` up to
+    `PACKED_POINTS` (a read-only array over the packed bytes), else ``np.fromiter``."""
+    n = len(values)
+    if n > PACKED_POINTS:
+        return np.fromiter(values, np.float64, n)
+    packer = _PACKERS.get(n)
+    if packer is None:
+        packer = _PACKERS[n] = struct.Struct(f"{n}d")
+    return np.frombuffer(packer.pack(*values), dtype=np.float64)
 
 
 class FitRequest(BaseModel):
@@ -425,9 +444,8 @@ class FitRequest(BaseModel):
         arrays: tuple[FloatArray, FloatArray] | None = self._private().get("_arrays")
         if arrays is None:
             assert self.x is not None and self.y is not None  # guaranteed by validation
-            # (fromiter: a third cheaper than asarray on a list of floats)
             x, y = self.x, self.y
-            arrays = (np.fromiter(x, np.float64, len(x)), np.fromiter(y, np.float64, len(y)))
+            arrays = (_float_array(x), _float_array(y))
             if self.__pydantic_private__ is None:
                 self._arrays = arrays
             else:  # (straight into the dict `_private` reads: no BaseModel.__setattr__)
