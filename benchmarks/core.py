@@ -34,7 +34,7 @@ from _article import article_fit
 from service.core import FitOptions, FitResult, Moments, compute_moments, fit, fit_moments
 from service.examples import ARTICLE_X as AX
 from service.examples import ARTICLE_Y as AY
-from service.operations import fit_body
+from service.operations import core_inputs, fit_body, fit_inputs
 from service.schemas import FitRequest
 
 LEARNING_RATE = 0.001
@@ -109,7 +109,11 @@ def timed_each(make: Callable[[], Any], func: Callable[[Any], Any], count: int) 
     return statistics.median(times)
 
 
-def _fit_next(bodies: Iterator[FitRequest]) -> tuple[Moments, FitResult]:
+def _fit_next(inputs: Iterator[tuple[FitRequest, Any, Any]]) -> tuple[Moments, FitResult]:
+    return fit_inputs(*next(inputs))
+
+
+def _fit_body_next(bodies: Iterator[FitRequest]) -> tuple[Moments, FitResult]:
     return fit_body(next(bodies))
 
 
@@ -145,11 +149,13 @@ def compare(n: int, quick: bool) -> list[tuple[str, float, str]]:
             )
         )
 
-        # Exactly the block `Server-Timing: fit` times (`operations.fit_body`): the moments
-        # from the validated body's lists, its options, the descent and the statistics.
-        # "hot": one call after another on fresh validated bodies (the code in the CPU's
-        # caches, as the closed form's is); "after its validation": each call right after its
-        # body was validated, outside the timing, as in a server, where parsing and
+        # Exactly the block `Server-Timing: fit` times (`operations.fit_inputs`, the time in
+        # the core): from the body's core inputs (its points as float64 arrays, its options)
+        # to the moments, the descent, the warnings and the statistics. "hot": one call after
+        # another on fresh validated bodies (the code in the CPU's caches, as the closed
+        # form's is); "with its conversions": `fit_body`, the inputs converted from the
+        # body's lists too; "after its validation": each call right after its body was
+        # validated and converted, outside the timing, as in a server, where parsing and
         # validation have just evicted the core's code from the caches.
         requests = [
             ("benchmark's data", xs, ys, {}),
@@ -165,11 +171,19 @@ def compare(n: int, quick: bool) -> list[tuple[str, float, str]]:
                 **extra,
             }
             make = partial(FitRequest.model_validate, payload)
-            bodies = iter([make() for _ in range(TIMED_CALLS + 10)])
-            hot = timed(partial(_fit_next, bodies), TIMED_CALLS)
+
+            def prepared(make: Callable[[], FitRequest] = make) -> tuple[FitRequest, Any, Any]:
+                body = make()
+                return (body, *core_inputs(body))
+
+            inputs = iter([prepared() for _ in range(TIMED_CALLS + 10)])
+            hot = timed(partial(_fit_next, inputs), TIMED_CALLS)
             rows.append((f"Server-Timing's fit, {name}, hot", hot, "target <= 5 x"))
             if not extra:
-                seconds = timed_each(make, fit_body, TIMED_CALLS)
+                bodies = iter([make() for _ in range(TIMED_CALLS + 10)])
+                converted = timed(partial(_fit_body_next, bodies), TIMED_CALLS)
+                rows.append((f"... {name}, with its conversions", converted, "lists to arrays"))
+                seconds = timed_each(prepared, lambda args: fit_inputs(*args), TIMED_CALLS)
                 rows.append((f"... {name}, after its validation", seconds, "as in a server"))
     if not big:
         xs, ys = x.tolist(), y.tolist()

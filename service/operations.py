@@ -1,9 +1,11 @@
 """The operations between a route and the core: fit one body, fit a batch, draw a fit.
 
-Each operation takes a validated wire model (`service.schemas`), times the core for the
-request's ``Server-Timing`` header (`core_timer`), calls the core, counts the fits in the
-metrics, and answers wire models or raises the errors `service.errors` maps to HTTP. Nothing
-here parses bodies (`service.bodies`) or knows routes (`service.routes`).
+Each operation takes a validated wire model (`service.schemas`), converts it into the core's
+inputs (float64 arrays, `core.FitOptions`), times the core for the request's
+``Server-Timing`` header (`core_timer`: the time in the core, from those inputs to its
+result), calls the core, counts the fits in the metrics, and answers wire models or raises
+the errors `service.errors` maps to HTTP. Nothing here parses bodies (`service.bodies`) or
+knows routes (`service.routes`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ __all__ = [
     "batch_points",
     "core_timer",
     "fit_batch",
+    "core_inputs",
     "fit_body",
+    "fit_inputs",
     "fit_one",
     "plot_fit",
     "with_statistics",
@@ -56,10 +60,13 @@ def fit_one(
 
     `options` replaces the body's own hyperparameters (the plot asks for its own history).
     The result carries its `statistics`. Raises the core's `FitError` subclasses.
+    ``Server-Timing`` gets the time in the core (`fit_inputs`), from the body's core inputs
+    (`core_inputs`) to the result.
     """
+    options, points = core_inputs(body, options)
     start = time.perf_counter()  # (as `core_timer`, without a generator's own cost inside)
     try:
-        moments, result = fit_body(body, options)
+        moments, result = fit_inputs(body, options, points)
     finally:
         add_core_seconds(request.scope, time.perf_counter() - start)
     metrics.record_fits([(body.optimizer, body.update, result.n)])
@@ -69,12 +76,29 @@ def fit_one(
 def fit_body(
     body: FitRequest, options: core.FitOptions | None = None
 ) -> tuple[core.Moments, core.FitResult]:
-    """What `fit_one` times for ``Server-Timing``: the body's moments, its descent (with
-    `options` in place of its own) and the statistics."""
-    options = options or body.to_options()
-    if body.moments is None:
-        x, y = body.data_arrays()
-        return core.fit_points(x, y, body.weight_array(), options, body.confidence_level)
+    """The fit of a body, untimed: its core inputs (`core_inputs`, with `options` in place of
+    its own), then the core (`fit_inputs`)."""
+    return fit_inputs(body, *core_inputs(body, options))
+
+
+def core_inputs(
+    body: FitRequest, options: core.FitOptions | None = None
+) -> tuple[core.FitOptions, core.Points | None]:
+    """What the core takes of a body: its options (`options` in place of its own) and, for
+    raw data, its points as float64 arrays (x, y, weights or None), converted from the
+    request's lists once; None for a body that sends moments."""
+    points = None if body.moments is not None else (*body.data_arrays(), body.weight_array())
+    return options or body.to_options(), points
+
+
+def fit_inputs(
+    body: FitRequest, options: core.FitOptions, points: core.Points | None
+) -> tuple[core.Moments, core.FitResult]:
+    """What ``Server-Timing: fit`` measures, the time in the core: the moments (of `points`,
+    or the body's own), the descent with `options` and the statistics at the body's
+    confidence level."""
+    if points is not None:
+        return core.fit_points(*points, options, body.confidence_level)
     moments = body.to_moments()
     result = core.fit_moments(moments, options)
     return moments, with_statistics([body], [moments], [result])[0]
@@ -103,8 +127,9 @@ def fit_batch(body: BatchFitRequest, request: Request) -> list[FitResponse | Bat
     descents. A diverged fit answers an error in its place; any other core error of an item
     fails the whole batch (a `RequestValidationError` at ``["body", "fits", i, field]``)."""
     errors: list[dict[str, Any]] = []
+    points = batch_points(body.fits)  # (the core's inputs: Server-Timing times the core)
+    options = [fit.to_options() for fit in body.fits]
     with core_timer(request):
-        points = batch_points(body.fits)
         moments = batch_moments(body.fits, points)
         for i, item in enumerate(moments):
             if isinstance(item, core.FitError):
@@ -112,8 +137,8 @@ def fit_batch(body: BatchFitRequest, request: Request) -> list[FitResponse | Bat
         if errors:
             raise validation_error(errors)
         items = [
-            (item, fit.to_options())
-            for item, fit in zip(moments, body.fits, strict=True)
+            (item, fit_options)
+            for item, fit_options in zip(moments, options, strict=True)
             if isinstance(item, core.Moments)
         ]
         outcomes = core.fit_batch(items)
