@@ -11,7 +11,11 @@ the same mathematics:
   algorithm as CPython's ``math.fsum`` implements it, partials and the final half-even
   correction included: the same bits), and their remainders lo = fsum(x_1, ..., x_n, -p, -e)
   / n with n mean = p + e split exactly by Dekker's two-product (`product_error`), continued
-  from the partials of the mean's own sum. The
+  from the partials of the mean's own sum. Where the values' binary exponents lie within 60
+  of each other (almost any data), the exact sum is first found as whole multiples of the
+  smallest value's last bit in three 50-bit integer limbs (`_limb_sum`, a few nanoseconds a
+  value against about ten for the partials), and the partials start from its three exact
+  float64 parts: the same exact sum, so the same bits. The
   centred sums are the corrected two-pass ones: sum d_i^2 - (n lo)^2 / n with d_i = x_i -
   mean, the mean kept within [min x, max x]. `exact_mean` is that mean alone, for
   `service.core.exact_sums.deviations` (up to 4,096 values). min_cost
@@ -193,6 +197,63 @@ def _remainder(partials: FloatArray, count: int, n: int, mean: float, scratch: F
     return _rounded(scratch, count) / n
 
 
+LIMB = 2.0**50
+"""The limbs of `_limb_sum`: 50 bits, so that 8,192 of them add up within an int64."""
+LIMB_MASK = (1 << 50) - 1
+LIMB_SPAN = 60
+"""`_limb_sum` takes values whose binary exponents lie within this many of each other."""
+
+
+@_jit
+def _limb_sum(values: FloatArray) -> tuple[bool, float, float, float]:
+    """(True, high, middle, low): the exact sum of the values as three float64s, or
+    (False, ...) for `_exact_mean`'s partials to find it.
+
+    Every value is a whole multiple of 2^q, q = e_min - 53 (e_min the binary exponent of the
+    smallest nonzero magnitude), so v 2^-q is an integer below 2^(e_max - e_min + 53). Split
+    into three signed 50-bit limbs (each split exact: truncation keeps the value's own bits),
+    the limbs add up in int64s without rounding; their carries normalized, each limb times
+    its power of two is one float64, exactly. Taken where that all holds: finite values far
+    from overflow, exponents within `LIMB_SPAN` of each other, q in float64's normal range,
+    at most 8,192 values. A few nanoseconds a value, against about ten for the partials."""
+    n = values.size
+    total = 0.0
+    small, big = math.inf, 0.0
+    for v in values:
+        total += v
+        a = abs(v)
+        big = max(big, a)
+        if a > 0.0:
+            small = min(small, a)
+    if not (math.isfinite(total) and big < 2.0**900 and small < math.inf and n <= 8192):
+        return False, 0.0, 0.0, 0.0
+    e_small, e_big = math.frexp(small)[1], math.frexp(big)[1]
+    q = e_small - 53
+    if e_big - e_small > LIMB_SPAN or q < -1022:
+        return False, 0.0, 0.0, 0.0
+    scale = math.ldexp(1.0, -q)
+    high = middle = low = 0
+    for v in values:
+        s = v * scale
+        h = math.trunc(s / (LIMB * LIMB))
+        r = s - h * (LIMB * LIMB)
+        m = math.trunc(r / LIMB)
+        high += int(h)
+        middle += int(m)
+        low += int(r - m * LIMB)
+    middle += low >> 50
+    low &= LIMB_MASK
+    high += middle >> 50
+    middle &= LIMB_MASK
+    unit = math.ldexp(1.0, q)
+    return (
+        True,
+        float(high) * (unit * LIMB * LIMB),
+        float(middle) * (unit * LIMB),
+        float(low) * unit,
+    )
+
+
 @_jit
 def _exact_mean(values: FloatArray) -> tuple[bool, float, float]:
     """(True, mean, lo): the exactly rounded mean fsum(x) / n kept within [min x, max x]
@@ -201,10 +262,15 @@ def _exact_mean(values: FloatArray) -> tuple[bool, float, float]:
     partials, scratch = np.empty(PARTIALS), np.empty(PARTIALS)
     n = values.size
     count = 0
-    for v in values:
-        count = _add(partials, count, v)
-        if count < 0:
-            return False, math.nan, math.nan
+    exact, high, middle, low = _limb_sum(values)
+    if exact:  # the same exact sum, as three float64s: the same partials' rounding
+        for part in (low, middle, high):
+            count = _add(partials, count, part)
+    else:
+        for v in values:
+            count = _add(partials, count, v)
+            if count < 0:
+                return False, math.nan, math.nan
     mean = min(max(_rounded(partials, count) / n, values.min()), values.max())
     lo = _remainder(partials, count, n, mean, scratch)
     return math.isfinite(lo), mean, lo

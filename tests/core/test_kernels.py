@@ -322,3 +322,43 @@ def test_line_height_beyond_the_split_is_left_to_fractions() -> None:
         Fraction(1.0) + Fraction(1e300) * Fraction(3e-10) - Fraction(0.5)
     )
     assert line_height(1e300, 1.0, 3e10, 0.0) == math.inf
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_limb_sum_is_the_exact_sum(seed: int) -> None:
+    """The three float64s of `_limb_sum` add up to the values' exact sum (fractions), on
+    decimals, timestamps, mixed signs and exponents spread over up to 60 binades."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 4097))
+    offset = float(rng.choice([0.0, 2024.0, 1.7e9, -3e12]))
+    values = offset + np.round(rng.normal(size=n), int(rng.integers(0, 8)))
+    values *= 2.0 ** rng.uniform(-17, 17, n) if seed % 3 == 0 else 1.0
+    values *= 10.0 ** float(rng.uniform(-250, 250))
+    exact, high, middle, low = kernels._limb_sum(values)
+    assert exact
+    assert Fraction(high) + Fraction(middle) + Fraction(low) == sum(
+        map(Fraction, values.tolist()), Fraction(0)
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, 2.0**-70],  # exponents too far apart
+        [2.0**950, 1.0],  # near overflow
+        [5e-324, 1.0],  # subnormal
+        [1e-310, 3e-310],
+        [0.0, -0.0],  # nothing to sum
+        [math.inf, 1.0],
+        [math.nan, 1.0],
+    ],
+)
+def test_limb_sum_leaves_the_rest_to_the_partials(values: list[float]) -> None:
+    array = np.array(values)
+    assert not kernels._limb_sum(array)[0]
+    ok, mean, _ = kernels.exact_mean(array)
+    if all(map(math.isfinite, values)):
+        assert ok
+        assert mean == min(max(math.fsum(values) / len(values), min(values)), max(values))
+    else:
+        assert not ok
