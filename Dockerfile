@@ -37,8 +37,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM python:3.11-slim
 
 # The user has no home: matplotlib keeps its font cache in /tmp (a tmpfs under compose,
-# whose containers are read-only otherwise), and so does Numba its compiled loops (compiled
-# once per container start, a few seconds before the first worker is ready).
+# whose containers are read-only otherwise), and so does Numba its compiled code (compiled
+# once per container start, about fifteen seconds before the first worker is ready).
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

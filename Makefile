@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: help run test test-fast test-lowest lint typecheck unit lock lock-check openapi bench clean numba-cache
+.PHONY: help run test test-fast test-lowest lint typecheck unit lock lock-check openapi bench clean
 
 help:  ## list the targets
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 22
@@ -36,17 +36,7 @@ $(VENV)/.installed-dev: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --extra dev
 	touch $(VENV)/.installed $@
 
-# Numba drops a cached function only when its own file changes, not when a compiled function
-# it calls from another file does (the small fit calls kernels', advice's and statistics'):
-# the core's cache goes whenever any of the core's sources changed.
-CORE_CACHE := service/core/__pycache__
-numba-cache:  ## drop the core's Numba cache when a file of service/core changed (run, test and bench do)
-	@mkdir -p $(CORE_CACHE); sum="$$(cat service/core/*.py | cksum)"; \
-	if [ "$$(cat $(CORE_CACHE)/sources.cksum 2>/dev/null)" != "$$sum" ]; then \
-		rm -f $(CORE_CACHE)/*.nbi $(CORE_CACHE)/*.nbc; echo "$$sum" > $(CORE_CACHE)/sources.cksum; \
-	fi
-
-run: $(VENV)/.installed numba-cache  ## serve on 127.0.0.1:8000 in the foreground, Ctrl-C stops (PORT=, HOST=; GDS_* apply)
+run: $(VENV)/.installed  ## serve on 127.0.0.1:8000 in the foreground, Ctrl-C stops (PORT=, HOST=; GDS_* apply)
 	GDS_HOST=$${GDS_HOST:-$(HOST)} GDS_PORT=$${GDS_PORT:-$(PORT)} $(BIN)/python -m service
 
 lint: $(VENV)/.installed-dev  ## ruff check and format check
@@ -56,18 +46,18 @@ lint: $(VENV)/.installed-dev  ## ruff check and format check
 typecheck: $(VENV)/.installed-dev  ## mypy, strict on service/
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-dev numba-cache  ## every test
+unit: $(VENV)/.installed-dev  ## every test
 	$(BIN)/pytest -q
 
 test: lint typecheck unit  ## ruff, mypy and every pytest test (what CI runs, with test-lowest)
 
-test-fast: lint typecheck $(VENV)/.installed-dev numba-cache  ## ruff, mypy and the tests not marked slow
+test-fast: lint typecheck $(VENV)/.installed-dev  ## ruff, mypy and the tests not marked slow
 	$(BIN)/pytest -q -m "not slow"
 
 # The lower bounds in pyproject.toml, proven: a fresh virtualenv with the lowest version
 # of every direct dependency that they allow (uv's lowest-direct resolution; the packages
 # those need are the newest that fit), then the tests that start no server or browser.
-test-lowest: $(UV) numba-cache  ## the tests against the oldest dependency versions pyproject.toml allows
+test-lowest: $(UV)  ## the tests against the oldest dependency versions pyproject.toml allows
 	rm -rf $(LOWEST_VENV)
 	$(UV) venv --quiet --python $(BIN)/python $(LOWEST_VENV)
 	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python \
@@ -85,7 +75,7 @@ lock-check: $(UV)  ## fail if uv.lock is out of date with pyproject.toml (CI run
 openapi: $(VENV)/.installed  ## regenerate openapi/openapi.json from the app
 	$(BIN)/python -m service openapi > openapi/openapi.json
 
-bench: $(VENV)/.installed-dev numba-cache  ## core benchmark table (README "Performance")
+bench: $(VENV)/.installed-dev  ## core benchmark table (README "Performance")
 	$(UV) sync --frozen --inexact --extra dev --extra bench
 	$(BIN)/python benchmarks/core.py
 

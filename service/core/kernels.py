@@ -41,12 +41,17 @@ sum, for the at most 4,096 points these functions take. Float division follows I
 into a fused multiply-add. Each function is compiled on its first call and cached on disk
 (``NUMBA_CACHE_DIR``, else ``__pycache__`` beside this file, else a per-user cache directory);
 `warm_up` compiles them all, for the writable and the read-only arrays (pyarrow's) bodies
-bring.
+bring. Numba checks a cached function against its own file only, and the small fit's
+compiled code calls compiled functions of other files of the core: `drop_stale_cache` clears
+the cache beside the sources whenever any of them changed, when this module is imported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -56,6 +61,7 @@ __all__ = [
     "SmallMoments",
     "absolute_residual_sum",
     "compiled",
+    "drop_stale_cache",
     "exact_mean",
     "first_below",
     "line_height",
@@ -82,6 +88,42 @@ SAFE_LOW, SAFE_HIGH = SAFE_SUMS
 CANCELLATION_LIMIT = 1e-4
 """Below this 1 - r^2, syy - sxy^2 / sxx loses digits: sum the residuals instead (here and in
 `service.core.moments`)."""
+
+
+def drop_stale_cache(package: Path = Path(__file__).parent) -> bool:
+    """Remove the Numba cache in the `package`'s ``__pycache__`` when any of its sources
+    changed since the cache was written (a digest of them, kept beside it); whether it did.
+
+    Numba drops a cached function when its own file changes, but not when a compiled function
+    it calls from another file does (`service.core.scalar`'s compiled fit calls those of
+    this module, `advice` and `statistics`), and would quietly keep the old code. Sources
+    change where they are edited, beside this cache; a cache elsewhere (``NUMBA_CACHE_DIR``,
+    as the container sets it) belongs to an installed, unchanging copy and is left alone, as
+    is a directory this process may not write.
+    """
+    cache = package / "__pycache__"
+    if os.environ.get("NUMBA_CACHE_DIR") or not os.access(cache, os.W_OK):
+        return False
+    digest = hashlib.sha256()
+    for source in sorted(package.glob("*.py")):
+        digest.update(source.read_bytes())
+    stamp = cache / "numba-sources.sha256"
+    try:
+        written = stamp.read_text()
+    except OSError:  # none yet: the cache's sources are unknown
+        written = ""
+    if written == digest.hexdigest():
+        return False
+    try:
+        for cached in (*cache.glob("*.nbi"), *cache.glob("*.nbc")):
+            cached.unlink(missing_ok=True)
+        stamp.write_text(digest.hexdigest())
+    except OSError:  # (another process at it, or a read-only copy: Numba copes either way)
+        return False
+    return True
+
+
+drop_stale_cache()
 
 compiled = njit(cache=True, error_model="numpy")
 """How every compiled function of the core is compiled (here and in the modules whose

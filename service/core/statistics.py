@@ -46,6 +46,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -264,8 +265,18 @@ def _inference(d: Moments, level: float) -> OlsInference:
     return with_p_values(numbers, df, level)
 
 
-_STDTR = cython_special.stdtr["double"]
-_FDTRC = cython_special.fdtrc["double"]
+def _float64_kernel(function: Any) -> Any:
+    """The float64 version of a ``scipy.special.cython_special`` function: recent SciPy
+    releases make some of them fused over float32 and float64 (indexed by type), older ones
+    (1.11) take float64 only."""
+    try:
+        return function["double"]
+    except TypeError:
+        return function
+
+
+_STDTR = _float64_kernel(cython_special.stdtr)
+_FDTRC = _float64_kernel(cython_special.fdtrc)
 """SciPy's Student's t and F tails on float64 scalars (the functions its ufuncs call, the
 same bits, without a ufunc's fixed cost)."""
 
@@ -279,13 +290,13 @@ def with_p_values(numbers: tuple[float, ...], df: int, level: float) -> OlsInfer
         numbers
     )
     p_m = p_b = f_p_value = math.nan
-    if df > 0:
-        if not math.isnan(t_m):
+    if df > 0:  # (t is defined where its standard error is positive, even if it is nan)
+        if stderr_m > 0:
             p_m = 2.0 * _STDTR(df, -abs(t_m))
-        if not math.isnan(t_b):
+        if stderr_b > 0:
             p_b = 2.0 * _STDTR(df, -abs(t_b))
         if not math.isnan(f):
-            f_p_value = p_m if not math.isnan(t_m) else _FDTRC(1.0, df, f)
+            f_p_value = p_m if stderr_m > 0 else _FDTRC(1.0, df, f)
     finite = math.isfinite
     if all(map(finite, numbers)) and finite(p_m) and finite(p_b) and finite(f_p_value):
         return OlsInference(

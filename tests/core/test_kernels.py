@@ -362,3 +362,27 @@ def test_limb_sum_leaves_the_rest_to_the_partials(values: list[float]) -> None:
         assert mean == min(max(math.fsum(values) / len(values), min(values)), max(values))
     else:
         assert not ok
+
+
+def test_a_changed_source_drops_the_cache_beside_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Numba checks a cached function against its own file only: any change to a source of
+    the package drops the package's whole cache, once; a cache set elsewhere is left alone."""
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    for name in ("a.f-1.py311.nbi", "a.f-1.py311.1.nbc", "a.cpython-311.pyc"):
+        (cache / name).write_bytes(b"old")
+    assert kernels.drop_stale_cache(tmp_path)
+    assert sorted(p.name for p in cache.iterdir()) == ["a.cpython-311.pyc", "numba-sources.sha256"]
+    (cache / "a.f-1.py311.nbi").write_bytes(b"new")
+    assert not kernels.drop_stale_cache(tmp_path)  # unchanged sources: the cache stays
+    assert (cache / "a.f-1.py311.nbi").exists()
+    (tmp_path / "a.py").write_text("x = 2\n")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert not kernels.drop_stale_cache(tmp_path)
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert kernels.drop_stale_cache(tmp_path)
+    assert not (cache / "a.f-1.py311.nbi").exists()

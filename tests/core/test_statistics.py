@@ -529,3 +529,13 @@ def test_scalar_t_tails_are_scipys_ufunc_bit_for_bit() -> None:
     assert [statistics._FDTRC(1.0, d, v) for d, v in zip(df, f, strict=True)] == special.fdtrc(
         1.0, df, f
     ).tolist()
+
+
+def test_an_undefined_t_and_a_nan_t_are_told_apart() -> None:
+    """A slope whose t is nan (an infinite slope over an infinite standard error, reachable
+    through the core's moments) has no p-value and its F test none either; SciPy's F tail is
+    asked only where the slope's standard error is 0."""
+    from service.core import Moments
+
+    (ols,) = ols_inference([Moments(5, 0.0, 0.0, 1.0, 1.0, 2.0, 0.2, -600, 500, 5.0, 0)], [0.95])
+    assert ols.t_m is None and ols.p_m is None and ols.f_p_value is None
