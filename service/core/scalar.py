@@ -296,26 +296,9 @@ def _handles(moments: Moments, options: FitOptions) -> bool:
 
 
 Arguments = tuple[
-    float,
-    float,
-    float,
-    float,
-    float,
-    float,
-    float,
-    float,
-    float,
-    float,
-    float,
-    float,
-    bool,
-    float,
-    float,
-    bool,
-    float,
-    int,
-    float,
-]
+    float, float, float, float, float, float, float, float, float, float, float, float, bool,
+    float, float, bool, float, int, float,
+]  # fmt: skip
 """`_small_fit`'s arguments but the last (the parameters' array)."""
 
 
