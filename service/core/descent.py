@@ -100,8 +100,8 @@ def fit_points(
 def warm_up() -> None:
     """Compile (or load from the cache) every compiled function of the core
     (`kernels.warm_up`, and the small path's, the advice's and the statistics' through the
-    fits they serve), so that no request waits for it: about ten seconds on first use,
-    milliseconds from the cache."""
+    fits they serve), so that no request waits for it: fifteen to twenty seconds on first use
+    here, a second or two from the cache."""
     kernels.warm_up()
     x = np.array([0.0, 1.0, 2.0, 4.0])
     y = np.array([1.0, 0.5, 2.5, 2.0])
