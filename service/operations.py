@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +31,9 @@ __all__ = [
     "BatchPoints",
     "batch_moments",
     "batch_points",
+    "core_inputs",
     "core_timer",
     "fit_batch",
-    "core_inputs",
     "fit_body",
     "fit_inputs",
     "fit_one",
@@ -43,14 +42,24 @@ __all__ = [
 ]
 
 
-@contextmanager
-def core_timer(request: Request) -> Iterator[None]:
-    """Add the time spent inside the ``with`` block to the request's ``Server-Timing``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        add_core_seconds(request.scope, time.perf_counter() - start)
+class core_timer:  # (named as the function it replaces: ``with core_timer(request):``)
+    """Add the time spent inside the ``with`` block to the request's ``Server-Timing``.
+
+    A class with slots rather than a generator context manager: the time between the two
+    clock reads is the block's own, with only a method call around it (a generator's
+    resumption would be counted in the header too)."""
+
+    __slots__ = ("scope", "start")
+
+    def __init__(self, request: Request) -> None:
+        self.scope = request.scope
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc_info: object) -> None:
+        add_core_seconds(self.scope, time.perf_counter() - self.start)
 
 
 def fit_one(
@@ -64,11 +73,8 @@ def fit_one(
     (`core_inputs`) to the result.
     """
     options, points = core_inputs(body, options)
-    start = time.perf_counter()  # (as `core_timer`, without a generator's own cost inside)
-    try:
+    with core_timer(request):
         moments, result = fit_inputs(body, options, points)
-    finally:
-        add_core_seconds(request.scope, time.perf_counter() - start)
     metrics.record_fits([(body.optimizer, body.update, result.n)])
     return moments, result
 

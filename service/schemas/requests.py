@@ -119,7 +119,8 @@ _KNOWN_KEYS: frozenset[str] = frozenset()
 
 PACKED_POINTS = 256
 """Up to this many numbers, `_float_array` packs a list with `struct` (about 40 % cheaper than
-``np.fromiter`` on a hundred floats, and the small fit's conversion is part of its time)."""
+``np.fromiter`` on a hundred floats, a cost every small request pays; one packer per length
+is kept, so at most this many)."""
 _PACKERS: dict[int, struct.Struct] = {}
 
 
