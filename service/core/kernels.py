@@ -52,6 +52,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -66,6 +67,8 @@ __all__ = [
     "first_below",
     "line_height",
     "matrix_power",
+    "pack_parameters",
+    "PARAMETERS",
     "product_error",
     "small_moments",
     "trajectory_parameters",
@@ -512,6 +515,30 @@ def _table(a: Matrix, count: int, powers: FloatArray, sums: FloatArray) -> tuple
     return doubled, doubled_sum
 
 
+PARAMETERS = 23
+"""The length of an item's packed parameters (`pack_parameters`)."""
+
+
+@_jit
+def pack_parameters(
+    p: FloatArray, a: Matrix, step: Matrix, b_row: tuple[float, float],
+    u0: tuple[float, float], view: tuple[float, float, float, float, float, float, float, float],
+    start: tuple[float, float, float],
+) -> None:  # fmt: skip
+    """The item's numbers for `trajectory_points`, `trajectory_point` and `first_below`,
+    packed into `p` (shape (`PARAMETERS`,): one array crosses into compiled code far faster
+    than a tuple of tuples): A (4), D = A - I (4), b's step row (2), u_0 (2), the view (8:
+    scale_m, scale_c, m*, b*, mean_x, sqrt(vx), m* - m_ls, min_cost) and the start (3: m_0,
+    b_0, 1.0 under standardize else 0.0). The one layout: the small path's compiled
+    coefficients (`service.core.scalar`) pack with it too."""
+    p[0], p[1], p[2], p[3] = a
+    p[4], p[5], p[6], p[7] = step
+    p[8], p[9] = b_row
+    p[10], p[11] = u0
+    p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19] = view
+    p[20], p[21], p[22] = start
+
+
 def trajectory_parameters(
     a: Matrix,
     step: Matrix,
@@ -520,12 +547,16 @@ def trajectory_parameters(
     view: tuple[float, float, float, float, float, float, float, float],
     start: tuple[float, float, float],
 ) -> FloatArray:
-    """The item's numbers for `trajectory_points`, `trajectory_point` and `first_below`,
-    packed (one array crosses into compiled code far faster than a tuple of tuples): 23
-    float64s, A (4), D = A - I (4), b's step row (2), u_0 (2), the view (8: scale_m,
-    scale_c, m*, b*, mean_x, sqrt(vx), m* - m_ls, min_cost) and the start (3: m_0, b_0,
-    1.0 under standardize else 0.0)."""
-    return np.array([*a, *step, *b_row, *u0, *view, *start], dtype=np.float64)
+    """`pack_parameters` into a new array, from numbers of any kind (taken as float64)."""
+    p = np.empty(PARAMETERS)
+    pack_parameters(
+        p, _floats(a), _floats(step), _floats(b_row), _floats(u0), _floats(view), _floats(start)
+    )
+    return p
+
+
+def _floats(values: tuple[float, ...]) -> Any:
+    return tuple(map(float, values))
 
 
 @_jit

@@ -61,6 +61,7 @@ from service.core.result import FitResult, History, Optimum, StopReason
 from service.core.statistics import (
     QUIET_REACH,
     FitStatistics,
+    line_r2,
     ols_numbers,
     t_quantile,
     with_p_values,
@@ -71,9 +72,6 @@ __all__ = ["descend_small", "fit_points"]
 START_LIMIT = 1e250
 """Starts (and their cost) beyond this go to the vectorized path, which locates overflow."""
 
-PARAMETERS = 23
-"""The length of an item's packed parameters (`kernels.trajectory_parameters`)."""
-
 FLOAT64 = np.dtype(np.float64)
 """float64's dtype (NumPy's built-in dtypes are singletons: an identity check is enough)."""
 FloatArray = NDArray[np.float64]
@@ -82,12 +80,20 @@ Matrix = tuple[float, float, float, float]  # (a00, a01, a10, a11)
 Vector = tuple[float, float]
 
 
+@compiled
+def _plain_keep(lam: float, mx: float) -> tuple[float, bool]:
+    """1 - 2 lam mx^2 in float64, and whether that is it rounded once: not near 0, where
+    its terms cancel (`_one_minus_twice` then takes it from fractions)."""
+    plain = 1 - 2 * lam * mx * mx
+    return plain, not (math.isfinite(plain) and abs(plain) < 0.5)
+
+
 def _one_minus_twice(lam: float, mx: float) -> float:
     """1 - 2 lam mx^2 rounded once (as `service.core.iteration` does)."""
-    plain = 1 - 2 * lam * mx * mx
-    if math.isfinite(plain) and abs(plain) < 0.5:
-        return float(1 - 2 * Fraction(lam) * Fraction(mx) ** 2)
-    return plain
+    plain, rounded_once = _plain_keep(lam, mx)
+    if rounded_once:
+        return float(plain)
+    return float(1 - 2 * Fraction(lam) * Fraction(mx) ** 2)
 
 
 @compiled
@@ -98,8 +104,8 @@ def _coefficients(
 ) -> tuple[float, float, float, float]:  # fmt: skip
     """The per-item coefficients of `service.core.coefficients.prepare` for one item in
     float64's comfortable range (x_exponent = y_exponent = 0), compiled: the packed
-    parameters of `kernels.trajectory_parameters` into `p` (shape (23,)), and (g_mm, g_mc,
-    g_cc, the stable bound).
+    parameters into `p` (`kernels.pack_parameters`), and (g_mm, g_mc, g_cc, the stable
+    bound).
 
     `height` is c_0 - c* (`height_error`), `b_keep` the sequential rule's 1 - 2 lr mx^2
     rounded once (`_one_minus_twice`). The gradient in (m, b) is G u = (g_mm u_m + g_mc u_c,
@@ -135,13 +141,11 @@ def _coefficients(
     else:
         step = (-2 * lam_w, -2 * lam * mx, -2 * mx * lam_w, -2 * (lr + lam * mx * mx))
         b_row = (0.0, -2 * lr)
-    p[0], p[1], p[2], p[3] = 1 + step[0], step[1], step[2], 1 + step[3]
-    p[4], p[5], p[6], p[7] = step
-    p[8], p[9] = b_row
-    p[10], p[11] = u_m, height / scale_c
-    p[12], p[13], p[14], p[15] = scale_m, scale_c, m_star, b_star
-    p[16], p[17], p[18], p[19] = mean_x, root_vx, m_star - m_ls, min_cost
-    p[20], p[21], p[22] = m0, b0, 1.0 if standardize else 0.0
+    kernels.pack_parameters(
+        p, (1 + step[0], step[1], step[2], 1 + step[3]), step, b_row, (u_m, height / scale_c),
+        (scale_m, scale_c, m_star, b_star, mean_x, root_vx, m_star - m_ls, min_cost),
+        (m0, b0, 1.0 if standardize else 0.0),
+    )  # fmt: skip
     return g_mm, g_mc, g_cc, _stable_bound(h11, h12, h_gap, sequential)
 
 
@@ -225,8 +229,8 @@ def _small_fit(
     int, float, int, bool, float, float, float, float, float, float, float, bool, float,
     float, float, bool, float, float, float,
 ]:  # fmt: skip
-    """The whole small fit in one compiled call, its packed parameters into `p` (shape
-    (`PARAMETERS`,)): (status, stable bound, epochs run, stopped, m, b, cost, gradient
+    """The whole small fit in one compiled call, its packed parameters into `p`
+    (`kernels.pack_parameters`): (status, stable bound, epochs run, stopped, m, b, cost, gradient
     norm, the optimum's m, b and cost, `advice.far_numbers`' four, `advice.plain_gd_gaps`'
     four when far).
 
@@ -322,7 +326,7 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
     """
     if not _handles(moments, options):
         return None
-    parameters = np.empty(PARAMETERS)
+    parameters = np.empty(kernels.PARAMETERS)
     answer = _small_fit(*_arguments(moments, options, math.nan), parameters)
     if answer[0] == NEEDS_HEIGHT:
         height = height_error(moments, options.initial_m, options.initial_b)
@@ -397,9 +401,8 @@ def _fit_points(
         ok = ok and syy > 0
     else:
         ok = ok and math.isfinite(2 * (sxx / sum_w + l2 + mean_x * mean_x))
-    mx = 0.0 if standardize else mean_x
-    b_keep = 1 - 2 * lr * mx * mx if sequential else 0.0
-    if sequential and math.isfinite(b_keep) and abs(b_keep) < 0.5:
+    b_keep, rounded_once = _plain_keep(lr, 0.0 if standardize else mean_x)
+    if sequential and not rounded_once:
         ok = False  # rounded once from fractions (`_one_minus_twice`)
     if not ok:
         return VECTORIZED, sums, _unfitted(VECTORIZED), nothing, nan, nan, nan
@@ -415,10 +418,7 @@ def _fit_points(
     reach = abs(m) * math.sqrt(sxx) + math.sqrt(syy) + abs(c)
     if not (exact and reach < QUIET_REACH):
         return VECTORIZED, sums, answer, nothing, nan, nan, nan
-    r2 = nan
-    if syy > 0:
-        scaled = cost / (syy / sum_w)
-        r2 = 1.0 - scaled if math.isfinite(scaled) else nan
+    r2 = line_r2(cost, syy, sum_w, 0)
     mae = kernels._absolute_residual_sum(x, y, m, c, mean_x, mean_y) / n
     ols = ols_numbers(n, sum_w, mean_x, mean_y, sxx, sxy, syy, min_cost, 0, 0, 0, quantile)
     return FITTED, sums, answer, ols, r2, math.sqrt(cost), mae
@@ -450,7 +450,7 @@ def fit_points(
         options.validate()
     except ParameterError:
         return None
-    parameters = np.empty(PARAMETERS)
+    parameters = np.empty(kernels.PARAMETERS)
     status, sums, answer, ols, r2, rmse, mae = _fit_points(
         x, y, options.l2, options.learning_rate, options.standardize, options.initial_m,
         options.initial_b, options.update == "sequential", options.epochs,
@@ -479,7 +479,7 @@ class _Item:
         arguments = _arguments(
             moments, options, height_error(moments, options.initial_m, options.initial_b)
         )
-        self.parameters = np.empty(PARAMETERS)
+        self.parameters = np.empty(kernels.PARAMETERS)
         sum_w, mean_x, mean_y, _, _, sxx, sxy, syy, min_cost, height, l2, lr, std, m0, b0 = (
             arguments[:15]
         )

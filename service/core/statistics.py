@@ -67,6 +67,7 @@ __all__ = [
     "OlsInference",
     "Points",
     "fit_statistics",
+    "line_r2",
     "mean_absolute_residual",
     "ols_inference",
     "ols_numbers",
@@ -339,12 +340,19 @@ def fit_statistics(
 
 def _statistics(data: Moments, cost: float, mae: float | None, ols: OlsInference) -> FitStatistics:
     """One item of `fit_statistics`."""
-    r2: float | None = None
-    if data.syy > 0:
-        # 1 - cost / var(y), var(y) = Syy / W, in the moments' scaled units of y.
-        scaled = _ldexp(cost, -2 * data.y_exponent) / (data.syy / data.sum_w)
-        r2 = 1.0 - scaled if math.isfinite(scaled) else None
-    return FitStatistics(r2, math.sqrt(cost), mae, ols)
+    r2 = line_r2(cost, data.syy, data.sum_w, data.y_exponent)
+    return FitStatistics(None if math.isnan(r2) else r2, math.sqrt(cost), mae, ols)
+
+
+@compiled
+def line_r2(cost: float, syy: float, sum_w: float, y_exponent: int) -> float:
+    """1 - cost / var(y) of a line whose MSE is `cost` (y-units squared), var(y) = Syy / W
+    in the moments' scaled units of y; nan where undefined (constant y, or beyond float64).
+    Compiled: the small path's compiled fit takes it too."""
+    if not syy > 0:
+        return math.nan
+    scaled = math.ldexp(cost, -2 * y_exponent) / (syy / sum_w)
+    return 1.0 - scaled if math.isfinite(scaled) else math.nan
 
 
 def _ldexp(value: float, exponent: int) -> float:
