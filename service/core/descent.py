@@ -47,6 +47,7 @@ from service.core.errors import DataError, DivergedError, FitError, ParameterErr
 from service.core.history import history_epochs
 from service.core.iteration import STATE_DIM
 from service.core.moments import Moments, compute_moments
+from service.core.momentum import descend_momentum
 from service.core.options import FitOptions
 from service.core.result import FitResult, History, Optimum
 from service.core.scalar import descend_small
@@ -116,7 +117,11 @@ def warm_up() -> None:
                 )
                 fit_points(*points, None, options)
     moments = compute_moments(x, y)
-    for options in (FitOptions(epochs=50), FitOptions(epochs=50, optimizer="momentum")):
+    for options in (
+        FitOptions(epochs=50),
+        FitOptions(epochs=50, optimizer="momentum"),
+        FitOptions(epochs=50, optimizer="nesterov", tolerance=1e-3, history_points=5),
+    ):
         result = fit_moments(moments, options)
         with_statistics([result], [moments])
 
@@ -137,7 +142,7 @@ def fit_moments(moments: Moments, options: FitOptions | None = None) -> FitResul
     error = _unfit(moments, options)
     if error is not None:
         raise error
-    small = descend_small(moments, options) if SMALL_PATH else None
+    small = _descend_small(moments, options) if SMALL_PATH else None
     if small is not None:  # (as `fit_batch` would, without its grouping around one item)
         return small
     outcomes: list[FitResult | FitError | None] = [None]
@@ -158,13 +163,22 @@ def fit_batch(items: Sequence[tuple[Moments, FitOptions]]) -> list[FitResult | F
         if error is not None:
             outcomes[i] = error
             continue
-        small = descend_small(moments, options) if SMALL_PATH else None
+        small = _descend_small(moments, options) if SMALL_PATH else None
         if small is not None:
             outcomes[i] = small
         else:
             valid.append(i)
     _descend_vectorized(items, valid, outcomes)
     return [o for o in outcomes if o is not None]
+
+
+def _descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
+    """The item's fit on the small-problem path of its optimizer (`service.core.scalar` for
+    plain gd, `service.core.momentum` for the momentum optimizers), or None where the
+    vectorized path decides."""
+    if options.optimizer == "gd":
+        return descend_small(moments, options)
+    return descend_momentum(moments, options)
 
 
 def _descend_vectorized(

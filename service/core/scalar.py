@@ -72,6 +72,10 @@ __all__ = ["descend_small", "fit_points"]
 START_LIMIT = 1e250
 """Starts (and their cost) beyond this go to the vectorized path, which locates overflow."""
 
+GD, MOMENTUM, NESTEROV = range(3)
+"""The optimizers, as compiled code reads them (`OPTIMIZERS`)."""
+OPTIMIZERS = {"gd": GD, "momentum": MOMENTUM, "nesterov": NESTEROV}
+
 FLOAT64 = np.dtype(np.float64)
 """float64's dtype (NumPy's built-in dtypes are singletons: an identity check is enough)."""
 FloatArray = NDArray[np.float64]
@@ -97,10 +101,10 @@ def _one_minus_twice(lam: float, mx: float) -> float:
 
 
 @compiled
-def _coefficients(
+def item_coefficients(
     sum_w: float, mean_x: float, mean_y: float, sxx: float, sxy: float, syy: float,
     min_cost: float, height: float, l2: float, lr: float, standardize: bool, m0: float,
-    b0: float, sequential: bool, b_keep: float, p: FloatArray,
+    b0: float, sequential: bool, b_keep: float, mu: float, optimizer: int, p: FloatArray,
 ) -> tuple[float, float, float, float]:  # fmt: skip
     """The per-item coefficients of `service.core.coefficients.prepare` for one item in
     float64's comfortable range (x_exponent = y_exponent = 0), compiled: the packed
@@ -109,7 +113,10 @@ def _coefficients(
 
     `height` is c_0 - c* (`height_error`), `b_keep` the sequential rule's 1 - 2 lr mx^2
     rounded once (`_one_minus_twice`). The gradient in (m, b) is G u = (g_mm u_m + g_mc u_c,
-    g_cc u_c) on the error u = (m - m*, c - c*) in the units the descent runs in."""
+    g_cc u_c) on the error u = (m - m*, c - c*) in the units the descent runs in. The
+    packed A, D and b's row are plain gd's; the momentum optimizers (`optimizer`, with
+    `mu`) read only the start, u_0 and the view (`service.core.momentum`), and the bound is
+    their rule's."""
     n = sum_w  # the divisor that turns the sums into means (n unweighted)
     vx = sxx / n
     root_vx = math.sqrt(vx)
@@ -146,15 +153,23 @@ def _coefficients(
         (scale_m, scale_c, m_star, b_star, mean_x, root_vx, m_star - m_ls, min_cost),
         (m0, b0, 1.0 if standardize else 0.0),
     )  # fmt: skip
-    return g_mm, g_mc, g_cc, _stable_bound(h11, h12, h_gap, sequential)
+    return g_mm, g_mc, g_cc, _stable_bound(h11, h12, h_gap, sequential, mu, optimizer)
 
 
 @compiled
-def _stable_bound(h11: float, h12: float, gap: float, sequential: bool) -> float:
-    """`service.core.iteration.max_stable_learning_rates` for plain gd, compiled."""
+def _stable_bound(
+    h11: float, h12: float, gap: float, sequential: bool, mu: float, optimizer: int
+) -> float:
+    """`service.core.iteration.max_stable_learning_rates` for one item, compiled (`mu` is
+    read by the momentum optimizers only)."""
     h22 = 2.0
     if not sequential:
-        return 2 / (0.5 * (h11 + h22) + math.hypot(0.5 * gap, h12))
+        lam = 0.5 * (h11 + h22) + math.hypot(0.5 * gap, h12)
+        if optimizer == MOMENTUM:
+            return 2 * (1 + mu) / lam
+        if optimizer == NESTEROV:
+            return 2 * (1 + mu) / ((1 + 2 * mu) * lam)
+        return 2 / lam
     s = h11 + h22
     size, cross = abs(gap), 2 * abs(h12)
     difference, total = size - cross, size + cross
@@ -242,9 +257,9 @@ def _small_fit(
         exact, height = kernels.line_height(m0, b0, mean_x, mean_y, lo_x, lo_y)
         if not exact:
             return _unfitted(NEEDS_HEIGHT)
-    g_mm, g_mc, g_cc, bound = _coefficients(
+    g_mm, g_mc, g_cc, bound = item_coefficients(
         sum_w, mean_x, mean_y, sxx, sxy, syy, min_cost, height, l2, lr, standardize, m0, b0,
-        sequential, b_keep, p,
+        sequential, b_keep, 0.0, GD, p,
     )  # fmt: skip
     start_cost = kernels._trajectory_point(p, 0)[4]
     # An unstable rate grows: the vectorized path locates any overflow on the way.
@@ -472,7 +487,7 @@ def fit_points(
 
 
 class _Item:
-    """The compiled coefficients of one item (`_coefficients`) as Python floats, with the
+    """The compiled coefficients of one item (`item_coefficients`) as Python floats, with the
     kernels that read them: what `descend_small` works from, for inspection."""
 
     def __init__(self, moments: Moments, options: FitOptions) -> None:
@@ -484,9 +499,9 @@ class _Item:
             arguments[:15]
         )
         sequential, b_keep = arguments[15], arguments[16]
-        g_mm, g_mc, g_cc, self.bound = _coefficients(
+        g_mm, g_mc, g_cc, self.bound = item_coefficients(
             sum_w, mean_x, mean_y, sxx, sxy, syy, min_cost, height, l2, lr, std, m0, b0,
-            sequential, b_keep, self.parameters,
+            sequential, b_keep, 0.0, GD, self.parameters,
         )  # fmt: skip
         self.g = (g_mm, g_mc, g_cc)
         values = self.parameters.tolist()

@@ -47,10 +47,11 @@ INLINE_MAX_HISTORY: Final = 100
 """Longest history fitted on the event loop."""
 INLINE_MAX_EPOCH_ROOTS: Final = 500.0
 """Most sum of sqrt(epochs) over the fits run on the event loop: one fit of 250,000 epochs,
-or 16 of 976. The core's small path costs O(log epochs), but an item it hands to the
-vectorized path (a momentum optimizer, data scaled by powers of two, a rate that diverges)
-builds tables of O(sqrt(epochs)) 7 x 7 powers, about 10 us per unit of sqrt(epochs) here:
-a few milliseconds within this budget."""
+or 16 of 976. The core's small path costs O(log epochs) for plain gd and O(sqrt(epochs))
+double-double products for the momentum optimizers (well under a microsecond per unit of
+sqrt(epochs)); an item it hands to the vectorized path (data scaled by powers of two, a
+rate that diverges) builds tables of O(sqrt(epochs)) 7 x 7 powers, about 10 us per unit of
+sqrt(epochs) here: a few milliseconds within this budget."""
 INLINE_MAX_BATCH_ITEMS: Final = 16
 """Most fits of a batch fitted on the event loop."""
 

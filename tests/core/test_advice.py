@@ -162,7 +162,7 @@ def _random_hessians(
 ) -> list[tuple[tuple[float, float, float, float], float]]:
     """Hessians of plain gd as `advice._hessian` builds them (variance 1e-6..1e6, mean of x
     0 or up to 1e8 either side), each with its stable bound for the sequential rule."""
-    from service.core.scalar import _stable_bound
+    from service.core.scalar import GD, _stable_bound
 
     rng = np.random.default_rng(seed)
     out = []
@@ -171,7 +171,7 @@ def _random_hessians(
         mx = float(rng.choice([0.0, 1.0, -1.0])) * 10 ** rng.uniform(-6, 8)
         h11, h12 = 2 * (w + mx * mx), 2 * mx
         highest = 0.5 * (h11 + 2) + float(np.hypot(w + mx * mx - 1, h12))
-        bound = _stable_bound(h11, h12, 2 * ((w - 1) + mx * mx), True)
+        bound = _stable_bound(h11, h12, 2 * ((w - 1) + mx * mx), True, 0.0, GD)
         out.append(((h11, h12, 4 * (w / highest), highest), bound))
     return out
 

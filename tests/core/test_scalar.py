@@ -148,7 +148,7 @@ def test_warm_up_compiles_what_requests_call() -> None:
     """After `core.warm_up`, JSON's writable arrays and pyarrow's read-only ones compile
     nothing new in the one call, the descent's or the statistics'."""
     core.warm_up()
-    functions = (scalar._fit_points, scalar._small_fit, scalar._coefficients)
+    functions = (scalar._fit_points, scalar._small_fit, scalar.item_coefficients)
     before = [len(function.signatures) for function in functions]
     assert all(before)
     x, y = np.array([0.0, 1.0, 3.0, 4.0]), np.array([1.0, 2.0, 2.0, 5.0])
