@@ -38,7 +38,7 @@ FROM python:3.11-slim
 
 # The user has no home: matplotlib keeps its font cache in /tmp (a tmpfs under compose,
 # whose containers are read-only otherwise), and so does Numba its compiled code (compiled
-# once per container start, about fifteen seconds before the first worker is ready).
+# once per container start, about twenty-five seconds before the first worker is ready).
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -56,7 +56,7 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
 
-HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; url = 'http://127.0.0.1:%s/healthz' % os.environ.get('GDS_PORT', '8000'); sys.exit(0 if urllib.request.urlopen(url, timeout=4).status == 200 else 1)"]
 
 CMD ["python", "-m", "service"]

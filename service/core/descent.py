@@ -101,7 +101,7 @@ def fit_points(
 def warm_up() -> None:
     """Compile (or load from the cache) every compiled function of the core
     (`kernels.warm_up`, and the small path's, the advice's and the statistics' through the
-    fits they serve), so that no request waits for it: fifteen to twenty seconds on first use
+    fits they serve), so that no request waits for it: twenty to twenty-five seconds on first use
     here, a second or two from the cache."""
     kernels.warm_up()
     x = np.array([0.0, 1.0, 2.0, 4.0])
