@@ -77,6 +77,7 @@ from service.core.scalar import (
     START_LIMIT,
     VECTORIZED,
     item_coefficients,
+    within_reach,
 )
 
 __all__ = ["Tables", "descend_momentum", "points", "trajectory"]
@@ -447,16 +448,6 @@ def _momentum_fit(
     return (FITTED, bound, epochs_run, stopped, m, b, cost, grad), tables
 
 
-def _handles(moments: Moments, options: FitOptions) -> bool:
-    return (
-        options.optimizer != "gd"
-        and moments.x_exponent == 0
-        and moments.y_exponent == 0
-        and abs(options.initial_m) <= START_LIMIT
-        and abs(options.initial_b) <= START_LIMIT
-    )
-
-
 Arguments = tuple[
     float, float, float, float, float, float, float, float, float, float, float, float, bool,
     float, float, float, int, int, float,
@@ -481,7 +472,7 @@ def trajectory(
     """`_momentum_fit`'s answer, the packed parameters and the tables for one item, or None
     where the vectorized path decides (the item's options are valid and its data
     representable)."""
-    if not _handles(moments, options):
+    if options.optimizer == "gd" or not within_reach(moments, options):
         return None
     parameters = np.empty(kernels.PARAMETERS)
     answer, tables = _momentum_fit(*_arguments(moments, options, math.nan), parameters)

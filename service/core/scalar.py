@@ -304,10 +304,12 @@ def _unfitted(status: int) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _handles(moments: Moments, options: FitOptions) -> bool:
+def within_reach(moments: Moments, options: FitOptions) -> bool:
+    """Whether the small paths (this one for plain gd, `service.core.momentum`) take the
+    item's data and start: data in float64's comfortable range (no power-of-two scaling)
+    and a start within `START_LIMIT`."""
     return (
-        options.optimizer == "gd"
-        and moments.x_exponent == 0
+        moments.x_exponent == 0
         and moments.y_exponent == 0
         and abs(options.initial_m) <= START_LIMIT
         and abs(options.initial_b) <= START_LIMIT
@@ -339,7 +341,7 @@ def descend_small(moments: Moments, options: FitOptions) -> FitResult | None:
 
     The item's options are valid and its data representable (`fit_batch` checked them).
     """
-    if not _handles(moments, options):
+    if options.optimizer != "gd" or not within_reach(moments, options):
         return None
     parameters = np.empty(kernels.PARAMETERS)
     answer = _small_fit(*_arguments(moments, options, math.nan), parameters)
