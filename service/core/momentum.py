@@ -27,11 +27,14 @@ Epochs are cut into blocks of B ~ sqrt(epochs) (a power of two), as on the other
   where the float64 rounding of the optimum and of u_0 would show), the rows of the
   displacements in A^r instead (computed only then): m = m_0 + s_m a_m, b = b_0 + s_c a_b
   (less mean_x s_m a_m under standardize), whichever view has the smaller terms; a value
-  found so below `RIDER_FLOOR` goes to the vectorized path;
+  found so below `RIDER_FLOOR` (but not 0) goes to the vectorized path;
 - `tolerance`: every epoch in turn (the gradient norm of a momentum rule rises and falls),
   screened in float64, g = (G A^r) z_(jB) with the block start rounded, and a bound on the
   screen's error (`SCREEN_SLACK` times the terms' sizes): only epochs the screen cannot
-  rule out are evaluated in double-double, which decides. A few nanoseconds an epoch;
+  rule out are evaluated in double-double, which decides. A few nanoseconds an epoch. A
+  norm that decides below `RIDER_FLOOR` goes to the vectorized path: in float64's range a
+  tolerance of 0 would be met where the state underflows, which the exact descent never
+  reaches (extended precision reaches it far later, or not at all);
 - no overflow anywhere: the largest |entries| of the rows over a block times the block
   start bound |u| over the block, and so m, b, the cost and the gradient (as
   `service.core.trajectory.Trajectory.first_nonfinite` bounds them); a block whose bound
@@ -94,13 +97,17 @@ LIMIT = 1e290
 """A bound of |m|, |b|, the cost or the gradient norm at or above this, in any block, hands
 the item to the vectorized path (which locates overflow)."""
 RIDER_FLOOR = 2.0**-900
-"""m or b below this at an epoch where it is far smaller than its terms goes to the
-vectorized path (`_from_start`)."""
+"""m or b below this (but not 0) at an epoch where it is far smaller than its terms, or a
+gradient norm below this where the tolerance scan decides, goes to the vectorized path
+(`_from_start`, `_first_below`)."""
+OUT_OF_REACH = -2
+"""`_first_below`'s answer where extended precision is to decide."""
 SCREEN_SLACK = 64 * float(np.finfo(np.float64).eps)
 """Relative error bound of the tolerance screen: the rows and the block start each rounded
 to float64, the map's two terms and the four-term sum (about 10 eps), with room."""
 SCREEN_FLOOR = 64 * float(np.finfo(np.float64).smallest_subnormal)
-"""Absolute slack of the screen: products that float64 rounds to its subnormal spacing."""
+"""Absolute slack of the screen: products that float64 rounds to its subnormal spacing (per
+unit of the block start's size for the maps' own entries)."""
 TINY = kernels.TINY
 
 
@@ -246,9 +253,10 @@ def _from_start(
     """m and b from the start plus the displacements (a_m, a_b) = rows(A^r) z_(jB), each
     where its terms are smaller than those of the optimum's view (`kernels._from_start`),
     and whether both are within this path's reach: not where either is below `RIDER_FLOOR`
-    (m or b far smaller than its terms and tiny in itself: the products that form it fall
-    below float64's normal range, where they are no longer exact; extended precision
-    reaches much further down)."""
+    but not 0 (m or b far smaller than its terms and tiny in itself: the products that form
+    it fall below float64's normal range, where they are no longer exact; extended precision
+    reaches much further down; a value that stays exactly 0, such as b on centred data from
+    b_0 = 0, is exact)."""
     scale_m, scale_c, m_star, b_star, mean_x = p[12], p[13], p[14], p[15], p[16]
     m0, b0, standardized = p[20], p[21], p[22]
     starts_hi, starts_lo = tables[4], tables[5]
@@ -266,7 +274,7 @@ def _from_start(
     if abs(b0) + abs(db[0]) + abs(shift[0]) + TINY * abs(scale_c) < size_b:
         moved = add(db[0], db[1], -shift[0], -shift[1])
         b = add(b0, 0.0, moved[0], moved[1])[0]
-    return m, b, abs(m) >= RIDER_FLOOR and abs(b) >= RIDER_FLOOR
+    return m, b, not (0 < abs(m) < RIDER_FLOOR or 0 < abs(b) < RIDER_FLOOR)
 
 
 @compiled
@@ -358,12 +366,18 @@ def _first_below(
     tables: Tables, g_mm: float, g_mc: float, g_cc: float, tol: float, last: int
 ) -> int:
     """The first epoch k <= last whose gradient norm (`_norm` of the double-double u_k) is
-    at most tol, or -1: every epoch screened in float64, g = (G A^r) z_(jB), and skipped
-    where a component exceeds tol by more than the screen's error bound."""
+    at most tol, -1 for none, or `OUT_OF_REACH` where a norm that decides is below
+    `RIDER_FLOOR` (the products that form it leave float64's normal range, and a norm that
+    underflows to 0 would meet a tolerance of 0 that the exact descent never meets: extended
+    precision decides). Every epoch is screened in float64, g = (G A^r) z_(jB), and skipped
+    where a component exceeds tol by more than the screen's error bound: relative to the
+    terms' sizes, plus what float64 loses absolutely where the rows of A^r or their maps are
+    subnormal (`SCREEN_FLOOR` for each, times the block start's size)."""
     rows_hi, rows_lo, starts_hi, starts_lo = tables[2], tables[3], tables[4], tables[5]
     block = int(rows_hi.shape[0])
     maps = np.empty((block, 2, CORE))  # G A^r's rows, in float64
     slack = np.empty(block)
+    floor = SCREEN_FLOOR * (1 + abs(g_mm) + abs(g_mc) + abs(g_cc))
     for r in range(block):
         largest = 0.0
         for c in range(CORE):
@@ -371,7 +385,7 @@ def _first_below(
             maps[r, 0, c] = g_mm * a_m + g_mc * a_c
             maps[r, 1, c] = g_cc * a_c
             largest = max(largest, abs(g_mm * a_m) + abs(g_mc * a_c), abs(g_cc * a_c))
-        slack[r] = SCREEN_SLACK * largest
+        slack[r] = SCREEN_SLACK * largest + floor
     for j in range(last // block + 1):
         s0, s1, s2, s3 = starts_hi[j, 0], starts_hi[j, 1], starts_hi[j, 2], starts_hi[j, 3]
         size = abs(s0) + abs(s1) + abs(s2) + abs(s3)
@@ -385,7 +399,10 @@ def _first_below(
             if abs(g_m) > reach or abs(g_b) > reach:
                 continue
             um_hi, um_lo, uc_hi, uc_lo = _state(rows_hi, rows_lo, starts_hi, starts_lo, j, r)
-            if _norm(g_mm, g_mc, g_cc, um_hi, um_lo, uc_hi, uc_lo) <= tol:
+            norm = _norm(g_mm, g_mc, g_cc, um_hi, um_lo, uc_hi, uc_lo)
+            if not norm >= RIDER_FLOOR:  # (nan too)
+                return OUT_OF_REACH
+            if norm <= tol:
                 return k
     return -1
 
@@ -417,11 +434,9 @@ def _momentum_fit(
     start_cost = kernels._trajectory_point(p, 0)[4]
     if not (math.isfinite(start_cost) and start_cost <= START_LIMIT and lr < bound):
         return (VECTORIZED, bound, 0, False, nan, nan, nan, nan), empty
-    if standardize:
-        lam_w, mx = two_product(lr, 1 + l2), (0.0, 0.0)
-        if l2 > 0:  # lr (1 + l2) with 1 + l2 itself exact
-            one_plus = add(1.0, 0.0, l2, 0.0)
-            lam_w = scale(one_plus[0], one_plus[1], lr)
+    if standardize:  # lr (1 + l2), with 1 + l2 itself exact
+        one_plus = add(1.0, 0.0, l2, 0.0)
+        lam_w, mx = scale(one_plus[0], one_plus[1], lr), (0.0, 0.0)
     else:
         vx = divide(sxx, sum_w)
         lr_vx = scale(vx[0], vx[1], lr)
@@ -433,6 +448,8 @@ def _momentum_fit(
     epochs_run, stopped = epochs, False
     if not math.isnan(tolerance):
         first = _first_below(tables, g_mm, g_mc, g_cc, tolerance, epochs)
+        if first == OUT_OF_REACH:
+            return (VECTORIZED, bound, 0, False, nan, nan, nan, nan), empty
         if first >= 0:
             epochs_run, stopped = first, True
     final = np.empty((3, 1))
@@ -443,7 +460,8 @@ def _momentum_fit(
     )
     grad = _norm(g_mm, g_mc, g_cc, um_hi, um_lo, uc_hi, uc_lo)
     m, b, cost = final[0, 0], final[1, 0], final[2, 0]
-    if not (reached and math.isfinite(m) and math.isfinite(b) and math.isfinite(cost)):
+    finite = math.isfinite(m) and math.isfinite(b) and math.isfinite(cost) and math.isfinite(grad)
+    if not (reached and finite):
         return (VECTORIZED, bound, 0, False, nan, nan, nan, nan), empty
     return (FITTED, bound, epochs_run, stopped, m, b, cost, grad), tables
 
@@ -456,13 +474,15 @@ Arguments = tuple[
 
 
 def _arguments(moments: Moments, options: FitOptions, height: float) -> Arguments:
-    """`_momentum_fit`'s arguments for the item (`height` nan: computed there)."""
+    """`_momentum_fit`'s arguments for the item (`height` nan: computed there), as float64s
+    and ints whatever numbers the options hold (other types would compile another
+    specialization, seconds on first use)."""
     return (
         moments.sum_w, moments.mean_x, moments.mean_y, moments.mean_x_lo, moments.mean_y_lo,
-        moments.sxx, moments.sxy, moments.syy, moments.min_cost, height, options.l2,
-        options.learning_rate, options.standardize, options.initial_m, options.initial_b,
-        options.momentum, OPTIMIZERS[options.optimizer], options.epochs,
-        math.nan if options.tolerance is None else options.tolerance,
+        moments.sxx, moments.sxy, moments.syy, moments.min_cost, height, float(options.l2),
+        float(options.learning_rate), bool(options.standardize), float(options.initial_m),
+        float(options.initial_b), float(options.momentum), OPTIMIZERS[options.optimizer],
+        int(options.epochs), math.nan if options.tolerance is None else float(options.tolerance),
     )  # fmt: skip
 
 

@@ -183,10 +183,33 @@ def test_the_tolerance_screen_never_skips_the_first_epoch_at_or_below_it(seed: i
     _, _, tables = found
     g = _gradient(moments, options)
     norms = _norms_every_epoch(tables, g, epochs)
-    target = norms[int(rng.integers(0, epochs + 1))]
+    # (norms that underflow toward float64's subnormals are extended precision's to decide)
+    reachable = [k for k, norm in enumerate(norms) if norm >= 2.0**-800]
+    target = norms[reachable[int(rng.integers(0, len(reachable)))]]
     for tolerance in (target, math.nextafter(target, 0.0), target * (1 + 1e-12)):
         expected = next((k for k, norm in enumerate(norms) if norm <= tolerance), -1)
         assert momentum._first_below(tables, *g, tolerance, epochs) == expected
+
+
+def test_a_norm_that_underflows_is_extended_precisions_to_judge() -> None:
+    """Tolerance 0 on a descent whose state underflows float64 within its epochs: double-
+    double would meet it (a norm of exactly 0) where the exact descent never does; the item
+    goes to the vectorized path, whose extended precision answers as before."""
+    moments = compute_moments(np.arange(5.0), np.array([1.0, 3.0, 2.0, 5.0, 4.0]))
+    options = FitOptions(
+        learning_rate=0.4, epochs=5000, optimizer="momentum", momentum=0.5, standardize=True,
+        tolerance=0.0,
+    )  # fmt: skip
+    assert momentum.trajectory(moments, options) is None
+    with using("vectorized"):
+        wide = fit_moments(moments, options)
+    assert fit_moments(moments, options) == wide
+    assert (wide.epochs_run, wide.stop_reason) == (5000, "epochs")
+    # The same descent with a tolerance its norms reach while still normal stays here.
+    reached = dataclasses.replace(options, tolerance=1e-200)
+    small = momentum.descend_momentum(moments, reached)
+    assert small is not None and small.stop_reason == "tolerance"
+    assert small.gradient_norm <= 1e-200
 
 
 def test_near_the_double_root_the_powers_keep_the_yardstick() -> None:
@@ -236,3 +259,17 @@ def test_warm_up_compiles_what_momentum_requests_call() -> None:
         )
         assert momentum.descend_momentum(moments, options) is not None
     assert [len(function.signatures) for function in functions] == before
+
+
+def test_a_coordinate_that_stays_exactly_zero_stays_on_the_small_path() -> None:
+    """Centred x and y from b_0 = 0: b is exactly 0 at every epoch (its gradient is 0), far
+    below its terms but exact; the small path keeps the item and answers 0."""
+    x = np.array([-1.5, -0.5, 0.5, 1.5])
+    y = np.array([-2.0, -1.5, 1.0, 2.5])
+    options = FitOptions(learning_rate=0.05, epochs=300, optimizer="nesterov", history_points=30)
+    result = momentum.descend_momentum(compute_moments(x, y), options)
+    assert result is not None and result.history is not None
+    assert result.b == 0.0 and not result.history.b.any()
+    with using("vectorized"):
+        wide = fit_moments(compute_moments(x, y), options)
+    assert abs(result.m - wide.m) <= 1e-12 * abs(wide.m)
