@@ -298,7 +298,9 @@ def prepare(
     mx_e = np.where(standardize, 0.0, np.ldexp(mean_x.astype(wide) + lo_x, -ex))
     lr_e, l2_e = lr.astype(wide), l2.astype(wide)
     lam_e = np.where(standardize, lr_e, np.ldexp(lr_e, 2 * ex))
-    vx_e = sxx.astype(wide) / n.astype(wide)
+    # (and sxx's remainder, where the moments know it: small raw data sets)
+    sxx_lo = column([d.sxx_lo for d in data]).astype(wide)
+    vx_e = (sxx.astype(wide) + sxx_lo) / n.astype(wide)
     lam_w_e = np.where(standardize, lr_e * (1 + l2_e), np.ldexp(lr_e * vx_e, 2 * ex) + lr_e * l2_e)
     step = iteration_steps(
         lam_e, lam_w_e, mx_e, lr_e, mu.astype(wide), sequential, heavy_ball, nesterov

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 __all__ = [
     "add",
     "divide",
+    "divide_double",
     "dot",
     "dot4",
     "fma",
@@ -122,6 +123,14 @@ def divide(a: float, b: float) -> Double:
     """a / b for float64 a and b: the quotient q and (a - q b) / b, whose numerator is exact."""
     q = a / b
     return _quick_two_sum(q, fma(-q, b, a) / b)
+
+
+@inlined
+def divide_double(a_hi: float, a_lo: float, b: float) -> Double:
+    """a / b for a float64 b."""
+    q = a_hi / b
+    remainder = fma(-q, b, a_hi) + a_lo  # a - q b: the first part exact
+    return _quick_two_sum(q, remainder / b)
 
 
 @inlined

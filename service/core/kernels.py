@@ -58,6 +58,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from service.core.double_double import two_product, two_sum
+
 __all__ = [
     "SmallMoments",
     "absolute_residual_sum",
@@ -71,6 +73,7 @@ __all__ = [
     "PARAMETERS",
     "product_error",
     "small_moments",
+    "square_remainder",
     "trajectory_parameters",
     "trajectory_point",
     "trajectory_points",
@@ -390,6 +393,27 @@ def _small_moments(x: FloatArray, y: FloatArray) -> SmallMoments:
             squares += r * r
         min_cost = (squares - remaining * remaining / total) / total
     return True, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), lo_x, lo_y
+
+
+@_jit
+def square_remainder(values: FloatArray, mean: float, lo: float, squares: float) -> float:
+    """What the rounded centred sum of squares `squares` misses of the exact one around the
+    exact mean mean + lo: sum_i (x_i - mean - lo)^2 - squares, to about 2^-100 of it plus
+    2 n |lo| times lo's own last bit (the exact mean is mean + lo to that).
+
+    Each x_i - mean is split exactly into d_i + t_i (two-sum) and d_i^2 into its rounded
+    value and error (two-product); the leading parts are summed error-free and the rest in
+    float64, and sum_i (x_i - mean) = n lo takes the mean's remainder out:
+    sum (x_i - mean - lo)^2 = sum (d_i + t_i)^2 - n lo^2. (Squares below float64's normal
+    range lose their errors' last bits: far below 2^-100 of sums within `SAFE_SUMS`.)"""
+    total, rest = 0.0, 0.0
+    for value in values:
+        d, t = two_sum(value, -mean)
+        p, e = two_product(d, d)
+        total, carried = two_sum(total, p)
+        rest += carried + (e + (2 * d * t + t * t))
+    high, low = two_sum(total, -squares)
+    return high + (low + (rest - values.size * lo * lo))
 
 
 def small_moments(x: FloatArray, y: FloatArray) -> SmallMoments:

@@ -6,8 +6,9 @@ z = (u_m, u_c, v_m, v_c, v_b, a_m, a_b): the error from the optimum u = (m - m*,
 (c = b + m mean_x), the velocities, b's own velocity and the displacements of m and b
 from the start, z_0 = (u_0, 0, 0, 0, 0, 0). With M = lr K (K the Hessian's role in u
 coordinates, `service.core.iteration`), heavy ball v' = mu v - M u, u' = u + v';
-Nesterov v' = mu v - M (u + mu v). A is built in double-double from the float64 inputs
-and the mean of x with its remainder (mean_x + mean_x_lo), so that a rate near the stable
+Nesterov v' = mu v - M (u + mu v). A is built in double-double from the float64 inputs,
+the mean of x with its remainder (mean_x + mean_x_lo) and sxx with its own (sxx + sxx_lo,
+where the moments know it), so that a rate near the stable
 bound with momentum near 1, where A^k is as sensitive to A's entries as k over the gap of
 its eigenvalues, sees them to about 2^-104: an error of A becomes a phase drift that grows
 with k, and float64's 2^-53, or even the vectorized path's extended precision (2^-64),
@@ -58,13 +59,14 @@ from service.core import kernels
 from service.core.advice import warnings_for
 from service.core.double_double import (
     add,
-    divide,
+    divide_double,
     dot,
     dot4,
     inlined,
     multiply,
     scale,
     two_product,
+    two_sum,
 )
 from service.core.history import history_epochs
 from service.core.iteration import AB, AM, STATE_DIM, UC, UM, VB, VC, VM
@@ -410,9 +412,9 @@ def _first_below(
 @compiled
 def _momentum_fit(
     sum_w: float, mean_x: float, mean_y: float, lo_x: float, lo_y: float, sxx: float,
-    sxy: float, syy: float, min_cost: float, height: float, l2: float, lr: float,
-    standardize: bool, m0: float, b0: float, mu: float, optimizer: int, epochs: int,
-    tolerance: float, p: FloatArray,
+    sxx_lo: float, sxy: float, syy: float, min_cost: float, height: float, l2: float,
+    lr: float, standardize: bool, m0: float, b0: float, mu: float, optimizer: int,
+    epochs: int, tolerance: float, p: FloatArray,
 ) -> tuple[tuple[int, float, int, bool, float, float, float, float], Tables]:  # fmt: skip
     """The descent of one item: ((status, stable bound, epochs run, stopped by the
     tolerance, m, b, cost, gradient norm), the tables), the packed start and view into `p`
@@ -438,7 +440,8 @@ def _momentum_fit(
         one_plus = add(1.0, 0.0, l2, 0.0)
         lam_w, mx = scale(one_plus[0], one_plus[1], lr), (0.0, 0.0)
     else:
-        vx = divide(sxx, sum_w)
+        exact_sxx = two_sum(sxx, sxx_lo)
+        vx = divide_double(exact_sxx[0], exact_sxx[1], sum_w)
         lr_vx = scale(vx[0], vx[1], lr)
         lr_l2 = two_product(lr, l2)
         lam_w, mx = add(lr_vx[0], lr_vx[1], lr_l2[0], lr_l2[1]), (mean_x, lo_x)
@@ -467,8 +470,8 @@ def _momentum_fit(
 
 
 Arguments = tuple[
-    float, float, float, float, float, float, float, float, float, float, float, float, bool,
-    float, float, float, int, int, float,
+    float, float, float, float, float, float, float, float, float, float, float, float, float,
+    bool, float, float, float, int, int, float,
 ]  # fmt: skip
 """`_momentum_fit`'s arguments but the last (the parameters' array)."""
 
@@ -479,7 +482,8 @@ def _arguments(moments: Moments, options: FitOptions, height: float) -> Argument
     specialization, seconds on first use)."""
     return (
         moments.sum_w, moments.mean_x, moments.mean_y, moments.mean_x_lo, moments.mean_y_lo,
-        moments.sxx, moments.sxy, moments.syy, moments.min_cost, height, float(options.l2),
+        moments.sxx, moments.sxx_lo, moments.sxy, moments.syy, moments.min_cost, height,
+        float(options.l2),
         float(options.learning_rate), bool(options.standardize), float(options.initial_m),
         float(options.initial_b), float(options.momentum), OPTIMIZERS[options.optimizer],
         int(options.epochs), math.nan if options.tolerance is None else float(options.tolerance),

@@ -404,7 +404,8 @@ def _fit_points(
     """`fit_points` in one compiled call (the packed parameters into `p`): (status, the
     moments' eight numbers (mean_x, mean_y, sxx, sxy, syy, min_cost, lo_x, lo_y),
     `_small_fit`'s answer,
-    `statistics.ols_numbers`' answer, r2, rmse, mae of the returned line); status
+    `statistics.ols_numbers`' answer, r2, rmse, mae of the returned line, the remainder of sxx
+    (`kernels.square_remainder`, for the moments' `sxx_lo`)); status
     `VECTORIZED` wherever `compute_moments`, `descent.fit_moments` and
     `statistics.with_statistics` are to decide (then nothing else is meaningful)."""
     nan = math.nan
@@ -422,23 +423,24 @@ def _fit_points(
     if sequential and not rounded_once:
         ok = False  # rounded once from fractions (`_one_minus_twice`)
     if not ok:
-        return VECTORIZED, sums, _unfitted(VECTORIZED), nothing, nan, nan, nan
+        return VECTORIZED, sums, _unfitted(VECTORIZED), nothing, nan, nan, nan, nan
     answer = _small_fit(
         sum_w, mean_x, mean_y, lo_x, lo_y, sxx, sxy, syy, min_cost, nan, l2, lr, standardize,
         m0, b0, sequential, b_keep, epochs, tolerance, p,
     )  # fmt: skip
     if answer[0] != FITTED:
-        return VECTORIZED, sums, answer, nothing, nan, nan, nan
+        return VECTORIZED, sums, answer, nothing, nan, nan, nan, nan
     m, b, cost = answer[4], answer[5], answer[6]
     # `statistics.with_statistics`: the returned line's r2, rmse and mae
     exact, c = kernels.line_height(m, b, mean_x, mean_y, 0.0, 0.0)
     reach = abs(m) * math.sqrt(sxx) + math.sqrt(syy) + abs(c)
     if not (exact and reach < QUIET_REACH):
-        return VECTORIZED, sums, answer, nothing, nan, nan, nan
+        return VECTORIZED, sums, answer, nothing, nan, nan, nan, nan
     r2 = line_r2(cost, syy, sum_w, 0)
     mae = kernels._absolute_residual_sum(x, y, m, c, mean_x, mean_y) / n
     ols = ols_numbers(n, sum_w, mean_x, mean_y, sxx, sxy, syy, min_cost, 0, 0, 0, quantile)
-    return FITTED, sums, answer, ols, r2, math.sqrt(cost), mae
+    sxx_lo = kernels.square_remainder(x, mean_x, lo_x, sxx)
+    return FITTED, sums, answer, ols, r2, math.sqrt(cost), mae, sxx_lo
 
 
 def fit_points(
@@ -468,7 +470,7 @@ def fit_points(
     except ParameterError:
         return None
     parameters = np.empty(kernels.PARAMETERS)
-    status, sums, answer, ols, r2, rmse, mae = _fit_points(
+    status, sums, answer, ols, r2, rmse, mae, sxx_lo = _fit_points(
         x, y, options.l2, options.learning_rate, options.standardize, options.initial_m,
         options.initial_b, options.update == "sequential", options.epochs,
         math.nan if options.tolerance is None else options.tolerance,
@@ -477,7 +479,9 @@ def fit_points(
     if status != FITTED:
         return None
     mean_x, mean_y, sxx, sxy, syy, min_cost, lo_x, lo_y = sums
-    moments = Moments(n, mean_x, mean_y, sxx, sxy, syy, min_cost, 0, 0, float(n), 0, lo_x, lo_y)
+    moments = Moments(
+        n, mean_x, mean_y, sxx, sxy, syy, min_cost, 0, 0, float(n), 0, lo_x, lo_y, sxx_lo
+    )
     statistics = FitStatistics(
         None if math.isnan(r2) else r2,
         rmse,

@@ -244,6 +244,35 @@ def test_near_the_double_root_the_powers_keep_the_yardstick() -> None:
     assert worst["vectorized"] > worst["small"]
 
 
+def test_near_the_double_root_raw_data_keep_the_yardstick_with_sxx_remainder() -> None:
+    """The same two points as raw data: the exact descent is on the data's exact moments,
+    and the small path's map reads sxx with its remainder (`Moments.sxx_lo`), so it stays
+    within the yardstick where the rounded sxx alone drifts past it (the vectorized path,
+    whose NumPy moments of larger data sets do not carry the remainder, is 1.5 times it)."""
+    x = np.array([1.0956934985716344, -1.8417062898890375])
+    y = np.array([0.6404226504432821, 0.10490011715303971])
+    options = FitOptions(
+        learning_rate=0.8343381052872474, epochs=1534, optimizer="momentum", momentum=0.999,
+        history_points=40,
+    )  # fmt: skip
+    moments = compute_moments(x, y)
+    assert moments.sxx_lo != 0.0
+    result = fit_moments(moments, options)
+    assert result.history is not None
+    epochs = result.history.epoch.tolist()
+    walk = exact.descend(exact.exact_moments(x, y), options, result.epochs_run)
+    loop = exact.float_loop(x, y, options, result.epochs_run)
+    worst = max(
+        exact.worst_excess(result.history.m, walk.m, loop.m, epochs),
+        exact.worst_excess(result.history.b, walk.b, loop.b, epochs),
+    )
+    assert worst <= 0.01
+    rounded = dataclasses.replace(moments, sxx_lo=0.0)
+    drifted = fit_moments(rounded, options)
+    assert drifted.history is not None
+    assert exact.worst_excess(drifted.history.b, walk.b, loop.b, epochs) > 1
+
+
 def test_warm_up_compiles_what_momentum_requests_call() -> None:
     warm_up()
     functions = (momentum._momentum_fit, momentum._points)
