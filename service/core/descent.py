@@ -110,6 +110,7 @@ def warm_up() -> None:
     frozen_x.setflags(write=False)
     frozen_y.setflags(write=False)
     for points in ((x, y), (frozen_x, frozen_y)):
+        compute_moments(*points)  # (the steps' own calls, as a momentum request makes them)
         for update in ("simultaneous", "sequential"):
             for tolerance in (None, 1e-3):
                 options = FitOptions(

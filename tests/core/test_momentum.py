@@ -20,6 +20,7 @@ from service.core import (
     compute_moments,
     fit_batch,
     fit_moments,
+    kernels,
     momentum,
     warm_up,
 )
@@ -274,19 +275,25 @@ def test_near_the_double_root_raw_data_keep_the_yardstick_with_sxx_remainder() -
 
 
 def test_warm_up_compiles_what_momentum_requests_call() -> None:
+    """After `core.warm_up`, a momentum request compiles nothing new, with JSON's writable
+    arrays or pyarrow's read-only ones (whose moments' remainder is their own call)."""
     warm_up()
-    functions = (momentum._momentum_fit, momentum._points)
+    functions = (momentum._momentum_fit, momentum._points, kernels.square_remainder)
     before = [len(function.signatures) for function in functions]
     assert all(before)
-    moments = _article()
-    for optimizer in OPTIMIZERS:
-        options = FitOptions(
-            optimizer=optimizer,
-            tolerance=1e-4,
-            history_points=50,
-            history_spacing="log",  # type: ignore[arg-type]
-        )
-        assert momentum.descend_momentum(moments, options) is not None
+    x, y = np.array(examples.ARTICLE_X), np.array(examples.ARTICLE_Y)
+    frozen_x, frozen_y = x.copy(), y.copy()
+    frozen_x.setflags(write=False)
+    frozen_y.setflags(write=False)
+    for points in ((x, y), (frozen_x, frozen_y)):
+        for optimizer in OPTIMIZERS:
+            options = FitOptions(
+                optimizer=optimizer,
+                tolerance=1e-4,
+                history_points=50,
+                history_spacing="log",  # type: ignore[arg-type]
+            )
+            assert momentum.descend_momentum(compute_moments(*points), options) is not None
     assert [len(function.signatures) for function in functions] == before
 
 
