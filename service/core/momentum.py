@@ -8,11 +8,11 @@ from the start, z_0 = (u_0, 0, 0, 0, 0, 0). With M = lr K (K the Hessian's role 
 coordinates, `service.core.iteration`), heavy ball v' = mu v - M u, u' = u + v';
 Nesterov v' = mu v - M (u + mu v). A is built in double-double from the float64 inputs,
 the mean of x with its remainder (mean_x + mean_x_lo) and sxx with its own (sxx + sxx_lo,
-where the moments know it), so that a rate near the stable
-bound with momentum near 1, where A^k is as sensitive to A's entries as k over the gap of
-its eigenvalues, sees them to about 2^-104: an error of A becomes a phase drift that grows
-with k, and float64's 2^-53, or even the vectorized path's extended precision (2^-64),
-drifts past the contract near the double root within a few thousand epochs.
+where the moments know it), so that a rate near the stable bound with momentum near 1,
+where A^k is as sensitive to A's entries as k over the gap of its eigenvalues, sees them to
+about 2^-104: an error of A becomes a phase drift that grows with k, and float64's 2^-53,
+or even the vectorized path's extended precision (2^-64), drifts past the contract near
+the double root within a few thousand epochs.
 
 Epochs are cut into blocks of B ~ sqrt(epochs) (a power of two), as on the other paths:
 
