@@ -69,11 +69,13 @@ __all__ = [
     "first_below",
     "line_height",
     "matrix_power",
+    "optimum",
     "pack_parameters",
     "PARAMETERS",
     "product_error",
     "small_moments",
     "square_remainder",
+    "start_view",
     "trajectory_parameters",
     "trajectory_point",
     "trajectory_points",
@@ -618,20 +620,41 @@ def _from_start(
 ) -> tuple[float, float]:
     """m and b from the start plus the displacement (moved = S_k u_0), each where its terms
     are smaller than those of the optimum's view."""
-    scale_m, scale_c, m_star, b_star, mean_x = p[12], p[13], p[14], p[15], p[16]
-    m0, b0, standardized = p[20], p[21], p[22]
-    floor_m, floor_c = TINY * abs(scale_m), TINY * abs(scale_c)
-    dm = (p[4] * moved0 + p[5] * moved1) * scale_m
-    db = (p[8] * moved0 + p[9] * moved1) * scale_c
-    shift = mean_x * dm if standardized else 0.0
-    size_m, size_b = _term_sizes(
-        u_m * scale_m, u_c * scale_c, scale_m, scale_c, m_star, b_star, mean_x
-    )
-    if abs(m0) + abs(dm) + floor_m < size_m:
-        m = m0 + dm
-    if abs(b0) + abs(db) + abs(shift) + floor_c < size_b:
-        b = b0 + (db - shift)
+    dm = (p[4] * moved0 + p[5] * moved1) * p[12]
+    db = (p[8] * moved0 + p[9] * moved1) * p[13]
+    shift = p[16] * dm if p[22] else 0.0
+    take_m, take_b = start_view(p, u_m, u_c, dm, db, shift)
+    if take_m:
+        m = p[20] + dm
+    if take_b:
+        b = p[21] + (db - shift)
     return m, b
+
+
+@_jit
+def start_view(
+    p: FloatArray, u_m: float, u_c: float, dm: float, db: float, shift: float
+) -> tuple[bool, bool]:
+    """Whether m, and whether b, is to come from the start's view, m_0 + dm and
+    b_0 + (db - shift) (dm, db the displacements in original units, shift mean_x dm under
+    standardize): where its terms are smaller than those of the optimum's view at the error
+    u (`_term_sizes`). The one rule of both small paths (`service.core.momentum`)."""
+    scale_m, scale_c = p[12], p[13]
+    size_m, size_b = _term_sizes(
+        u_m * scale_m, u_c * scale_c, scale_m, scale_c, p[14], p[15], p[16]
+    )
+    return (
+        abs(p[20]) + abs(dm) + TINY * abs(scale_m) < size_m,
+        abs(p[21]) + abs(db) + abs(shift) + TINY * abs(scale_c) < size_b,
+    )
+
+
+@_jit
+def optimum(p: FloatArray) -> tuple[float, float, float]:
+    """(m*, b*, the optimum's MSE min_cost + vx (m* - m_ls)^2) from the packed parameters
+    (`pack_parameters`): the one formula of both small paths."""
+    spread = p[17] * p[18]
+    return p[14], p[15], p[19] + spread * spread
 
 
 @_jit

@@ -110,7 +110,6 @@ to float64, the map's two terms and the four-term sum (about 10 eps), with room.
 SCREEN_FLOOR = 64 * float(np.finfo(np.float64).smallest_subnormal)
 """Absolute slack of the screen: products that float64 rounds to its subnormal spacing (per
 unit of the block start's size for the maps' own entries)."""
-TINY = kernels.TINY
 
 
 @compiled
@@ -253,29 +252,25 @@ def _from_start(
     um: float, uc: float, m: float, b: float,
 ) -> tuple[float, float, bool]:  # fmt: skip
     """m and b from the start plus the displacements (a_m, a_b) = rows(A^r) z_(jB), each
-    where its terms are smaller than those of the optimum's view (`kernels._from_start`),
+    where its terms are smaller than those of the optimum's view (`kernels.start_view`),
     and whether both are within this path's reach: not where either is below `RIDER_FLOOR`
     but not 0 (m or b far smaller than its terms and tiny in itself: the products that form
     it fall below float64's normal range, where they are no longer exact; extended precision
     reaches much further down; a value that stays exactly 0, such as b on centred data from
     b_0 = 0, is exact)."""
-    scale_m, scale_c, m_star, b_star, mean_x = p[12], p[13], p[14], p[15], p[16]
-    m0, b0, standardized = p[20], p[21], p[22]
     starts_hi, starts_lo = tables[4], tables[5]
     rows_hi, rows_lo = riders
     a_m = dot(rows_hi[r, 0], rows_lo[r, 0], starts_hi[j], starts_lo[j])
     a_b = dot(rows_hi[r, 1], rows_lo[r, 1], starts_hi[j], starts_lo[j])
-    dm = scale(a_m[0], a_m[1], scale_m)
-    db = scale(a_b[0], a_b[1], scale_c)
-    shift = scale(dm[0], dm[1], mean_x) if standardized else (0.0, 0.0)
-    size_m, size_b = kernels._term_sizes(
-        um * scale_m, uc * scale_c, scale_m, scale_c, m_star, b_star, mean_x
-    )
-    if abs(m0) + abs(dm[0]) + TINY * abs(scale_m) < size_m:
-        m = add(m0, 0.0, dm[0], dm[1])[0]
-    if abs(b0) + abs(db[0]) + abs(shift[0]) + TINY * abs(scale_c) < size_b:
+    dm = scale(a_m[0], a_m[1], p[12])
+    db = scale(a_b[0], a_b[1], p[13])
+    shift = scale(dm[0], dm[1], p[16]) if p[22] else (0.0, 0.0)
+    take_m, take_b = kernels.start_view(p, um, uc, dm[0], db[0], shift[0])
+    if take_m:
+        m = add(p[20], 0.0, dm[0], dm[1])[0]
+    if take_b:
         moved = add(db[0], db[1], -shift[0], -shift[1])
-        b = add(b0, 0.0, moved[0], moved[1])[0]
+        b = add(p[21], 0.0, moved[0], moved[1])[0]
     return m, b, not (0 < abs(m) < RIDER_FLOOR or 0 < abs(b) < RIDER_FLOOR)
 
 
@@ -533,9 +528,7 @@ def descend_momentum(moments: Moments, options: FitOptions) -> FitResult | None:
             return None
         # (the same function as the final point's: the last entry is the answer's bits)
         history = History(epoch=recorded, m=table[0], b=table[1], cost=table[2])
-    m_star, b_star = float(parameters[14]), float(parameters[15])
-    spread = float(parameters[17]) * float(parameters[18])
-    optimum = Optimum(m_star, b_star, moments.min_cost + spread * spread)
+    optimum = Optimum(*kernels.optimum(parameters))
     warnings = warnings_for(
         moments, options, bound, stopped=stopped, m=m, b=b, cost=cost, optimum=optimum
     )

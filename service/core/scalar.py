@@ -273,8 +273,7 @@ def _small_fit(
         )
     if not usable:  # the vectorized path locates the first non-finite epoch
         return _unfitted(VECTORIZED)
-    m_star, b_star, spread = p[14], p[15], p[17] * p[18]
-    optimum_cost = min_cost + spread * spread
+    m_star, b_star, optimum_cost = kernels.optimum(p)
     far, gap_m, gap_b, excess = far_numbers(
         sum_w, sxx, syy, mean_y, 0, 0, m, b, cost, m_star, b_star, optimum_cost
     )
