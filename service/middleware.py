@@ -271,19 +271,22 @@ class ServiceMiddleware:
         self, scope: Scope, receive: Receive, send: Send, length: bytes | None, chunked: bool
     ) -> None:
         """The app behind the body timeout and the body limit (for a request with a body)."""
-        receive = _BodyDeadline(receive, self.body_timeout)
+        deadline = _BodyDeadline(receive, self.body_timeout)
         limit = self.max_body_bytes
-        if limit is None:
-            await self.app(scope, receive, send)
-        elif length is not None and length.isdigit() and not chunked:
-            if int(length) > limit:
-                await _answer_json(send, 413, too_large_detail(limit), [])
-                return
-            # The server reads no more than Content-Length bytes of body for this request.
-            await self.app(scope, receive, send)
-        else:
-            assert self.counted_app is not None
-            await self.counted_app(scope, receive, _closing_on_413(send))
+        try:
+            if limit is None:
+                await self.app(scope, deadline, send)
+            elif length is not None and length.isdigit() and not chunked:
+                if int(length) > limit:
+                    await _answer_json(send, 413, too_large_detail(limit), [])
+                    return
+                # The server reads no more than Content-Length bytes of body for this request.
+                await self.app(scope, deadline, send)
+            else:
+                assert self.counted_app is not None
+                await self.counted_app(scope, deadline, _closing_on_413(send))
+        finally:
+            deadline.close()
 
 
 _STAMPED: Final = frozenset({b"x-request-id", b"server-timing"})
@@ -318,34 +321,81 @@ def _closing_on_413(send: Send) -> Send:
 
 class _BodyDeadline:
     """A `receive` that raises the ``408`` when the body has not arrived in full `seconds`
-    after the request's headers (from the creation of this object)."""
+    after the request's headers (from the creation of this object).
 
-    __slots__ = ("body_done", "deadline", "receive", "seconds")
+    One timer per request, not one per message (a large body comes in hundreds of them): at
+    the deadline it cancels the task waiting in `receive`, if one is; a message asked for
+    after the deadline is still answered if it has arrived, and the ``408`` otherwise.
+    `close` stops the timer (the request is over).
+    """
+
+    __slots__ = (
+        "body_done",
+        "deadline",
+        "expired",
+        "loop",
+        "receive",
+        "seconds",
+        "timer",
+        "waiting",
+    )
 
     def __init__(self, receive: Receive, seconds: float) -> None:
         self.receive = receive
         self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + seconds
         self.body_done = False
+        self.expired = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.waiting: asyncio.Task[Any] | None = None
 
     async def __call__(self) -> Message:
         if self.body_done:  # after the body: waiting for a disconnect is not the client's delay
             return await self.receive()
-        remaining = self.deadline - time.monotonic()
-        try:
-            # asyncio's own timeout: a tenth of the cost of an anyio cancel scope, and the
-            # server runs on asyncio (or uvloop) whatever anyio is asked to run on.
-            async with asyncio.timeout(max(remaining, 0.0)):
+        if self.expired:
+            # Late, but the rest of the body may have arrived while the app was busy.
+            try:
+                async with asyncio.timeout(0):
+                    message = await self.receive()
+            except TimeoutError:
+                raise self._timeout() from None
+        else:
+            if self.timer is None:
+                self.timer = self.loop.call_at(self.deadline, self._expire)
+            task = self.waiting = asyncio.current_task()
+            try:
                 message = await self.receive()
-        except TimeoutError:
-            raise HTTPException(
-                status_code=408,
-                detail=(
-                    f"the request body did not arrive in full within {self.seconds:g} s "
-                    "of its headers (body_timeout)"
-                ),
-                headers={"Connection": "close"},
-            ) from None
+            except asyncio.CancelledError:
+                # The timer's cancellation (and no other one pending, as asyncio.timeout
+                # tells its own from the others).
+                if self.expired and task is not None and task.uncancel() == 0:
+                    raise self._timeout() from None
+                raise
+            finally:
+                self.waiting = None
         if message["type"] != "http.request" or not message.get("more_body", False):
             self.body_done = True
+            self.close()
         return message
+
+    def _expire(self) -> None:
+        self.expired = True
+        if self.waiting is not None:
+            self.waiting.cancel()
+
+    def _timeout(self) -> HTTPException:
+        return HTTPException(
+            status_code=408,
+            detail=(
+                f"the request body did not arrive in full within {self.seconds:g} s "
+                "of its headers (body_timeout)"
+            ),
+            headers={"Connection": "close"},
+        )
+
+    def close(self) -> None:
+        """Stop the timer."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None

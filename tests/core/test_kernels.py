@@ -94,6 +94,28 @@ def test_absolute_residual_sum_is_the_numpy_sum_to_rounding(seed: int) -> None:
     assert got == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_absolute_residual_block_sums_are_within_their_bound_of_the_exact_sums(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 20_000))
+    block = int(rng.choice([1, 7, 8, 64, 4096]))
+    x, y = 1.7e9 + rng.normal(size=n), rng.normal(size=n) * 10.0 ** rng.integers(-5, 5)
+    m, c, mean_x, mean_y = 0.3, 1e-3, float(np.mean(x)), float(np.mean(y))
+    sums = kernels.absolute_residual_block_sums(x, y, m, c, mean_x, mean_y, block)
+    terms = np.abs(((y - mean_y) - m * (x - mean_x)) - c)  # each rounded as the kernel's
+    assert sums.shape == (-(-n // block),)
+    eps = np.finfo(np.float64).eps
+    for k, got in enumerate(sums.tolist()):
+        exact = sum(Fraction(t) for t in terms[k * block : (k + 1) * block].tolist())
+        assert abs(Fraction(got) - exact) <= Fraction((block / 8 + 3) * eps) * exact
+
+
+def test_absolute_residual_block_sums_keep_non_finite_terms() -> None:
+    x = np.array([0.0, 1.0, np.nan, 3.0, 4.0])
+    sums = kernels.absolute_residual_block_sums(x, np.zeros(5), 1.0, 0.0, 0.0, 0.0, 2)
+    assert sums[0] == 1.0 and np.isnan(sums[1]) and sums[2] == 4.0
+
+
 def _squaring(a: tuple[float, float, float, float], k: int) -> tuple[float, ...]:
     """Repeated squaring from the most significant bit, in Python floats."""
     r = a
@@ -135,6 +157,7 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
         kernels._exact_mean,
         kernels._small_moments,
         kernels._absolute_residual_sum,
+        kernels._absolute_residual_block_sums,
         kernels._matrix_power,
         kernels.product_error,
         kernels._trajectory_points,
@@ -147,6 +170,7 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
     y.setflags(write=False)
     assert kernels.small_moments(x, y)[0] is True
     kernels.absolute_residual_sum(x, y, 1, 0, 1, 1)  # (ints as a library caller may pass)
+    kernels.absolute_residual_block_sums(x, y, 1, 0, 1, 1, 2)
     kernels.matrix_power((1, 0, 0, 1), 3)
     assert [len(function.signatures) for function in functions] == compiled
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.exceptions import HTTPException
 
-from service import metrics, operations
+from service import metrics, middleware, operations
 from service.__main__ import raise_open_files_limit
 from service.logs import TEXT_FORMAT, TextFormatter
 from service.protocol import MAX_HEADER_BYTES
@@ -83,6 +84,79 @@ async def test_a_body_slower_than_body_timeout_gets_408() -> None:
     assert slow.headers["connection"] == "close"
     assert "body_timeout" in slow.json()["detail"]
     assert fast.status_code == 200
+
+
+def _messages(parts: int, late: asyncio.Event | None = None) -> Any:
+    """A `receive` answering `parts` body messages in turn, waiting for `late` before the
+    last one (when given)."""
+    sent = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        sent += 1
+        if late is not None and sent == parts:
+            await late.wait()
+        return {"type": "http.request", "body": b"x", "more_body": sent < parts}
+
+    return receive
+
+
+@pytest.mark.anyio
+async def test_the_body_deadline_is_one_timer_per_request_not_one_per_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+    timers: list[asyncio.TimerHandle] = []
+    call_at = loop.call_at
+
+    def counted(*args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        timers.append(call_at(*args, **kwargs))
+        return timers[-1]
+
+    monkeypatch.setattr(loop, "call_at", counted)
+    deadline = middleware._BodyDeadline(_messages(300), 30.0)
+    messages = [await deadline() for _ in range(300)]
+    assert [message["more_body"] for message in messages] == [True] * 299 + [False]
+    assert len(timers) == 1 and timers[0].cancelled()  # stopped with the body's last message
+
+
+@pytest.mark.anyio
+async def test_the_body_deadline_cancels_a_wait_into_408_and_passes_other_cancellations() -> None:
+    late = asyncio.Event()
+    deadline = middleware._BodyDeadline(_messages(3, late), 0.05)
+    assert (await deadline())["more_body"]
+    with pytest.raises(HTTPException) as refused:
+        await deadline()  # the second message waits for `late`, past the deadline
+    assert refused.value.status_code == 408
+    assert "body_timeout" in refused.value.detail
+
+    # Someone else's cancellation (a shutdown, a disconnect) stays a cancellation.
+    waiting = middleware._BodyDeadline(_messages(2, asyncio.Event()), 30.0)
+    await waiting()
+    task = asyncio.ensure_future(waiting())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    waiting.close()
+    assert waiting.timer is None
+
+
+@pytest.mark.anyio
+async def test_the_body_deadline_answers_a_late_call_whose_message_has_arrived() -> None:
+    # The app was busy past the deadline, the client was not: what arrived is answered.
+    deadline = middleware._BodyDeadline(_messages(2), 0.01)
+    assert (await deadline())["more_body"]
+    await asyncio.sleep(0.05)
+    assert deadline.expired
+    assert not (await deadline())["more_body"]
+    # The same late call with nothing arrived is the 408.
+    late = middleware._BodyDeadline(_messages(2, asyncio.Event()), 0.01)
+    await late()
+    await asyncio.sleep(0.05)
+    with pytest.raises(HTTPException) as refused:
+        await late()
+    assert refused.value.status_code == 408
 
 
 def test_text_log_lines_escape_control_characters() -> None:
