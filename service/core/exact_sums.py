@@ -8,6 +8,7 @@ builds the data's moments from them; `line_height` also serves the statistics.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -26,8 +27,10 @@ __all__ = [
     "deviations",
     "dot",
     "exponent_for",
+    "far_from_mean",
     "ldexp_inf",
     "line_height",
+    "mean_remainder",
     "origin",
     "product_error",
     "spread_exponent",
@@ -195,15 +198,38 @@ def deviations(values: NDArray[np.float64]) -> Centred:
     total = float(np.sum(d))
     squares = dot(d, d)
     mean = centre + total / n
-    far = not (SAFE_SUMS[0] <= squares <= SAFE_SUMS[1] and 16.0 * total * total <= n * squares)
-    if far and mean != centre:
+    if far_from_mean(n, centre, total, squares):
         centre = mean
         np.subtract(values, centre, out=d)
         total = float(np.sum(d))
         squares = dot(d, d)
         mean = centre + total / n
+    lo = mean_remainder(n, centre, total, squares, lambda: (float(d.min()), float(d.max())))
+    return Centred(mean, lo, d, total, squares)
+
+
+def far_from_mean(n: int, centre: float, total: float, squares: float) -> bool:
+    """Whether deviations around `centre` (n of them, summing to `total`, their squares to
+    `squares`) are to be taken again around their mean centre + total / n: the corrected
+    sum squares - total^2 / n loses digits (16 total^2 > n squares) or the squares are
+    beyond SAFE_SUMS, and that mean is another number."""
+    far = not (SAFE_SUMS[0] <= squares <= SAFE_SUMS[1] and 16.0 * total * total <= n * squares)
+    return far and centre + total / n != centre
+
+
+def mean_remainder(
+    n: int,
+    centre: float,
+    total: float,
+    squares: float,
+    extremes: Callable[[], tuple[float, float]],
+) -> float:
+    """lo of `deviations` (the exact mean is about mean + lo, mean = centre + total / n) from
+    the deviations' sum and sum of squares: the two-sum's remainder where every deviation is
+    exact (all within |centre| / 2, Sterbenz), else 0. `extremes` gives (min d_i, max d_i),
+    asked for only where `squares` leaves that undecided."""
     if not math.isfinite(total):
-        return Centred(mean, 0.0, d, total, squares)
+        return 0.0
     limit = 0.5 * abs(centre)
     if SAFE_SUMS[0] <= squares <= SAFE_SUMS[1] and math.isfinite(limit):
         root = math.sqrt(squares)
@@ -212,14 +238,15 @@ def deviations(values: NDArray[np.float64]) -> Centred:
     else:  # squares under- or overflowed: they tell nothing of the largest |d_i|
         exact = decided = False
     if not decided:
-        exact = -limit <= float(d.min()) and float(d.max()) <= limit
+        low, high = extremes()
+        exact = -limit <= low and high <= limit
     if not exact:
-        return Centred(mean, 0.0, d, total, squares)
+        return 0.0
     # Two-sum: centre + shift = mean + lo exactly, shift the deviations' mean.
     shift = total / n
+    mean = centre + shift
     part = mean - centre
-    lo = (centre - (mean - part)) + (shift - part)
-    return Centred(mean, lo, d, total, squares)
+    return (centre - (mean - part)) + (shift - part)
 
 
 def weighted_deviations(

@@ -41,16 +41,20 @@ for delta = sum_i w_i d_i / sum_w (and likewise for the cross-products).
 The summation kernels (exact products, exactly rounded means and remainders, shifted-origin
 deviations, the powers of two) are in `service.core.exact_sums`.
 
-`compute_moments` and `segment_moments` share one code path (unweighted, beyond a few
-thousand points: one subtraction, one sum and one dot per coordinate, and the cross dot),
-so the moments of a data set are the same bits whether it comes alone or laid end to end
-with others.
+`compute_moments` and `segment_moments` share one code path, so the moments of a data set
+are the same bits whether it comes alone or laid end to end with others. Unweighted data
+beyond EXACT_SUM_POINTS points take one compiled pass over x and y (`_large_segment`,
+`kernels.centred_sums`: the sums of the deviations around each origin, of their squares and
+of their products, in blocks, no deviation stored; a second one where an origin is far
+from its mean, and one of the residuals for a near-perfect fit), with the decisions of
+`exact_sums.deviations` taken from the same sums; anything unusual (values not finite,
+spreads to scale) takes the full NumPy passes, which also serve weighted data.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,12 +63,16 @@ from numpy.typing import ArrayLike, NDArray
 from service.core import kernels
 from service.core.errors import DataError
 from service.core.exact_sums import (
+    EXACT_SUM_POINTS,
     SAFE_SUMS,
     deviations,
     dot,
     exponent_for,
+    far_from_mean,
     ldexp_inf,
     line_height,
+    mean_remainder,
+    origin,
     spread_exponent,
     weight_exponent,
     weighted_deviations,
@@ -264,32 +272,47 @@ SMALL_POINTS = 256
 (NumPy's fixed cost per call would dominate there); beyond, `_one_segment`'s full passes."""
 
 
+ResidualSums = Callable[[float, float], tuple[float, float]]
+"""(slope, height) -> (sum_i w_i r_i, sum_i w_i r_i^2) of the residuals r_i = dy_i - slope
+dx_i - height of deviations dx, dy (w_i = 1 unweighted)."""
+
+
 def _residual_mean_square(
-    dx: NDArray[np.float64],
-    dy: NDArray[np.float64],
     sum_dx: float,
     sum_dy: float,
     sxx: float,
     sxy: float,
     syy: float,
     total: float,
-    weights: NDArray[np.float64] | None = None,
+    residual_sums: ResidualSums,
 ) -> float:
     """min_cost: the (weighted) residual mean square of the least-squares line, from the
-    deviations dx, dy (around any origins; sum_dx, sum_dy their weighted sums) and the
-    centred sums. (Syy - Sxy^2 / Sxx) / W where that keeps its digits; for a near-perfect fit
-    the residuals' own squares, around their mean: around the origins of dx and dy the line
-    has height (sum_dy - slope sum_dx) / W, and the corrected sum removes what remains of
-    its rounding. The one formula of `_small_segment` and `_one_segment`."""
+    centred sums and the weighted sums sum_dx, sum_dy of the deviations dx, dy (around any
+    origins). (Syy - Sxy^2 / Sxx) / W where that keeps its digits; for a near-perfect fit
+    the residuals' own squares (`residual_sums`), around their mean: around the origins of
+    dx and dy the line has height (sum_dy - slope sum_dx) / W, and the corrected sum removes
+    what remains of its rounding. The one formula of `_one_segment` and `_large_segment`
+    (`kernels.small_moments` compiles it for `_small_segment`)."""
     slope = sxy / sxx
     unexplained = syy - sxy * slope
     if unexplained > CANCELLATION_LIMIT * syy:
         return unexplained / total
-    residual = dy - slope * dx
-    residual -= (sum_dy - slope * sum_dx) / total
-    weighted = residual if weights is None else weights * residual
-    remaining = float(np.sum(weighted))
-    return (dot(weighted, residual) - remaining * remaining / total) / total
+    remaining, squares = residual_sums(slope, (sum_dy - slope * sum_dx) / total)
+    return (squares - remaining * remaining / total) / total
+
+
+def _array_residual_sums(
+    dx: NDArray[np.float64], dy: NDArray[np.float64], weights: NDArray[np.float64] | None
+) -> ResidualSums:
+    """`ResidualSums` of the deviation arrays, in NumPy passes."""
+
+    def sums(slope: float, height: float) -> tuple[float, float]:
+        residual = dy - slope * dx
+        residual -= height
+        weighted = residual if weights is None else weights * residual
+        return float(np.sum(weighted)), dot(weighted, residual)
+
+    return sums
 
 
 def _small_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | None:
@@ -342,6 +365,71 @@ def _usable_weights(
     return x, y, w, ew
 
 
+def _large_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | None:
+    """The unweighted moments of more than EXACT_SUM_POINTS points by `_one_segment`'s
+    formulas, with the sums `deviations` and the cross product take (of the deviations
+    around each coordinate's `origin`, taken again around the mean where `far_from_mean`)
+    from one compiled pass over x and y that stores no deviation (`kernels.centred_sums`)
+    instead of five NumPy passes and two n-sized temporaries (and for a near-perfect fit the
+    residuals' sums in one more, `kernels.residual_sums`); or None for anything unusual (a
+    value not finite, spreads whose squares need scaling), which `_one_segment`'s full
+    passes handle."""
+    n = x.size
+    centres = [origin(x), origin(y)]
+    sums = np.sum(kernels.centred_sums(x, y, *centres), axis=1).tolist()
+    far = [
+        far_from_mean(n, centres[0], sums[kernels.TX], sums[kernels.QXX]),
+        far_from_mean(n, centres[1], sums[kernels.TY], sums[kernels.QYY]),
+    ]
+    if any(far):
+        centres = [c + t / n if f else c for c, t, f in zip(centres, sums[:2], far, strict=True)]
+        sums = np.sum(kernels.centred_sums(x, y, *centres), axis=1).tolist()
+    if not all(math.isfinite(value) for value in sums):
+        return None
+    total_x, total_y, squares_x, squares_y, products = sums
+    cx, cy = centres
+    sxx = squares_x - total_x * total_x / n
+    syy = squares_y - total_y * total_y / n
+    sxy = products - total_x * total_y / n
+    if not (
+        SAFE_SUMS[0] <= sxx <= SAFE_SUMS[1]
+        and SAFE_SUMS[0] <= syy <= SAFE_SUMS[1]
+        and math.isfinite(sxy)
+    ):
+        return None
+    min_cost = _residual_mean_square(
+        total_x,
+        total_y,
+        sxx,
+        sxy,
+        syy,
+        float(n),
+        lambda slope, height: kernels.residual_sums(x, y, cx, cy, slope, height),
+    )
+    lo_x = mean_remainder(n, cx, total_x, squares_x, lambda: _extremes(x, cx))
+    lo_y = mean_remainder(n, cy, total_y, squares_y, lambda: _extremes(y, cy))
+    return Moments(
+        n,
+        cx + total_x / n,
+        cy + total_y / n,
+        sxx,
+        sxy,
+        syy,
+        max(0.0, min_cost),
+        0,
+        0,
+        float(n),
+        0,
+        lo_x,
+        lo_y,
+    )
+
+
+def _extremes(values: NDArray[np.float64], centre: float) -> tuple[float, float]:
+    """(min, max) of values - centre."""
+    return float(values.min()) - centre, float(values.max()) - centre
+
+
 def _one_segment(
     x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64] | None = None
 ) -> Moments:
@@ -358,6 +446,10 @@ def _one_segment(
         small = _small_segment(x, y)
         if small is not None:
             return small
+    if weights is None and n > EXACT_SUM_POINTS:
+        large = _large_segment(x, y)
+        if large is not None:
+            return large
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if weights is None:
             total = float(n)
@@ -403,7 +495,9 @@ def _one_segment(
                     field="weights",
                 )
             raise DataError("x must have at least two distinct values (all x are equal)", field="x")
-        min_cost = _residual_mean_square(dx, dy, sum_dx, sum_dy, sxx, sxy, syy, total, weights)
+        min_cost = _residual_mean_square(
+            sum_dx, sum_dy, sxx, sxy, syy, total, _array_residual_sums(dx, dy, weights)
+        )
     return Moments(
         n, mean_x, mean_y, sxx, sxy, syy, max(0.0, min_cost), ex, ey, total, ew, lo_x, lo_y
     )

@@ -779,6 +779,62 @@ def test_large_data_moments_are_exact_to_float64(case: str) -> None:
     assert abs(Fraction(got.min_cost) - min_cost) <= 1e-4 * min_cost
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        "centred",
+        "seconds",
+        "nanoseconds",
+        "strided far origin",
+        "lo by min and max",
+        "near-perfect on timestamps",
+    ],
+)
+def test_large_data_moments_take_one_pass(case: str) -> None:
+    """Unweighted data beyond the exactly summed sizes take `_large_segment`'s compiled
+    passes (no deviation stored; the residuals' sums in a second pass for a near-perfect
+    fit), with the accuracy of the full passes (the test above)."""
+    from service.core import moments
+
+    x, y = _large_data(case)
+    got = moments._large_segment(x, y)
+    assert got is not None
+    assert got == compute_moments(x, y)
+    mx, my, sxx, sxy, syy = _exact_moments(x, y)
+    assert got.n == x.size and (got.x_exponent, got.y_exponent, got.w_exponent) == (0, 0, 0)
+    for value, true_sum in ((got.sxx, sxx), (got.sxy, sxy), (got.syy, syy)):
+        assert abs(Fraction(value) - true_sum) <= 1e-14 * abs(true_sum)
+    for mean, lo, true_mean, values in (
+        (got.mean_x, got.mean_x_lo, mx, x),
+        (got.mean_y, got.mean_y_lo, my, y),
+    ):
+        spread = float(np.max(values) - np.min(values))
+        assert abs(Fraction(mean) + Fraction(lo) - true_mean) <= 1e-15 * spread
+    min_cost = (syy - sxy * sxy / sxx) / len(x)
+    assert abs(Fraction(got.min_cost) - min_cost) <= 1e-4 * min_cost
+
+
+def test_large_data_unusual_values_go_to_the_full_passes_and_their_errors() -> None:
+    from service.core import moments
+
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=5_000), rng.normal(size=5_000)
+    for bad_x, bad_y, message in (
+        (np.where(np.arange(5_000) == 7, np.nan, x), y, "x must contain only finite"),
+        (x, np.where(np.arange(5_000) == 9, np.inf, y), "y must contain only finite"),
+        (np.full(5_000, 3.0), y, "x must have at least two distinct values"),
+    ):
+        assert moments._large_segment(bad_x, bad_y) is None
+        with pytest.raises(DataError, match=message):
+            compute_moments(bad_x, bad_y)
+    # Constant y and spreads whose squares leave float64: the full passes' scaling.
+    assert moments._large_segment(x, np.full(5_000, 2.0)) is None
+    assert compute_moments(x, np.full(5_000, 2.0)).syy == 0.0
+    tiny = moments._large_segment(x * 1e-300, y)
+    assert tiny is None
+    assert compute_moments(x * 1e-300, y).x_exponent != 0
+
+
 class _WatchedMin(np.ndarray):  # type: ignore[type-arg]
     """An array that counts the calls of its min (the remainder's fallback pass)."""
 
@@ -792,7 +848,7 @@ class _WatchedMin(np.ndarray):  # type: ignore[type-arg]
 def test_large_data_remainder_needs_no_extra_pass_where_the_squares_decide() -> None:
     """The Sterbenz test of the deviations (|d_i| <= |o| / 2) is decided by their sum of
     squares where it can be: on timestamps (exact) and on centred data (not), no min/max."""
-    from service.core import exact_sums
+    from service.core import exact_sums, moments
 
     rng = np.random.default_rng(3)
     for offset, exact_deviations in ((1.7e9, True), (0.0, False)):
@@ -801,6 +857,10 @@ def test_large_data_remainder_needs_no_extra_pass_where_the_squares_decide() -> 
         centred = exact_sums.deviations(values.view(_WatchedMin))
         assert _WatchedMin.calls == 0
         assert (centred.lo != 0.0) == exact_deviations
+        # The one-pass path reads the same decision from the same sums.
+        one_pass = moments._large_segment(values.view(_WatchedMin), rng.normal(size=values.size))
+        assert one_pass is not None and _WatchedMin.calls == 0
+        assert (one_pass.mean_x_lo != 0.0) == exact_deviations
 
 
 @pytest.mark.parametrize("path", PATHS)

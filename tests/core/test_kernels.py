@@ -110,6 +110,42 @@ def test_absolute_residual_block_sums_are_within_their_bound_of_the_exact_sums(s
         assert abs(Fraction(got) - exact) <= Fraction((block / 8 + 3) * eps) * exact
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_centred_and_residual_sums_are_within_their_bound_of_the_exact_sums(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3 * kernels.CENTRED_BLOCK))
+    offset = float(rng.choice([0.0, 1.7e9, -3e12]))
+    x = offset + rng.normal(size=n) * 10.0 ** rng.integers(-3, 4)
+    y = rng.normal(size=n) - 2.0 * x
+    cx, cy = float(x[n // 2]), float(y[n // 3])
+    dx, dy = x - cx, y - cy  # rounded as the kernel rounds them
+    slope, height = -2.0 + 1e-3, 0.25
+    residual = (dy - slope * dx) - height
+    eps = np.finfo(np.float64).eps
+    block = kernels.CENTRED_BLOCK
+    sums = kernels.centred_sums(x, y, cx, cy)
+    assert sums.shape == (5, -(-n // block))
+    rows = {
+        kernels.TX: dx,
+        kernels.TY: dy,
+        kernels.QXX: dx * dx,
+        kernels.QYY: dy * dy,
+        kernels.QXY: dx * dy,
+    }
+    for row, terms in rows.items():
+        for k in range(sums.shape[1]):
+            part = terms[k * block : (k + 1) * block]
+            exact = sum((Fraction(t) for t in part.tolist()), Fraction(0))
+            scale = Fraction(float(np.sum(np.abs(part))))
+            assert abs(Fraction(float(sums[row, k])) - exact) <= (block / 4 + 2) * eps * scale
+    total, squares = kernels.residual_sums(x, y, cx, cy, slope, height)
+    blocks = -(-n // block)
+    for got, terms in ((total, residual), (squares, residual * residual)):
+        exact = sum((Fraction(t) for t in terms.tolist()), Fraction(0))
+        scale = Fraction(float(np.sum(np.abs(terms))))
+        assert abs(Fraction(got) - exact) <= (block / 4 + 2 + blocks) * eps * scale
+
+
 def test_absolute_residual_block_sums_keep_non_finite_terms() -> None:
     x = np.array([0.0, 1.0, np.nan, 3.0, 4.0])
     sums = kernels.absolute_residual_block_sums(x, np.zeros(5), 1.0, 0.0, 0.0, 0.0, 2)
@@ -158,6 +194,8 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
         kernels._small_moments,
         kernels._absolute_residual_sum,
         kernels._absolute_residual_block_sums,
+        kernels._centred_sums,
+        kernels._residual_sums,
         kernels._matrix_power,
         kernels.product_error,
         kernels._trajectory_points,
@@ -171,6 +209,8 @@ def test_warm_up_compiles_every_loop_for_what_requests_bring() -> None:
     assert kernels.small_moments(x, y)[0] is True
     kernels.absolute_residual_sum(x, y, 1, 0, 1, 1)  # (ints as a library caller may pass)
     kernels.absolute_residual_block_sums(x, y, 1, 0, 1, 1, 2)
+    kernels.centred_sums(x, y, 1, 1)
+    kernels.residual_sums(x, y, 1, 1, 2, 0)
     kernels.matrix_power((1, 0, 0, 1), 3)
     assert [len(function.signatures) for function in functions] == compiled
 
