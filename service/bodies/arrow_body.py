@@ -228,7 +228,10 @@ def _value_errors(
                 }
             )
         return
-    for index in np.flatnonzero(~np.isfinite(values)).tolist():
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    for index in np.flatnonzero(~finite).tolist():
         errors.add(
             {
                 "type": "finite_number",
