@@ -727,6 +727,16 @@ def _exact_moments(x: Array, y: Array) -> tuple[Fraction, Fraction, Fraction, Fr
     return mx, my, sxx, sxy, sum((b * b for b in dy), Fraction(0))
 
 
+LARGE_DATA_CASES = [
+    "centred",
+    "seconds",
+    "nanoseconds",
+    "strided far origin",
+    "lo by min and max",
+    "near-perfect on timestamps",
+]
+
+
 def _large_data(case: str, n: int = 6000) -> tuple[Array, Array]:
     rng = np.random.default_rng(len(case))
     if case == "strided far origin":  # every sampled value an outlier: a second pass
@@ -744,17 +754,7 @@ def _large_data(case: str, n: int = 6000) -> tuple[Array, Array]:
     return x, 1e6 + 2.0 * (x - x.mean()) + rng.normal(size=n)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "centred",
-        "seconds",
-        "nanoseconds",
-        "strided far origin",
-        "lo by min and max",
-        "near-perfect on timestamps",
-    ],
-)
+@pytest.mark.parametrize("case", LARGE_DATA_CASES)
 def test_large_data_moments_are_exact_to_float64(case: str) -> None:
     """Beyond the exactly summed sizes, one pass of deviations around an origin near the
     mean (a second one only where that origin is far) gives the centred sums to a few ulps,
@@ -779,17 +779,7 @@ def test_large_data_moments_are_exact_to_float64(case: str) -> None:
     assert abs(Fraction(got.min_cost) - min_cost) <= 1e-4 * min_cost
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "centred",
-        "seconds",
-        "nanoseconds",
-        "strided far origin",
-        "lo by min and max",
-        "near-perfect on timestamps",
-    ],
-)
+@pytest.mark.parametrize("case", LARGE_DATA_CASES)
 def test_large_data_moments_take_one_pass(case: str) -> None:
     """Unweighted data beyond the exactly summed sizes take `_large_segment`'s compiled
     passes (no deviation stored; the residuals' sums in a second pass for a near-perfect
