@@ -325,8 +325,9 @@ class _BodyDeadline:
 
     One timer per request, not one per message (a large body comes in hundreds of them): at
     the deadline it cancels the task waiting in `receive`, if one is; a message asked for
-    after the deadline is still answered if it has arrived, and the ``408`` otherwise.
-    `close` stops the timer (the request is over).
+    after the deadline is still answered if it has arrived, and the ``408`` otherwise. (A
+    message that arrives in the very loop iteration of the deadline may still get the
+    ``408``, as with ``asyncio.timeout``.) `close` stops the timer (the request is over).
     """
 
     __slots__ = (
@@ -364,12 +365,13 @@ class _BodyDeadline:
             if self.timer is None:
                 self.timer = self.loop.call_at(self.deadline, self._expire)
             task = self.waiting = asyncio.current_task()
+            pending = task.cancelling() if task is not None else 0
             try:
                 message = await self.receive()
             except asyncio.CancelledError:
-                # The timer's cancellation (and no other one pending, as asyncio.timeout
-                # tells its own from the others).
-                if self.expired and task is not None and task.uncancel() == 0:
+                # The timer's cancellation, and no other one since the wait began: told from
+                # the others as asyncio.timeout tells its own.
+                if self.expired and task is not None and task.uncancel() <= pending:
                     raise self._timeout() from None
                 raise
             finally:

@@ -201,16 +201,19 @@ def _columns(pa: Any, schema: Any) -> tuple[list[tuple[int, str]], list[ErrorIte
 
 
 def _as_float64(pa: Any, column: Any) -> FloatArray:
-    """A chunked numeric column without nulls as float64: a view of the body for a float64
-    column of one chunk, else one conversion."""
+    """A chunked numeric column without nulls as a read-only float64 array: a view of the
+    body for a float64 column of one chunk, else one conversion."""
     if pa.types.is_float64(column.type):
         parts = [chunk.to_numpy(zero_copy_only=True) for chunk in column.chunks]
     else:
         parts = [chunk.to_numpy(zero_copy_only=False).astype(np.float64) for chunk in column.chunks]
     if not parts:
         return np.empty(0, dtype=np.float64)
-    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return np.asarray(values, dtype=np.float64)
+    values = np.asarray(parts[0] if len(parts) == 1 else np.concatenate(parts), dtype=np.float64)
+    # Read-only like a view of the body, whatever the column: the core's compiled loops are
+    # warmed up for arrays that are all writable or all read-only, not for a mix.
+    values.setflags(write=False)
+    return values
 
 
 def _value_errors(

@@ -172,9 +172,13 @@ def _pyarrow_csv() -> tuple[ModuleType, ModuleType] | None:
 
 
 def _finite(columns: list[FloatArray], layout: _Layout) -> Points | None:
-    """The points of the columns read (x, y, perhaps weights), None when one is not finite."""
+    """The points of the columns read (x, y, perhaps weights), read-only (pyarrow's columns
+    of one chunk are views; the core's compiled loops are warmed up for arrays that are all
+    writable or all read-only, not for a mix); None when one is not finite."""
     if not all(np.isfinite(values).all() for values in columns):
         return None
+    for values in columns:
+        values.setflags(write=False)
     weights = columns[2] if len(columns) > 2 else None
     return Points(columns[0], columns[1], layout.x_name, layout.y_name, weights)
 

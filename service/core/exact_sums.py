@@ -24,6 +24,7 @@ __all__ = [
     "SAFE_SUMS",
     "SAFE_WEIGHTS",
     "Centred",
+    "deviation_extremes",
     "deviations",
     "dot",
     "exponent_for",
@@ -204,8 +205,14 @@ def deviations(values: NDArray[np.float64]) -> Centred:
         total = float(np.sum(d))
         squares = dot(d, d)
         mean = centre + total / n
-    lo = mean_remainder(n, centre, total, squares, lambda: (float(d.min()), float(d.max())))
+    lo = mean_remainder(n, centre, total, squares, lambda: deviation_extremes(values, centre))
     return Centred(mean, lo, d, total, squares)
+
+
+def deviation_extremes(values: NDArray[np.float64], centre: float) -> tuple[float, float]:
+    """(min, max) of the rounded deviations values_i - centre: the rounded deviations of the
+    extreme values, since rounding keeps order."""
+    return float(values.min()) - centre, float(values.max()) - centre
 
 
 def far_from_mean(n: int, centre: float, total: float, squares: float) -> bool:

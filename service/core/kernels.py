@@ -58,7 +58,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from service.core.double_double import two_product, two_sum
+from service.core.double_double import inlined, two_product, two_sum
 
 __all__ = [
     "SmallMoments",
@@ -490,9 +490,26 @@ def absolute_residual_block_sums(
 
 
 CENTRED_BLOCK = 4096
-"""Points per block of `centred_sums` (as `service.core.exact_sums.DOT_BLOCK`)."""
+"""Points per block of `centred_sums` and `residual_sums` (as
+`service.core.exact_sums.DOT_BLOCK`)."""
+RUN = 64
+"""Points per run of those sums: four lanes of 16 terms each, added in turn (as NumPy's
+pairwise sum adds 16 terms per accumulator), the runs of a block then added pairwise."""
 TX, TY, QXX, QYY, QXY = range(5)
 """Rows of `centred_sums`' block sums."""
+
+
+@inlined
+def _pairwise(values: FloatArray, count: int) -> float:
+    """values[0] + ... + values[count - 1] (count >= 1) by pairs, in place."""
+    while count > 1:
+        half = count // 2
+        for i in range(half):
+            values[i] = values[2 * i] + values[2 * i + 1]
+        if count % 2:
+            values[half] = values[count - 1]
+        count -= half
+    return float(values[0])
 
 
 @_jit
@@ -500,30 +517,37 @@ def _centred_sums(x: FloatArray, y: FloatArray, cx: float, cy: float, block: int
     n = x.size
     blocks = (n + block - 1) // block
     sums = np.empty((5, blocks))
+    runs = np.empty((5, (block + RUN - 1) // RUN))
     for k in range(blocks):
         start = k * block
         stop = min(start + block, n)
-        full = start + (stop - start) // 4 * 4
-        # Four lanes of each sum as scalars: the compiler keeps them in vector registers
-        # (arrays of lanes would go through memory; one lane would wait on each addition).
-        t0 = t1 = t2 = t3 = u0 = u1 = u2 = u3 = 0.0  # sums of dx, of dy
-        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = c0 = c1 = c2 = c3 = 0.0  # dx^2, dy^2, dx dy
-        for i in range(start, full, 4):
-            d0, d1, d2, d3 = x[i] - cx, x[i + 1] - cx, x[i + 2] - cx, x[i + 3] - cx
-            e0, e1, e2, e3 = y[i] - cy, y[i + 1] - cy, y[i + 2] - cy, y[i + 3] - cy
-            t0, t1, t2, t3 = t0 + d0, t1 + d1, t2 + d2, t3 + d3
-            u0, u1, u2, u3 = u0 + e0, u1 + e1, u2 + e2, u3 + e3
-            a0, a1, a2, a3 = a0 + d0 * d0, a1 + d1 * d1, a2 + d2 * d2, a3 + d3 * d3
-            b0, b1, b2, b3 = b0 + e0 * e0, b1 + e1 * e1, b2 + e2 * e2, b3 + e3 * e3
-            c0, c1, c2, c3 = c0 + d0 * e0, c1 + d1 * e1, c2 + d2 * e2, c3 + d3 * e3
-        for i in range(full, stop):
-            d0, e0 = x[i] - cx, y[i] - cy
-            t0, u0, a0, b0, c0 = t0 + d0, u0 + e0, a0 + d0 * d0, b0 + e0 * e0, c0 + d0 * e0
-        sums[TX, k] = (t0 + t1) + (t2 + t3)
-        sums[TY, k] = (u0 + u1) + (u2 + u3)
-        sums[QXX, k] = (a0 + a1) + (a2 + a3)
-        sums[QYY, k] = (b0 + b1) + (b2 + b3)
-        sums[QXY, k] = (c0 + c1) + (c2 + c3)
+        count = 0
+        for first in range(start, stop, RUN):
+            last = min(first + RUN, stop)
+            full = first + (last - first) // 4 * 4
+            # Four lanes of each sum as scalars: the compiler keeps them in vector registers
+            # (arrays of lanes would go through memory; one lane would wait on each addition).
+            t0 = t1 = t2 = t3 = u0 = u1 = u2 = u3 = 0.0  # sums of dx, of dy
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = c0 = c1 = c2 = c3 = 0.0  # dx^2, dy^2, dx dy
+            for i in range(first, full, 4):
+                d0, d1, d2, d3 = x[i] - cx, x[i + 1] - cx, x[i + 2] - cx, x[i + 3] - cx
+                e0, e1, e2, e3 = y[i] - cy, y[i + 1] - cy, y[i + 2] - cy, y[i + 3] - cy
+                t0, t1, t2, t3 = t0 + d0, t1 + d1, t2 + d2, t3 + d3
+                u0, u1, u2, u3 = u0 + e0, u1 + e1, u2 + e2, u3 + e3
+                a0, a1, a2, a3 = a0 + d0 * d0, a1 + d1 * d1, a2 + d2 * d2, a3 + d3 * d3
+                b0, b1, b2, b3 = b0 + e0 * e0, b1 + e1 * e1, b2 + e2 * e2, b3 + e3 * e3
+                c0, c1, c2, c3 = c0 + d0 * e0, c1 + d1 * e1, c2 + d2 * e2, c3 + d3 * e3
+            for i in range(full, last):
+                d0, e0 = x[i] - cx, y[i] - cy
+                t0, u0, a0, b0, c0 = t0 + d0, u0 + e0, a0 + d0 * d0, b0 + e0 * e0, c0 + d0 * e0
+            runs[TX, count] = (t0 + t1) + (t2 + t3)
+            runs[TY, count] = (u0 + u1) + (u2 + u3)
+            runs[QXX, count] = (a0 + a1) + (a2 + a3)
+            runs[QYY, count] = (b0 + b1) + (b2 + b3)
+            runs[QXY, count] = (c0 + c1) + (c2 + c3)
+            count += 1
+        for row in range(5):
+            sums[row, k] = _pairwise(runs[row], count)
     return sums
 
 
@@ -531,10 +555,11 @@ def centred_sums(x: FloatArray, y: FloatArray, cx: float, cy: float) -> FloatArr
     """The block sums of dx_i = x_i - cx, dy_i = y_i - cy, dx_i^2, dy_i^2 and dx_i dy_i over
     float64 arrays x, y of shape (n,), in one compiled pass that stores no deviation: rows
     `TX`, `TY`, `QXX`, `QYY`, `QXY` of an array of shape (5, ceil(n / CENTRED_BLOCK)), one
-    column per block of `CENTRED_BLOCK` points. Within a block, four partial sums (lane j
-    the points j, j + 4, ... in turn) added pairwise: each block sum is within
-    (CENTRED_BLOCK / 4 + 2) eps of the exact sum of its (rounded) terms, times the sum of
-    their magnitudes. Non-finite where a term is."""
+    column per block of `CENTRED_BLOCK` points. NumPy's pairwise summation in structure:
+    runs of `RUN` points in four lanes (lane j the points j, j + 4, ... of the run, 16 terms
+    added in turn), the lanes added pairwise, then the runs of the block pairwise: each
+    block sum within (16 + 2 + 6) eps of the exact sum of its (rounded) terms, times the sum
+    of their magnitudes. Non-finite where a term is."""
     sums: FloatArray = _centred_sums(x, y, float(cx), float(cy), CENTRED_BLOCK)
     return sums
 
@@ -546,23 +571,30 @@ def _residual_sums(
     n = x.size
     blocks = (n + block - 1) // block
     sums = np.empty((2, blocks))
+    runs = np.empty((2, (block + RUN - 1) // RUN))
     for k in range(blocks):
         start = k * block
         stop = min(start + block, n)
-        full = start + (stop - start) // 4 * 4
-        t0 = t1 = t2 = t3 = q0 = q1 = q2 = q3 = 0.0  # sums of r, of r^2
-        for i in range(start, full, 4):
-            r0 = ((y[i] - cy) - slope * (x[i] - cx)) - height
-            r1 = ((y[i + 1] - cy) - slope * (x[i + 1] - cx)) - height
-            r2 = ((y[i + 2] - cy) - slope * (x[i + 2] - cx)) - height
-            r3 = ((y[i + 3] - cy) - slope * (x[i + 3] - cx)) - height
-            t0, t1, t2, t3 = t0 + r0, t1 + r1, t2 + r2, t3 + r3
-            q0, q1, q2, q3 = q0 + r0 * r0, q1 + r1 * r1, q2 + r2 * r2, q3 + r3 * r3
-        for i in range(full, stop):
-            r0 = ((y[i] - cy) - slope * (x[i] - cx)) - height
-            t0, q0 = t0 + r0, q0 + r0 * r0
-        sums[0, k] = (t0 + t1) + (t2 + t3)
-        sums[1, k] = (q0 + q1) + (q2 + q3)
+        count = 0
+        for first in range(start, stop, RUN):
+            last = min(first + RUN, stop)
+            full = first + (last - first) // 4 * 4
+            t0 = t1 = t2 = t3 = q0 = q1 = q2 = q3 = 0.0  # sums of r, of r^2
+            for i in range(first, full, 4):
+                r0 = ((y[i] - cy) - slope * (x[i] - cx)) - height
+                r1 = ((y[i + 1] - cy) - slope * (x[i + 1] - cx)) - height
+                r2 = ((y[i + 2] - cy) - slope * (x[i + 2] - cx)) - height
+                r3 = ((y[i + 3] - cy) - slope * (x[i + 3] - cx)) - height
+                t0, t1, t2, t3 = t0 + r0, t1 + r1, t2 + r2, t3 + r3
+                q0, q1, q2, q3 = q0 + r0 * r0, q1 + r1 * r1, q2 + r2 * r2, q3 + r3 * r3
+            for i in range(full, last):
+                r0 = ((y[i] - cy) - slope * (x[i] - cx)) - height
+                t0, q0 = t0 + r0, q0 + r0 * r0
+            runs[0, count] = (t0 + t1) + (t2 + t3)
+            runs[1, count] = (q0 + q1) + (q2 + q3)
+            count += 1
+        sums[0, k] = _pairwise(runs[0], count)
+        sums[1, k] = _pairwise(runs[1], count)
     return sums
 
 
@@ -571,11 +603,12 @@ def residual_sums(
 ) -> tuple[float, float]:
     """(sum r_i, sum r_i^2) of the residuals r_i = ((y_i - cy) - slope (x_i - cx)) - height
     of float64 arrays x, y of shape (n,), each rounded as NumPy rounds that expression, in
-    one compiled pass: block sums as `centred_sums`' (four lanes per `CENTRED_BLOCK` points),
-    added pairwise."""
+    one compiled pass summed as `centred_sums` sums (runs, blocks, then the blocks
+    pairwise by NumPy)."""
     sums = _residual_sums(x, y, float(cx), float(cy), float(slope), float(height), CENTRED_BLOCK)
-    total, squares = np.sum(sums, axis=1).tolist()
-    return total, squares
+    with np.errstate(over="ignore", invalid="ignore"):
+        total, squares = np.sum(sums, axis=1).tolist()
+    return float(total), float(squares)
 
 
 Matrix = tuple[float, float, float, float]

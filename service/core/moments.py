@@ -65,6 +65,7 @@ from service.core.errors import DataError
 from service.core.exact_sums import (
     EXACT_SUM_POINTS,
     SAFE_SUMS,
+    deviation_extremes,
     deviations,
     dot,
     exponent_for,
@@ -269,7 +270,8 @@ def compute_moments(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None
 
 SMALL_POINTS = 256
 """Up to this many unweighted points, the moments take `_small_segment`'s one compiled call
-(NumPy's fixed cost per call would dominate there); beyond, `_one_segment`'s full passes."""
+(NumPy's fixed cost per call would dominate there); beyond, `_one_segment`'s full passes
+(and past EXACT_SUM_POINTS, `_large_segment`'s one compiled pass first)."""
 
 
 ResidualSums = Callable[[float, float], tuple[float, float]]
@@ -367,23 +369,24 @@ def _usable_weights(
 
 def _large_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | None:
     """The unweighted moments of more than EXACT_SUM_POINTS points by `_one_segment`'s
-    formulas, with the sums `deviations` and the cross product take (of the deviations
+    formulas, with the sums that `deviations` and the cross product take (of the deviations
     around each coordinate's `origin`, taken again around the mean where `far_from_mean`)
-    from one compiled pass over x and y that stores no deviation (`kernels.centred_sums`)
-    instead of five NumPy passes and two n-sized temporaries (and for a near-perfect fit the
-    residuals' sums in one more, `kernels.residual_sums`); or None for anything unusual (a
-    value not finite, spreads whose squares need scaling), which `_one_segment`'s full
-    passes handle."""
+    from one compiled pass over x and y that stores no deviation (`kernels.centred_sums`,
+    summed as NumPy's pairwise sum is) instead of five NumPy passes and two n-sized
+    temporaries, and for a near-perfect fit the residuals' sums from one more
+    (`kernels.residual_sums`); or None for anything unusual, which `_one_segment`'s full
+    passes handle and report: a value not finite, constant x or y, spreads whose squares
+    need scaling by a power of two."""
     n = x.size
     centres = [origin(x), origin(y)]
-    sums = np.sum(kernels.centred_sums(x, y, *centres), axis=1).tolist()
+    sums = _centred_totals(x, y, centres)
     far = [
         far_from_mean(n, centres[0], sums[kernels.TX], sums[kernels.QXX]),
         far_from_mean(n, centres[1], sums[kernels.TY], sums[kernels.QYY]),
     ]
     if any(far):
         centres = [c + t / n if f else c for c, t, f in zip(centres, sums[:2], far, strict=True)]
-        sums = np.sum(kernels.centred_sums(x, y, *centres), axis=1).tolist()
+        sums = _centred_totals(x, y, centres)
     if not all(math.isfinite(value) for value in sums):
         return None
     total_x, total_y, squares_x, squares_y, products = sums
@@ -406,8 +409,8 @@ def _large_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | 
         float(n),
         lambda slope, height: kernels.residual_sums(x, y, cx, cy, slope, height),
     )
-    lo_x = mean_remainder(n, cx, total_x, squares_x, lambda: _extremes(x, cx))
-    lo_y = mean_remainder(n, cy, total_y, squares_y, lambda: _extremes(y, cy))
+    lo_x = mean_remainder(n, cx, total_x, squares_x, lambda: deviation_extremes(x, cx))
+    lo_y = mean_remainder(n, cy, total_y, squares_y, lambda: deviation_extremes(y, cy))
     return Moments(
         n,
         cx + total_x / n,
@@ -425,9 +428,14 @@ def _large_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | 
     )
 
 
-def _extremes(values: NDArray[np.float64], centre: float) -> tuple[float, float]:
-    """(min, max) of values - centre."""
-    return float(values.min()) - centre, float(values.max()) - centre
+def _centred_totals(
+    x: NDArray[np.float64], y: NDArray[np.float64], centres: list[float]
+) -> list[float]:
+    """The totals of `kernels.centred_sums`' rows (their blocks added pairwise); inf where
+    they overflow, which the caller refuses."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        totals: list[float] = np.sum(kernels.centred_sums(x, y, *centres), axis=1).tolist()
+    return totals
 
 
 def _one_segment(

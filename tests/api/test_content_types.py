@@ -185,6 +185,27 @@ async def test_arrow_float64_is_read_without_a_copy() -> None:
     assert np.array_equal(arrays[0], x) and np.array_equal(arrays[1], y)
 
 
+async def test_table_columns_are_read_only_whatever_their_type() -> None:
+    """A converted column (int64 timestamps, several record batches) is read-only like a
+    float64 view, so a request never pairs a writable array with a read-only one, which the
+    core's compiled loops would compile for on first use (`kernels.warm_up` covers the two
+    pure kinds)."""
+    pa = need_pyarrow()
+    n = 5_000  # past the exactly summed sizes: the moments' compiled pass
+    x = np.arange(1_700_000_000, 1_700_000_000 + n, dtype=np.int64)
+    y = np.linspace(0.0, 1.0, n)
+    bodies = [arrow_body({"x": pa.array(x), "y": pa.array(y)}, batches) for batches in (1, 3)]
+    for body in bodies:
+        request, _ = body_route.parse_body(
+            body_route.FitRequest, "application/vnd.apache.arrow.stream", body, [], _limits()
+        )
+        arrays = request.data_arrays()  # type: ignore[attr-defined]
+        assert not any(array.flags.writeable for array in arrays)
+    csv = "x,y\n" + "".join(f"{a},{b!r}\n" for a, b in zip(x.tolist(), y.tolist(), strict=True))
+    points_read = read_csv(csv.encode())
+    assert not points_read.x.flags.writeable and not points_read.y.flags.writeable
+
+
 def _limits() -> Any:
     from service.schemas import Limits
     from service.settings import Settings

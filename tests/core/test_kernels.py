@@ -137,13 +137,13 @@ def test_centred_and_residual_sums_are_within_their_bound_of_the_exact_sums(seed
             part = terms[k * block : (k + 1) * block]
             exact = sum((Fraction(t) for t in part.tolist()), Fraction(0))
             scale = Fraction(float(np.sum(np.abs(part))))
-            assert abs(Fraction(float(sums[row, k])) - exact) <= (block / 4 + 2) * eps * scale
+            assert abs(Fraction(float(sums[row, k])) - exact) <= (16 + 2 + 6) * eps * scale
     total, squares = kernels.residual_sums(x, y, cx, cy, slope, height)
     blocks = -(-n // block)
     for got, terms in ((total, residual), (squares, residual * residual)):
         exact = sum((Fraction(t) for t in terms.tolist()), Fraction(0))
         scale = Fraction(float(np.sum(np.abs(terms))))
-        assert abs(Fraction(got) - exact) <= (block / 4 + 2 + blocks) * eps * scale
+        assert abs(Fraction(got) - exact) <= (16 + 2 + 6 + blocks) * eps * scale
 
 
 def test_absolute_residual_block_sums_keep_non_finite_terms() -> None:

@@ -122,24 +122,49 @@ async def test_the_body_deadline_is_one_timer_per_request_not_one_per_message(
 
 @pytest.mark.anyio
 async def test_the_body_deadline_cancels_a_wait_into_408_and_passes_other_cancellations() -> None:
-    late = asyncio.Event()
-    deadline = middleware._BodyDeadline(_messages(3, late), 0.05)
+    deadline = middleware._BodyDeadline(_messages(2, asyncio.Event()), 0.05)
     assert (await deadline())["more_body"]
     with pytest.raises(HTTPException) as refused:
-        await deadline()  # the second message waits for `late`, past the deadline
+        await deadline()  # the second message waits, past the deadline
     assert refused.value.status_code == 408
     assert "body_timeout" in refused.value.detail
 
-    # Someone else's cancellation (a shutdown, a disconnect) stays a cancellation.
-    waiting = middleware._BodyDeadline(_messages(2, asyncio.Event()), 30.0)
-    await waiting()
-    task = asyncio.ensure_future(waiting())
+    # Someone else's cancellation (a shutdown, a disconnect) stays a cancellation, also when
+    # it lands together with the deadline's.
+    for with_deadline in (False, True):
+        waiting = middleware._BodyDeadline(_messages(2, asyncio.Event()), 30.0)
+        await waiting()
+        task = asyncio.ensure_future(waiting())
+        await asyncio.sleep(0)
+        task.cancel()
+        if with_deadline:
+            waiting._expire()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        waiting.close()
+        assert waiting.timer is None
+
+
+@pytest.mark.anyio
+async def test_the_body_deadline_is_a_408_for_a_task_that_swallowed_a_cancellation() -> None:
+    """A task already marked cancelled once (a cancellation caught and not uncancelled) still
+    gets the 408 at the deadline, as under ``asyncio.timeout``."""
+
+    async def reader() -> Any:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # swallowed, cancelling() stays 1
+        deadline = middleware._BodyDeadline(_messages(2, asyncio.Event()), 0.05)
+        await deadline()
+        return await deadline()
+
+    task = asyncio.ensure_future(reader())
     await asyncio.sleep(0)
     task.cancel()
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(HTTPException) as refused:
         await task
-    waiting.close()
-    assert waiting.timer is None
+    assert refused.value.status_code == 408
 
 
 @pytest.mark.anyio
