@@ -48,7 +48,8 @@ beyond EXACT_SUM_POINTS points take one compiled pass over x and y (`_large_segm
 of their products, in blocks, no deviation stored; a second one where an origin is far
 from its mean, and one of the residuals for a near-perfect fit), with the decisions of
 `exact_sums.deviations` taken from the same sums; anything unusual (values not finite,
-spreads to scale) takes the full NumPy passes, which also serve weighted data.
+constant x or y, spreads to scale) takes the full NumPy passes, which also serve weighted
+data.
 """
 
 from __future__ import annotations
