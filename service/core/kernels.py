@@ -26,7 +26,12 @@ the same mathematics:
 - `line_height`: b + m (mean_x + lo_x) - (mean_y + lo_y) as ``math.fsum`` sums its terms
   (m mean_x split exactly), for `service.core.exact_sums.line_height`.
 - `absolute_residual_sum`: sum_i |((y_i - mean_y) - m (x_i - mean_x)) - c|, the terms as
-  `service.core.statistics` forms them (for up to 4,096 points).
+  `service.core.statistics` forms them (for up to 4,096 points); beyond,
+  `absolute_residual_block_sums`, the same terms' sums per block of points.
+- `centred_sums` and `residual_sums`: the large data sets' moments of
+  `service.core.moments` (the deviations' sums, squares and cross products) and a
+  near-perfect fit's residual sums, one pass over the points each, no temporary stored,
+  summed in blocks as NumPy's pairwise sum is (`block_totals` adds the blocks).
 - `matrix_power`: a 2 x 2 matrix to the power k >= 1 by repeated squaring from the leading
   bit of k (a itself for that bit, no squaring of the identity).
 - `trajectory_points`: the small path's points (u, m, b, cost) of plain gd at any set of
@@ -35,8 +40,9 @@ the same mathematics:
   as `service.core.scalar` describes; `first_below`, the first epoch whose gradient norm is
   at most a tolerance, by the same tables, every epoch in turn.
 
-Sums over points run in index order (not NumPy's pairwise order): within n eps of the exact
-sum, for the at most 4,096 points these functions take. Float division follows IEEE 754
+The small path's sums over points run in index order (not NumPy's pairwise order): within n
+eps of the exact sum, for the at most 4,096 points they take; the block sums' bounds are in
+their docstrings. Float division follows IEEE 754
 (``error_model="numpy"``: inf or nan, never an exception) and no operation is contracted
 into a fused multiply-add. Each function is compiled on its first call and cached on disk
 (``NUMBA_CACHE_DIR``, else ``__pycache__`` beside this file, else a per-user cache directory);
@@ -64,6 +70,7 @@ __all__ = [
     "SmallMoments",
     "absolute_residual_block_sums",
     "absolute_residual_sum",
+    "block_totals",
     "centred_sums",
     "residual_sums",
     "compiled",
@@ -604,11 +611,19 @@ def residual_sums(
     """(sum r_i, sum r_i^2) of the residuals r_i = ((y_i - cy) - slope (x_i - cx)) - height
     of float64 arrays x, y of shape (n,), each rounded as NumPy rounds that expression, in
     one compiled pass summed as `centred_sums` sums (runs, blocks, then the blocks
-    pairwise by NumPy)."""
+    pairwise, `block_totals`)."""
     sums = _residual_sums(x, y, float(cx), float(cy), float(slope), float(height), CENTRED_BLOCK)
+    total, squares = block_totals(sums)
+    return total, squares
+
+
+def block_totals(sums: FloatArray) -> list[float]:
+    """The total of each row of block sums (shape (rows, blocks)), the blocks added pairwise
+    (NumPy's sum along a row); inf or nan where a total overflows, without a warning: the
+    callers refuse non-finite totals."""
     with np.errstate(over="ignore", invalid="ignore"):
-        total, squares = np.sum(sums, axis=1).tolist()
-    return float(total), float(squares)
+        totals: list[float] = np.sum(sums, axis=1).tolist()
+    return totals
 
 
 Matrix = tuple[float, float, float, float]

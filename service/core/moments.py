@@ -380,14 +380,14 @@ def _large_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | 
     need scaling by a power of two."""
     n = x.size
     centres = [origin(x), origin(y)]
-    sums = _centred_totals(x, y, centres)
+    sums = kernels.block_totals(kernels.centred_sums(x, y, *centres))
     far = [
         far_from_mean(n, centres[0], sums[kernels.TX], sums[kernels.QXX]),
         far_from_mean(n, centres[1], sums[kernels.TY], sums[kernels.QYY]),
     ]
     if any(far):
         centres = [c + t / n if f else c for c, t, f in zip(centres, sums[:2], far, strict=True)]
-        sums = _centred_totals(x, y, centres)
+        sums = kernels.block_totals(kernels.centred_sums(x, y, *centres))
     if not all(math.isfinite(value) for value in sums):
         return None
     total_x, total_y, squares_x, squares_y, products = sums
@@ -427,16 +427,6 @@ def _large_segment(x: NDArray[np.float64], y: NDArray[np.float64]) -> Moments | 
         lo_x,
         lo_y,
     )
-
-
-def _centred_totals(
-    x: NDArray[np.float64], y: NDArray[np.float64], centres: list[float]
-) -> list[float]:
-    """The totals of `kernels.centred_sums`' rows (their blocks added pairwise); inf where
-    they overflow, which the caller refuses."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        totals: list[float] = np.sum(kernels.centred_sums(x, y, *centres), axis=1).tolist()
-    return totals
 
 
 def _one_segment(
